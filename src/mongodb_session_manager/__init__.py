@@ -1,0 +1,77 @@
+"""Durable, multi-agent conversation memory for Strands Agents in MongoDB.
+
+One MongoDB document per session holds every agent's messages and state, the session metadata,
+user feedback and per-turn metrics. See ``docs/README.md`` for the guides.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import (
+    ConcurrentModificationError,
+    DatabaseError,
+    DatabaseUnavailableError,
+    DocumentTooLargeError,
+    InvalidIdentifierError,
+    InvalidInputError,
+    InvalidMetadataError,
+    SessionStoreError,
+)
+from .hooks import (
+    is_feedback_sns_hook_available,
+    is_metadata_sqs_hook_available,
+    is_metadata_websocket_hook_available,
+)
+from .mongodb_connection_pool import MongoDBConnectionPool
+from .mongodb_session_factory import (
+    MongoDBSessionManagerFactory,
+    close_global_factory,
+    get_global_factory,
+    initialize_global_factory,
+)
+from .mongodb_session_manager import MongoDBSessionManager
+from .mongodb_session_repository import MongoDBSessionRepository
+
+__version__ = "0.3.0"
+
+
+def create_mongodb_session_manager(
+    session_id: str,
+    connection_string: str | None = None,
+    database_name: str = "database_name",
+    collection_name: str = "collection_name",
+    **kwargs: Any,
+) -> MongoDBSessionManager:
+    """Convenience constructor: a manager with its own client (use the factory in services)."""
+    return MongoDBSessionManager(
+        session_id=session_id,
+        connection_string=connection_string,
+        database_name=database_name,
+        collection_name=collection_name,
+        **kwargs,
+    )
+
+
+__all__ = [
+    "ConcurrentModificationError",
+    "DatabaseError",
+    "DatabaseUnavailableError",
+    "DocumentTooLargeError",
+    "InvalidIdentifierError",
+    "InvalidInputError",
+    "InvalidMetadataError",
+    "MongoDBConnectionPool",
+    "MongoDBSessionManager",
+    "MongoDBSessionManagerFactory",
+    "MongoDBSessionRepository",
+    "SessionStoreError",
+    "__version__",
+    "close_global_factory",
+    "create_mongodb_session_manager",
+    "get_global_factory",
+    "initialize_global_factory",
+    "is_feedback_sns_hook_available",
+    "is_metadata_sqs_hook_available",
+    "is_metadata_websocket_hook_available",
+]

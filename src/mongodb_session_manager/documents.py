@@ -1,0 +1,636 @@
+"""The one module that knows the shape of a session document.
+
+Field names, dotted-path builders, id/key validation and every filter, update, projection and
+pipeline the library sends are pure functions here. The synchronous repository and the async
+Session Viewer both call them, so a schema change is one edit, and everything here is unit-tested
+without a database.
+
+Shape (one document per session, ``_id == session_id``)::
+
+    {
+      _id, session_id, session_type, session_viewer_password, created_at, updated_at,
+      metadata: {<key>: <value>},
+      feedbacks: [{rating, comment, created_at}],
+      agents: {<agent_id>: {
+          agent_data: {agent_id, state, conversation_manager_state, _internal_state,
+                       model, system_prompt, created_at, updated_at},
+          messages: [{message_id, message, redact_message, created_at, updated_at,
+                      event_loop_metrics?}],
+          next_message_id: <int>}},
+      multi_agents: {<multi_agent_id>: {state, created_at, updated_at}}
+    }
+
+Timestamps are BSON dates (UTC) so the viewer can range-filter and sort them; Strands receives
+ISO-8601 strings as it expects. Bytes (images, documents) are stored as BSON binary, not base64.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from strands.types.session import Session, SessionAgent, SessionMessage, SessionType, decode_bytes_values
+
+from .errors import InvalidIdentifierError, InvalidMetadataError
+
+# ---- field names -----------------------------------------------------------------------------------
+
+ID = "_id"
+SESSION_ID = "session_id"
+SESSION_TYPE = "session_type"
+VIEWER_PASSWORD = "session_viewer_password"
+CREATED_AT = "created_at"
+UPDATED_AT = "updated_at"
+METADATA = "metadata"
+FEEDBACKS = "feedbacks"
+AGENTS = "agents"
+MULTI_AGENTS = "multi_agents"
+AGENT_DATA = "agent_data"
+MESSAGES = "messages"
+NEXT_MESSAGE_ID = "next_message_id"
+MESSAGE_ID = "message_id"
+MESSAGE = "message"
+REDACT_MESSAGE = "redact_message"
+METRICS = "event_loop_metrics"
+INTERNAL_STATE = "_internal_state"
+MODEL = "model"
+SYSTEM_PROMPT = "system_prompt"
+STATE = "state"
+TOTALS = "totals"
+CONFIG_CAPTURED = "config_captured"
+
+MAX_BSON_SIZE = 16 * 1024 * 1024
+MAX_ID_LENGTH = 512
+PASSWORD_LENGTH = 32
+PASSWORD_ALPHABET = string.ascii_letters + string.digits
+
+#: Fields the viewer must never return or let a client filter / sort on.
+INTERNAL_FIELDS = frozenset({VIEWER_PASSWORD, ID})
+
+
+# ---- validation --------------------------------------------------------------------------------------
+
+
+def validate_id(value: object, kind: str = "session", *, session_id: str | None = None) -> str:
+    """Return ``value`` if it can be used as a key in a field path, else raise.
+
+    Ids become path segments (``agents.<agent_id>.messages``), so ``.`` would split them,
+    a leading ``$`` would read as an operator and NUL terminates C strings in the server.
+    """
+    if not isinstance(value, str):
+        raise InvalidIdentifierError(f"{kind} id must be a string, got {type(value).__name__}", session_id=session_id)
+    problem = _key_problem(value)
+    if problem is None and len(value) > MAX_ID_LENGTH:
+        problem = f"is longer than {MAX_ID_LENGTH} characters"
+    if problem:
+        raise InvalidIdentifierError(f"{kind} id {value[:80]!r} {problem}", session_id=session_id)
+    return value
+
+
+def validate_message_id(value: object, *, session_id: str | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidIdentifierError(f"message id must be a non-negative integer, got {value!r}", session_id=session_id)
+    return value
+
+
+def validate_metadata_key(key: object, *, session_id: str | None = None) -> str:
+    if not isinstance(key, str):
+        raise InvalidMetadataError(f"metadata key must be a string, got {type(key).__name__}", session_id=session_id)
+    problem = _key_problem(key)
+    if problem:
+        raise InvalidMetadataError(f"metadata key {key[:80]!r} {problem}", session_id=session_id)
+    return key
+
+
+def _key_problem(key: str) -> str | None:
+    if key == "":
+        return "is empty"
+    if key.startswith("$"):
+        return "starts with '$'"
+    if "." in key:
+        return "contains '.'"
+    if "\x00" in key:
+        return "contains a NUL character"
+    return None
+
+
+def validate_metadata(metadata: object, *, session_id: str | None = None) -> dict[str, Any]:
+    """Check keys (top level) and that every value is BSON-encodable, before anything is written."""
+    if not isinstance(metadata, Mapping):
+        raise InvalidMetadataError(f"metadata must be a mapping, got {type(metadata).__name__}", session_id=session_id)
+    checked = {validate_metadata_key(k, session_id=session_id): v for k, v in metadata.items()}
+    ensure_encodable(checked, what="metadata", session_id=session_id)
+    return checked
+
+
+def ensure_encodable(value: Mapping[str, Any], *, what: str, session_id: str | None = None) -> None:
+    """Raise ``InvalidMetadataError`` if BSON cannot encode ``value`` (sets, arbitrary objects...)."""
+    import bson
+    from bson.errors import InvalidDocument
+
+    try:
+        bson.encode(dict(value))
+    except (InvalidDocument, TypeError, OverflowError) as exc:
+        raise InvalidMetadataError(f"{what} cannot be stored in MongoDB: {exc}", session_id=session_id) from exc
+
+
+def new_viewer_password() -> str:
+    """32 alphanumeric characters from ``secrets``: opens one session in the viewer."""
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH))
+
+
+# ---- time ----------------------------------------------------------------------------------------------
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_datetime(value: Any) -> datetime:
+    """Strands passes ISO strings; store BSON dates. Naive values are taken as UTC."""
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, str) and value:
+        dt = datetime.fromisoformat(value)
+    else:
+        return now()
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def to_iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return str(value) if value is not None else now().isoformat()
+
+
+# ---- paths ---------------------------------------------------------------------------------------------
+
+
+def agent_path(agent_id: str) -> str:
+    return f"{AGENTS}.{agent_id}"
+
+
+def agent_data_path(agent_id: str, field: str | None = None) -> str:
+    base = f"{AGENTS}.{agent_id}.{AGENT_DATA}"
+    return f"{base}.{field}" if field else base
+
+
+def messages_path(agent_id: str) -> str:
+    return f"{AGENTS}.{agent_id}.{MESSAGES}"
+
+
+def next_message_id_path(agent_id: str) -> str:
+    return f"{AGENTS}.{agent_id}.{NEXT_MESSAGE_ID}"
+
+
+def multi_agent_path(multi_agent_id: str) -> str:
+    return f"{MULTI_AGENTS}.{multi_agent_id}"
+
+
+def metadata_path(key: str) -> str:
+    return f"{METADATA}.{key}"
+
+
+# ---- sessions ------------------------------------------------------------------------------------------
+
+
+def new_session_document(session: Session, *, viewer_password: str | None = None) -> dict[str, Any]:
+    created = to_datetime(session.created_at)
+    return {
+        ID: session.session_id,
+        SESSION_ID: session.session_id,
+        SESSION_TYPE: _session_type_value(session.session_type),
+        VIEWER_PASSWORD: viewer_password or new_viewer_password(),
+        CREATED_AT: created,
+        UPDATED_AT: to_datetime(session.updated_at),
+        METADATA: {},
+        FEEDBACKS: [],
+        AGENTS: {},
+        MULTI_AGENTS: {},
+    }
+
+
+def _session_type_value(value: Any) -> str:
+    return value.value if isinstance(value, SessionType) else str(value)
+
+
+SESSION_PROJECTION = {ID: 0, SESSION_ID: 1, SESSION_TYPE: 1, CREATED_AT: 1, UPDATED_AT: 1}
+
+
+def session_from_document(doc: Mapping[str, Any]) -> Session:
+    raw_type = doc.get(SESSION_TYPE, SessionType.AGENT.value)
+    try:
+        session_type: Any = SessionType(raw_type)
+    except ValueError:
+        session_type = raw_type
+    return Session(
+        session_id=doc[SESSION_ID],
+        session_type=session_type,
+        created_at=to_iso(doc.get(CREATED_AT)),
+        updated_at=to_iso(doc.get(UPDATED_AT)),
+    )
+
+
+def touch(at: datetime | None = None) -> dict[str, Any]:
+    """The ``$set`` fragment every write carries, so ``updated_at`` is always current."""
+    return {UPDATED_AT: at or now()}
+
+
+# ---- agents --------------------------------------------------------------------------------------------
+
+
+def agent_data_document(agent: SessionAgent) -> dict[str, Any]:
+    return {
+        "agent_id": agent.agent_id,
+        STATE: agent.state,
+        "conversation_manager_state": agent.conversation_manager_state,
+        INTERNAL_STATE: agent._internal_state,
+        CREATED_AT: to_datetime(agent.created_at),
+        UPDATED_AT: to_datetime(agent.updated_at),
+    }
+
+
+def create_agent_filter(session_id: str, agent_id: str) -> dict[str, Any]:
+    """Match the session only while the agent does not exist yet (never wipe a concurrent create)."""
+    return {ID: session_id, agent_path(agent_id): {"$exists": False}}
+
+
+def create_agent_update(agent: SessionAgent) -> dict[str, Any]:
+    at = now()
+    return {
+        "$set": {
+            agent_path(agent.agent_id): {
+                AGENT_DATA: agent_data_document(agent),
+                MESSAGES: [],
+                NEXT_MESSAGE_ID: 0,
+            },
+            **touch(at),
+        }
+    }
+
+
+def agent_exists_filter(session_id: str, agent_id: str) -> dict[str, Any]:
+    return {ID: session_id, agent_data_path(agent_id): {"$exists": True}}
+
+
+def update_agent_update(agent: SessionAgent) -> dict[str, Any]:
+    """Replace Strands-owned agent fields only: ``created_at``, ``model`` and ``system_prompt`` survive."""
+    at = now()
+    aid = agent.agent_id
+    return {
+        "$set": {
+            agent_data_path(aid, STATE): agent.state,
+            agent_data_path(aid, "conversation_manager_state"): agent.conversation_manager_state,
+            agent_data_path(aid, INTERNAL_STATE): agent._internal_state,
+            agent_data_path(aid, UPDATED_AT): at,
+            **touch(at),
+        }
+    }
+
+
+def agent_projection(agent_id: str) -> dict[str, Any]:
+    return {ID: 0, agent_data_path(agent_id): 1}
+
+
+def agent_from_document(doc: Mapping[str, Any] | None, agent_id: str) -> SessionAgent | None:
+    data = ((doc or {}).get(AGENTS) or {}).get(agent_id, {}).get(AGENT_DATA)
+    if data is None:
+        return None
+    fields = {k: v for k, v in data.items() if k not in (CREATED_AT, UPDATED_AT)}
+    fields.setdefault("agent_id", agent_id)
+    fields.setdefault(STATE, {})
+    fields.setdefault("conversation_manager_state", {})
+    agent = SessionAgent.from_dict(fields)
+    agent.created_at = to_iso(data.get(CREATED_AT))
+    agent.updated_at = to_iso(data.get(UPDATED_AT))
+    return agent
+
+
+def agent_config_update(agent_id: str, *, model: str | None, system_prompt: str | None) -> dict[str, Any]:
+    at = now()
+    fields: dict[str, Any] = {agent_data_path(agent_id, UPDATED_AT): at, **touch(at)}
+    if model is not None:
+        fields[agent_data_path(agent_id, MODEL)] = model
+    if system_prompt is not None:
+        fields[agent_data_path(agent_id, SYSTEM_PROMPT)] = system_prompt
+    return {"$set": fields}
+
+
+def list_agents_pipeline(session_id: str) -> list[dict[str, Any]]:
+    """Agent ids with their config and message counts, never the messages themselves."""
+    return [
+        {"$match": {ID: session_id}},
+        {"$project": {ID: 0, "agents": {"$objectToArray": {"$ifNull": [f"${AGENTS}", {}]}}}},
+        {"$unwind": "$agents"},
+        {
+            "$project": {
+                "agent_id": "$agents.k",
+                MODEL: f"$agents.v.{AGENT_DATA}.{MODEL}",
+                SYSTEM_PROMPT: f"$agents.v.{AGENT_DATA}.{SYSTEM_PROMPT}",
+                CREATED_AT: f"$agents.v.{AGENT_DATA}.{CREATED_AT}",
+                UPDATED_AT: f"$agents.v.{AGENT_DATA}.{UPDATED_AT}",
+                "message_count": {"$size": {"$ifNull": [f"$agents.v.{MESSAGES}", []]}},
+            }
+        },
+    ]
+
+
+# ---- messages --------------------------------------------------------------------------------------------
+
+
+def message_document(message: SessionMessage) -> dict[str, Any]:
+    """Stored form: bytes stay bytes (BSON binary); timestamps become BSON dates."""
+    return {
+        MESSAGE_ID: message.message_id,
+        MESSAGE: decode_bytes_values(message.message),
+        REDACT_MESSAGE: decode_bytes_values(message.redact_message) if message.redact_message else None,
+        CREATED_AT: to_datetime(message.created_at),
+        UPDATED_AT: to_datetime(message.updated_at),
+    }
+
+
+def append_message_filter(session_id: str, agent_id: str, message_id: int) -> dict[str, Any]:
+    """Match only if the agent exists and ``message_id`` is new and in order.
+
+    ``next_message_id`` makes the check O(1) and keeps the array sorted by id (so pagination is a
+    plain ``$slice``); documents written by older versions without the counter fall back to an
+    explicit "no message with this id" check.
+    """
+    counter = next_message_id_path(agent_id)
+    return {
+        ID: session_id,
+        agent_data_path(agent_id): {"$exists": True},
+        "$or": [
+            {counter: {"$lte": message_id}},
+            {counter: {"$exists": False}, f"{messages_path(agent_id)}.{MESSAGE_ID}": {"$ne": message_id}},
+        ],
+    }
+
+
+def append_message_update(agent_id: str, message: SessionMessage) -> dict[str, Any]:
+    return {
+        "$push": {messages_path(agent_id): message_document(message)},
+        "$max": {next_message_id_path(agent_id): message.message_id + 1},
+        "$set": touch(),
+    }
+
+
+def message_exists_filter(session_id: str, agent_id: str, message_id: int) -> dict[str, Any]:
+    return {ID: session_id, f"{messages_path(agent_id)}.{MESSAGE_ID}": message_id}
+
+
+def update_message_update(agent_id: str, message: SessionMessage) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Rewrite content in place by array filter; ``created_at`` and stored metrics survive."""
+    at = now()
+    element = f"{messages_path(agent_id)}.$[m]"
+    update = {
+        "$set": {
+            f"{element}.{MESSAGE}": decode_bytes_values(message.message),
+            f"{element}.{REDACT_MESSAGE}": decode_bytes_values(message.redact_message)
+            if message.redact_message
+            else None,
+            f"{element}.{UPDATED_AT}": at,
+            **touch(at),
+        }
+    }
+    return update, [{f"m.{MESSAGE_ID}": message.message_id}]
+
+
+def message_metrics_update(
+    agent_id: str, message_id: int, metrics: Mapping[str, Any], totals: Mapping[str, int] | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Metrics onto one message and, in the same write, ``$inc`` of the agent's session totals."""
+    at = now()
+    element = f"{messages_path(agent_id)}.$[m]"
+    update: dict[str, Any] = {"$set": {f"{element}.{METRICS}": {**metrics, "recorded_at": at}, **touch(at)}}
+    if totals:
+        base = agent_data_path(agent_id, TOTALS)
+        update["$inc"] = {f"{base}.{_safe_segment(k)}": int(v) for k, v in totals.items()}
+    return update, [{f"m.{MESSAGE_ID}": message_id}]
+
+
+def _safe_segment(path: str) -> str:
+    """Keep the dotted sub-paths of ``totals_increment`` but neutralise ``$`` and empty segments."""
+    return ".".join(part.replace("$", "_").replace("\x00", "_") or "_" for part in path.split("."))
+
+
+def capture_config_filter(session_id: str, agent_id: str, model: str, system_prompt: str | None) -> dict[str, Any]:
+    """Match only when the agent's own config differs from what was last captured from it."""
+    captured = agent_data_path(agent_id, CONFIG_CAPTURED)
+    return {
+        ID: session_id,
+        agent_data_path(agent_id): {"$exists": True},
+        "$or": [
+            {f"{captured}.{MODEL}": {"$ne": model}},
+            {f"{captured}.{SYSTEM_PROMPT}": {"$ne": system_prompt}},
+        ],
+    }
+
+
+def capture_config_update(agent_id: str, model: str, system_prompt: str | None) -> list[dict[str, Any]]:
+    """Pipeline update: overwrite ``model``/``system_prompt`` only where the agent's value changed.
+
+    A value set with ``update_agent_config`` therefore survives later syncs of an unchanged agent.
+    Values are wrapped in ``$literal`` so a prompt such as "$5 off" is never read as a field path.
+    """
+    at = now()
+    captured = f"${agent_data_path(agent_id, CONFIG_CAPTURED)}"
+
+    def pick(field: str, value: Any) -> dict[str, Any]:
+        return {
+            "$cond": [
+                {"$ne": [f"{captured}.{field}", {"$literal": value}]},
+                {"$literal": value},
+                f"${agent_data_path(agent_id, field)}",
+            ]
+        }
+
+    return [
+        {
+            "$set": {
+                agent_data_path(agent_id, MODEL): pick(MODEL, model),
+                agent_data_path(agent_id, SYSTEM_PROMPT): pick(SYSTEM_PROMPT, system_prompt),
+                agent_data_path(agent_id, CONFIG_CAPTURED): {"$literal": {MODEL: model, SYSTEM_PROMPT: system_prompt}},
+                agent_data_path(agent_id, UPDATED_AT): {"$literal": at},
+                UPDATED_AT: {"$literal": at},
+            }
+        }
+    ]
+
+
+_MESSAGE_FIELDS = (MESSAGE_ID, MESSAGE, REDACT_MESSAGE, CREATED_AT, UPDATED_AT)
+
+
+def _strip_message(expr: str, *, with_metrics: bool = False) -> dict[str, Any]:
+    fields = {f: f"{expr}.{f}" for f in _MESSAGE_FIELDS}
+    if with_metrics:
+        fields[METRICS] = f"{expr}.{METRICS}"
+    return fields
+
+
+def list_messages_pipeline(
+    session_id: str, agent_id: str, limit: int | None, offset: int, *, with_metrics: bool = False
+) -> list[dict[str, Any]]:
+    """One projected page of an agent's messages (and whether the agent exists).
+
+    The server slices the array, so listing 20 messages of a 10,000-message session transfers 20.
+    """
+    array = {"$ifNull": [f"${messages_path(agent_id)}", []]}
+    count: Any = limit if limit is not None else {"$max": [{"$size": array}, 1]}
+    return [
+        {"$match": {ID: session_id}},
+        {
+            "$project": {
+                ID: 0,
+                "agent_exists": {"$ne": [{"$type": f"${agent_data_path(agent_id)}"}, "missing"]},
+                "messages": {
+                    "$map": {
+                        "input": {"$slice": [array, offset, count]},
+                        "in": _strip_message("$$this", with_metrics=with_metrics),
+                    }
+                },
+            }
+        },
+    ]
+
+
+def last_message_pipeline(session_id: str, agent_id: str) -> list[dict[str, Any]]:
+    array = {"$ifNull": [f"${messages_path(agent_id)}", []]}
+    return [
+        {"$match": {ID: session_id}},
+        {
+            "$project": {
+                ID: 0,
+                "messages": {"$map": {"input": {"$slice": [array, -1]}, "in": _strip_message("$$this")}},
+            }
+        },
+    ]
+
+
+def read_message_pipeline(session_id: str, agent_id: str, message_id: int) -> list[dict[str, Any]]:
+    return [
+        {"$match": {ID: session_id}},
+        {
+            "$project": {
+                ID: 0,
+                "messages": {
+                    "$map": {
+                        "input": {
+                            "$filter": {
+                                "input": {"$ifNull": [f"${messages_path(agent_id)}", []]},
+                                "cond": {"$eq": [f"$$this.{MESSAGE_ID}", message_id]},
+                                "limit": 1,
+                            }
+                        },
+                        "in": _strip_message("$$this"),
+                    }
+                },
+            }
+        },
+    ]
+
+
+def message_count_pipeline(session_id: str, agent_id: str | None) -> list[dict[str, Any]]:
+    """Count on the server: one agent's array size, or the sum over all agents."""
+    if agent_id is not None:
+        total: Any = {"$size": {"$ifNull": [f"${messages_path(agent_id)}", []]}}
+    else:
+        total = {
+            "$sum": {
+                "$map": {
+                    "input": {"$objectToArray": {"$ifNull": [f"${AGENTS}", {}]}},
+                    "in": {"$size": {"$ifNull": [f"$$this.v.{MESSAGES}", []]}},
+                }
+            }
+        }
+    return [{"$match": {ID: session_id}}, {"$project": {ID: 0, "count": total}}]
+
+
+def message_from_document(doc: Mapping[str, Any]) -> SessionMessage:
+    """Plain ``SessionMessage`` for Strands: metrics and unknown fields are dropped."""
+    message = decode_bytes_values(doc.get(MESSAGE))
+    redact = doc.get(REDACT_MESSAGE)
+    return SessionMessage(
+        message=message,
+        message_id=int(doc[MESSAGE_ID]),
+        redact_message=decode_bytes_values(redact) if redact else None,
+        created_at=to_iso(doc.get(CREATED_AT)),
+        updated_at=to_iso(doc.get(UPDATED_AT)),
+    )
+
+
+# ---- multi-agent ----------------------------------------------------------------------------------------
+
+
+def create_multi_agent_filter(session_id: str, multi_agent_id: str) -> dict[str, Any]:
+    return {ID: session_id, multi_agent_path(multi_agent_id): {"$exists": False}}
+
+
+def create_multi_agent_update(multi_agent_id: str, state: Mapping[str, Any]) -> dict[str, Any]:
+    at = now()
+    return {
+        "$set": {
+            multi_agent_path(multi_agent_id): {STATE: dict(state), CREATED_AT: at, UPDATED_AT: at},
+            **touch(at),
+        }
+    }
+
+
+def multi_agent_exists_filter(session_id: str, multi_agent_id: str) -> dict[str, Any]:
+    return {ID: session_id, multi_agent_path(multi_agent_id): {"$exists": True}}
+
+
+def update_multi_agent_update(multi_agent_id: str, state: Mapping[str, Any]) -> dict[str, Any]:
+    at = now()
+    base = multi_agent_path(multi_agent_id)
+    return {"$set": {f"{base}.{STATE}": dict(state), f"{base}.{UPDATED_AT}": at, **touch(at)}}
+
+
+def multi_agent_projection(multi_agent_id: str) -> dict[str, Any]:
+    return {ID: 0, f"{multi_agent_path(multi_agent_id)}.{STATE}": 1}
+
+
+def multi_agent_from_document(doc: Mapping[str, Any] | None, multi_agent_id: str) -> dict[str, Any] | None:
+    entry = ((doc or {}).get(MULTI_AGENTS) or {}).get(multi_agent_id)
+    return None if entry is None else dict(entry.get(STATE) or {})
+
+
+# ---- metadata and feedback --------------------------------------------------------------------------------
+
+
+def set_metadata_update(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Partial update: one ``$set metadata.<key>`` per key; other keys are untouched."""
+    return {"$set": {**{metadata_path(k): v for k, v in metadata.items()}, **touch()}}
+
+
+def unset_metadata_update(keys: list[str]) -> dict[str, Any]:
+    return {"$unset": {metadata_path(k): "" for k in keys}, "$set": touch()}
+
+
+METADATA_PROJECTION = {ID: 0, METADATA: 1}
+
+
+def push_feedback_update(feedback: Mapping[str, Any]) -> dict[str, Any]:
+    return {"$push": {FEEDBACKS: dict(feedback)}, "$set": touch()}
+
+
+FEEDBACKS_PROJECTION = {ID: 0, FEEDBACKS: 1}
+VIEWER_PASSWORD_PROJECTION = {ID: 0, VIEWER_PASSWORD: 1}
+
+
+def missing_viewer_password_filter(session_id: str) -> dict[str, Any]:
+    """Sessions written before passwords existed get one, once, without racing a concurrent reader."""
+    return {ID: session_id, VIEWER_PASSWORD: {"$exists": False}}
+
+
+# ---- indexes ----------------------------------------------------------------------------------------------
+
+#: Indexes every session collection gets (the viewer lists fields that have an index).
+BASE_INDEXES: tuple[tuple[str, int], ...] = ((CREATED_AT, -1), (UPDATED_AT, -1), (SESSION_ID, 1))
+
+
+def metadata_index_fields(metadata_fields: list[str] | None) -> list[str]:
+    return [metadata_path(validate_metadata_key(f)) for f in (metadata_fields or [])]

@@ -1,0 +1,106 @@
+"""``MongoDBConnectionPool``: one ``MongoClient`` per process, shared by every session manager.
+
+A ``MongoClient`` is itself a thread-safe connection pool; creating one per request costs a TCP
+and TLS handshake plus server discovery each time and exhausts the server's connections under
+load. This singleton keeps one for the whole process. It is guarded by an ``RLock`` so code that
+re-enters ``initialize`` (a monitoring callback, a factory built inside another) cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, ClassVar
+
+from pymongo import MongoClient
+from pymongo.uri_parser import parse_uri
+
+logger = logging.getLogger(__name__)
+
+#: Defaults tuned for stateless services; every one can be overridden per call.
+DEFAULT_CLIENT_OPTIONS: dict[str, Any] = {
+    "maxPoolSize": 100,
+    "minPoolSize": 10,
+    "maxIdleTimeMS": 30_000,
+    "waitQueueTimeoutMS": 10_000,
+    "serverSelectionTimeoutMS": 10_000,
+    "connectTimeoutMS": 10_000,
+    "retryWrites": True,
+    "retryReads": True,
+}
+
+
+class MongoDBConnectionPool:
+    """Process-wide holder of the shared ``MongoClient``; use the class methods."""
+
+    _lock: ClassVar[threading.RLock] = threading.RLock()
+    _client: ClassVar[MongoClient[Any] | None] = None
+    _connection_string: ClassVar[str | None] = None
+    _options: ClassVar[dict[str, Any]] = {}
+
+    def __new__(cls) -> MongoDBConnectionPool:  # pragma: no cover - the class is used, not instances
+        raise TypeError("MongoDBConnectionPool is a singleton: call its class methods")
+
+    @classmethod
+    def initialize(cls, connection_string: str, **client_kwargs: Any) -> MongoClient[Any]:
+        """Create the shared client, or return it if it already exists for the same URI.
+
+        Calling again with a different URI or options replaces the client (the old one is closed):
+        the last configuration wins, and nobody keeps talking to a server they stopped configuring.
+        """
+        if not connection_string:
+            raise ValueError("MongoDBConnectionPool.initialize needs a connection_string")
+        options = {**DEFAULT_CLIENT_OPTIONS, **client_kwargs}
+        with cls._lock:
+            if cls._client is not None:
+                if cls._connection_string == connection_string and cls._options == options:
+                    return cls._client
+                logger.info("connection pool | re-initialised with a new configuration; closing the old client")
+                cls._client.close()
+            cls._client = MongoClient(connection_string, **options)
+            cls._connection_string = connection_string
+            cls._options = options
+            logger.debug("connection pool | created client maxPoolSize=<%s>", options.get("maxPoolSize"))
+            return cls._client
+
+    @classmethod
+    def get_client(cls) -> MongoClient[Any]:
+        """The shared client; raises ``RuntimeError`` if ``initialize`` was not called."""
+        with cls._lock:
+            if cls._client is None:
+                raise RuntimeError("MongoDBConnectionPool is not initialized: call initialize(connection_string)")
+            return cls._client
+
+    @classmethod
+    def is_initialized(cls) -> bool:
+        with cls._lock:
+            return cls._client is not None
+
+    @classmethod
+    def close(cls) -> None:
+        """Close the shared client; the next ``initialize`` creates a new one."""
+        with cls._lock:
+            if cls._client is not None:
+                cls._client.close()
+                logger.debug("connection pool | closed")
+            cls._client = None
+            cls._connection_string = None
+            cls._options = {}
+
+    @classmethod
+    def get_pool_stats(cls) -> dict[str, Any]:
+        """Configuration and state of the pool. Never contains credentials."""
+        with cls._lock:
+            if cls._client is None:
+                return {"status": "not_initialized", "initialized": False}
+            hosts = [f"{h}:{p}" for h, p in parse_uri(cls._connection_string or "").get("nodelist", [])]
+            safe = {k: v for k, v in cls._options.items() if "password" not in k.lower() and "secret" not in k.lower()}
+            safe.pop("username", None)
+            return {
+                "status": "connected",
+                "initialized": True,
+                "hosts": hosts,
+                "max_pool_size": cls._options.get("maxPoolSize"),
+                "min_pool_size": cls._options.get("minPoolSize"),
+                "options": safe,
+            }

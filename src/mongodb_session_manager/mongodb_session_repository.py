@@ -1,0 +1,487 @@
+"""``MongoDBSessionRepository``: Strands' ``SessionRepository`` on one MongoDB document per session.
+
+This layer talks to MongoDB and nothing else. Every write is one atomic update built by
+:mod:`.documents`, guarded by a filter when order matters, so two processes writing the same
+session can never overwrite each other; every read projects only what it returns. Driver errors
+reach the caller as typed :mod:`.errors` carrying the session id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from bson.codec_options import CodecOptions
+from bson.errors import InvalidDocument
+from pymongo import MongoClient, ReturnDocument
+from pymongo.collection import Collection
+from pymongo.errors import (
+    ConnectionFailure,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+    WriteError,
+)
+from pymongo.errors import DocumentTooLarge as ClientDocumentTooLarge
+from strands.session.session_repository import SessionRepository
+from strands.types.session import Session, SessionAgent, SessionMessage
+
+from . import documents as d
+from .errors import (
+    AgentAlreadyExistsError,
+    AgentNotFoundError,
+    DatabaseError,
+    DatabaseUnavailableError,
+    DocumentTooLargeError,
+    InvalidInputError,
+    MessageConflictError,
+    MessageNotFoundError,
+    MultiAgentAlreadyExistsError,
+    MultiAgentNotFoundError,
+    SessionAlreadyExistsError,
+    SessionNotFoundError,
+    SessionStoreError,
+)
+
+if TYPE_CHECKING:
+    from strands.multiagent.base import MultiAgentBase
+
+logger = logging.getLogger(__name__)
+
+#: Server error codes meaning "the resulting document would exceed 16 MB".
+_TOO_LARGE_CODES = {10334, 17419, 17420, 13548, 10054}
+#: Default size after which a warning is logged once per session (75% of the BSON limit).
+DEFAULT_SIZE_WARNING_BYTES = 12 * 1024 * 1024
+
+_indexes_lock = threading.Lock()
+_indexes_done: set[tuple[int, str, str, str]] = set()
+
+
+def ensure_indexes(collection: Collection[Any], extra_fields: list[str] | None = None) -> None:
+    """Create the base indexes (and ``metadata.<field>`` ones) once per collection per process.
+
+    The set is keyed by client identity so a new client against a different server still gets its
+    indexes; constructing managers per request costs no index round trips after the first.
+    """
+    client = collection.database.client
+    wanted = [(field, direction) for field, direction in d.BASE_INDEXES]
+    wanted += [(field, 1) for field in extra_fields or []]
+    key_base = (id(client), collection.database.name, collection.name)
+    with _indexes_lock:
+        missing = [(f, o) for f, o in wanted if (*key_base, f) not in _indexes_done]
+        if not missing:
+            return
+        for field, direction in missing:
+            collection.create_index([(field, direction)])
+            _indexes_done.add((*key_base, field))
+    logger.debug("collection=<%s> | ensured indexes %s", collection.full_name, [f for f, _ in missing])
+
+
+def forget_indexes() -> None:
+    """Test hook: make the next repository create its indexes again."""
+    with _indexes_lock:
+        _indexes_done.clear()
+
+
+class MongoDBSessionRepository(SessionRepository):
+    """Stores Strands sessions, agents, messages and multi-agent state in MongoDB.
+
+    Args:
+        connection_string: MongoDB URI. Ignored when ``client`` is given.
+        database_name: Database holding the session collection.
+        collection_name: Collection with one document per session.
+        client: A ``MongoClient`` to borrow. The repository never closes a borrowed client;
+            without one it creates and owns a client, which :meth:`close` closes.
+        metadata_fields: Metadata keys to index, so the viewer can filter on them.
+        size_warning_bytes: Log a warning (once per session) when a document grows past this.
+        **mongo_client_kwargs: Options for the owned ``MongoClient`` (``maxPoolSize=...``).
+    """
+
+    def __init__(
+        self,
+        connection_string: str | None = None,
+        database_name: str = "database_name",
+        collection_name: str = "collection_name",
+        client: MongoClient[Any] | None = None,
+        *,
+        metadata_fields: list[str] | None = None,
+        size_warning_bytes: int = DEFAULT_SIZE_WARNING_BYTES,
+        ensure_indexes_on_init: bool = True,
+        **mongo_client_kwargs: Any,
+    ) -> None:
+        if client is None:
+            if connection_string is None:
+                raise ValueError("MongoDBSessionRepository needs a connection_string or a client")
+            client = MongoClient(connection_string, **mongo_client_kwargs)
+            self._owns_client = True
+        else:
+            self._owns_client = False
+        self.client: MongoClient[Any] = client
+        self.database_name = database_name
+        self.collection_name = collection_name
+        self.size_warning_bytes = size_warning_bytes
+        self.metadata_fields = list(metadata_fields or [])
+        self._metadata_index_fields = d.metadata_index_fields(self.metadata_fields)
+        codec = CodecOptions(tz_aware=True)
+        self.collection: Collection[Any] = client[database_name].get_collection(collection_name, codec_options=codec)
+        self._warned_sizes: set[str] = set()
+        self._closed = False
+        if ensure_indexes_on_init:
+            with self._translate(None):
+                ensure_indexes(self.collection, self._metadata_index_fields)
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def owns_client(self) -> bool:
+        return self._owns_client
+
+    def close(self) -> None:
+        """Close the client if this repository created it; a borrowed client stays open."""
+        if self._owns_client and not self._closed:
+            self.client.close()
+        self._closed = True
+
+    # ---- sessions --------------------------------------------------------------------------------
+
+    def create_session(self, session: Session, **kwargs: Any) -> Session:
+        """Insert the session document; raise ``SessionAlreadyExistsError`` if it exists."""
+        sid = d.validate_id(session.session_id, "session")
+        doc = d.new_session_document(session)
+        with self._translate(sid):
+            try:
+                self.collection.insert_one(doc)
+            except DuplicateKeyError as exc:
+                raise SessionAlreadyExistsError("session already exists", session_id=sid) from exc
+        logger.debug("session_id=<%s> | created session", sid)
+        return session
+
+    def read_session(self, session_id: str, **kwargs: Any) -> Session | None:
+        sid = d.validate_id(session_id, "session")
+        with self._translate(sid):
+            doc = self.collection.find_one({d.ID: sid}, d.SESSION_PROJECTION)
+        return d.session_from_document(doc) if doc else None
+
+    def delete_session(self, session_id: str, **kwargs: Any) -> None:
+        """Remove the session and everything in it (data-deletion requests)."""
+        sid = d.validate_id(session_id, "session")
+        with self._translate(sid):
+            result = self.collection.delete_one({d.ID: sid})
+        if result.deleted_count == 0:
+            raise SessionNotFoundError("session does not exist", session_id=sid)
+        self._warned_sizes.discard(sid)
+        logger.info("session_id=<%s> | deleted session", sid)
+
+    # ---- agents ----------------------------------------------------------------------------------
+
+    def create_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
+        sid = d.validate_id(session_id, "session")
+        aid = d.validate_id(session_agent.agent_id, "agent", session_id=sid)
+        with self._translate(sid, aid):
+            result = self.collection.update_one(d.create_agent_filter(sid, aid), d.create_agent_update(session_agent))
+            if result.matched_count == 0:
+                self._require_session(sid, aid)
+                raise AgentAlreadyExistsError(
+                    "agent already exists (created concurrently?); existing agent left untouched",
+                    session_id=sid,
+                    agent_id=aid,
+                )
+
+    def read_agent(self, session_id: str, agent_id: str, **kwargs: Any) -> SessionAgent | None:
+        sid = d.validate_id(session_id, "session")
+        aid = d.validate_id(agent_id, "agent", session_id=sid)
+        with self._translate(sid, aid):
+            doc = self.collection.find_one({d.ID: sid}, d.agent_projection(aid))
+        return d.agent_from_document(doc, aid)
+
+    def update_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
+        sid = d.validate_id(session_id, "session")
+        aid = d.validate_id(session_agent.agent_id, "agent", session_id=sid)
+        with self._translate(sid, aid):
+            result = self.collection.update_one(d.agent_exists_filter(sid, aid), d.update_agent_update(session_agent))
+            if result.matched_count == 0:
+                self._require_session(sid, aid)
+                raise AgentNotFoundError("agent does not exist", session_id=sid, agent_id=aid)
+
+    # ---- messages --------------------------------------------------------------------------------
+
+    def create_message(self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any) -> None:
+        """Append a message; its id must be new and larger than every stored id of the agent.
+
+        A stale writer (another manager stored this id first) gets ``MessageConflictError`` and
+        nothing is written.
+        """
+        sid = d.validate_id(session_id, "session")
+        aid = d.validate_id(agent_id, "agent", session_id=sid)
+        mid = d.validate_message_id(session_message.message_id, session_id=sid)
+        with self._translate(sid, aid):
+            doc = self.collection.find_one_and_update(
+                d.append_message_filter(sid, aid, mid),
+                d.append_message_update(aid, session_message),
+                projection={d.ID: 0, "size": {"$bsonSize": "$$ROOT"}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is None:
+                self._require_agent(sid, aid)
+                raise MessageConflictError(
+                    f"message id {mid} is already stored or older than the agent's latest message "
+                    "(another writer appended first); nothing was written",
+                    session_id=sid,
+                    agent_id=aid,
+                )
+        self._check_size(sid, doc.get("size"))
+
+    def read_message(self, session_id: str, agent_id: str, message_id: int, **kwargs: Any) -> SessionMessage | None:
+        sid = d.validate_id(session_id, "session")
+        aid = d.validate_id(agent_id, "agent", session_id=sid)
+        mid = d.validate_message_id(message_id, session_id=sid)
+        with self._translate(sid, aid):
+            docs = list(self.collection.aggregate(d.read_message_pipeline(sid, aid, mid)))
+        messages = docs[0]["messages"] if docs else []
+        return d.message_from_document(messages[0]) if messages else None
+
+    def update_message(self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any) -> None:
+        """Rewrite a stored message (redaction, or a message the agent replaced after appending)."""
+        sid = d.validate_id(session_id, "session")
+        aid = d.validate_id(agent_id, "agent", session_id=sid)
+        mid = d.validate_message_id(session_message.message_id, session_id=sid)
+        update, array_filters = d.update_message_update(aid, session_message)
+        with self._translate(sid, aid):
+            result = self.collection.update_one(
+                d.message_exists_filter(sid, aid, mid), update, array_filters=array_filters
+            )
+            if result.matched_count == 0:
+                self._require_agent(sid, aid)
+                raise MessageNotFoundError(f"message {mid} does not exist", session_id=sid, agent_id=aid)
+
+    def list_messages(
+        self, session_id: str, agent_id: str, limit: int | None = None, offset: int = 0, **kwargs: Any
+    ) -> list[SessionMessage]:
+        """Messages ordered by ``message_id``; the server slices the page."""
+        return [d.message_from_document(m) for m in self.list_message_documents(session_id, agent_id, limit, offset)]
+
+    def list_message_documents(
+        self,
+        session_id: str,
+        agent_id: str,
+        limit: int | None = None,
+        offset: int = 0,
+        *,
+        with_metrics: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Stored message documents (optionally with ``event_loop_metrics``), one projected page."""
+        sid = d.validate_id(session_id, "session")
+        aid = d.validate_id(agent_id, "agent", session_id=sid)
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidInputError(f"offset must be a non-negative integer, got {offset!r}", session_id=sid)
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise InvalidInputError(f"limit must be a non-negative integer, got {limit!r}", session_id=sid)
+        if limit == 0:
+            self._require_agent(sid, aid)
+            return []
+        pipeline = d.list_messages_pipeline(sid, aid, limit, offset, with_metrics=with_metrics)
+        with self._translate(sid, aid):
+            docs = list(self.collection.aggregate(pipeline))
+        if not docs:
+            raise SessionNotFoundError("session does not exist", session_id=sid)
+        if not docs[0]["agent_exists"]:
+            raise AgentNotFoundError("agent does not exist", session_id=sid, agent_id=aid)
+        return list(docs[0]["messages"])
+
+    def read_last_message(self, session_id: str, agent_id: str) -> SessionMessage | None:
+        """The agent's newest stored message, fetched alone."""
+        sid = d.validate_id(session_id, "session")
+        aid = d.validate_id(agent_id, "agent", session_id=sid)
+        with self._translate(sid, aid):
+            docs = list(self.collection.aggregate(d.last_message_pipeline(sid, aid)))
+        messages = docs[0]["messages"] if docs else []
+        return d.message_from_document(messages[0]) if messages else None
+
+    def set_message_metrics(
+        self,
+        session_id: str,
+        agent_id: str,
+        message_id: int,
+        metrics: Mapping[str, Any],
+        totals: Mapping[str, int] | None = None,
+    ) -> None:
+        """Attach ``event_loop_metrics`` to one stored message and add ``totals`` to the agent's."""
+        sid = d.validate_id(session_id, "session")
+        aid = d.validate_id(agent_id, "agent", session_id=sid)
+        mid = d.validate_message_id(message_id, session_id=sid)
+        update, array_filters = d.message_metrics_update(aid, mid, metrics, totals)
+        with self._translate(sid, aid):
+            result = self.collection.update_one(
+                d.message_exists_filter(sid, aid, mid), update, array_filters=array_filters
+            )
+            if result.matched_count == 0:
+                self._require_agent(sid, aid)
+                raise MessageNotFoundError(f"message {mid} does not exist", session_id=sid, agent_id=aid)
+
+    def count_messages(self, session_id: str, agent_id: str | None = None) -> int:
+        """Message count computed by the server (one agent, or all agents of the session)."""
+        sid = d.validate_id(session_id, "session")
+        aid = d.validate_id(agent_id, "agent", session_id=sid) if agent_id is not None else None
+        with self._translate(sid, aid):
+            docs = list(self.collection.aggregate(d.message_count_pipeline(sid, aid)))
+        if not docs:
+            raise SessionNotFoundError("session does not exist", session_id=sid)
+        return int(docs[0]["count"])
+
+    def capture_agent_config(self, session_id: str, agent_id: str, *, model: str, system_prompt: str | None) -> bool:
+        """Record the agent's model and prompt where they changed; return whether anything was written."""
+        sid = d.validate_id(session_id, "session")
+        aid = d.validate_id(agent_id, "agent", session_id=sid)
+        with self._translate(sid, aid):
+            result = self.collection.update_one(
+                d.capture_config_filter(sid, aid, model, system_prompt),
+                d.capture_config_update(aid, model, system_prompt),
+            )
+        return result.modified_count > 0
+
+    def read_viewer_password(self, session_id: str) -> str:
+        """The session's viewer password; sessions from older versions get one on first request."""
+        sid = d.validate_id(session_id, "session")
+        with self._translate(sid):
+            doc = self.collection.find_one({d.ID: sid}, d.VIEWER_PASSWORD_PROJECTION)
+            if doc is None:
+                raise SessionNotFoundError("session does not exist", session_id=sid)
+            if not doc.get(d.VIEWER_PASSWORD):
+                self.collection.update_one(
+                    d.missing_viewer_password_filter(sid),
+                    {"$set": {d.VIEWER_PASSWORD: d.new_viewer_password()}},
+                )
+                doc = self.collection.find_one({d.ID: sid}, d.VIEWER_PASSWORD_PROJECTION) or {}
+        return str(doc[d.VIEWER_PASSWORD])
+
+    # ---- multi-agent (Swarm / Graph) ---------------------------------------------------------------
+
+    def create_multi_agent(self, session_id: str, multi_agent: MultiAgentBase, **kwargs: Any) -> None:
+        sid = d.validate_id(session_id, "session")
+        mid = d.validate_id(multi_agent.id, "multi-agent", session_id=sid)
+        state = multi_agent.serialize_state()
+        with self._translate(sid):
+            result = self.collection.update_one(
+                d.create_multi_agent_filter(sid, mid), d.create_multi_agent_update(mid, state)
+            )
+            if result.matched_count == 0:
+                self._require_session(sid)
+                raise MultiAgentAlreadyExistsError(f"multi-agent {mid} already exists", session_id=sid)
+
+    def read_multi_agent(self, session_id: str, multi_agent_id: str, **kwargs: Any) -> dict[str, Any] | None:
+        sid = d.validate_id(session_id, "session")
+        mid = d.validate_id(multi_agent_id, "multi-agent", session_id=sid)
+        with self._translate(sid):
+            doc = self.collection.find_one({d.ID: sid}, d.multi_agent_projection(mid))
+        return d.multi_agent_from_document(doc, mid)
+
+    def update_multi_agent(self, session_id: str, multi_agent: MultiAgentBase, **kwargs: Any) -> None:
+        sid = d.validate_id(session_id, "session")
+        mid = d.validate_id(multi_agent.id, "multi-agent", session_id=sid)
+        state = multi_agent.serialize_state()
+        with self._translate(sid):
+            result = self.collection.update_one(
+                d.multi_agent_exists_filter(sid, mid), d.update_multi_agent_update(mid, state)
+            )
+            if result.matched_count == 0:
+                self._require_session(sid)
+                raise MultiAgentNotFoundError(f"multi-agent {mid} does not exist", session_id=sid)
+
+    # ---- session-level features (used by the manager) ----------------------------------------------
+
+    def update_session_fields(self, session_id: str, update: Mapping[str, Any]) -> None:
+        """Apply one prepared update from :mod:`.documents` to an existing session."""
+        sid = d.validate_id(session_id, "session")
+        with self._translate(sid):
+            result = self.collection.update_one({d.ID: sid}, dict(update))
+        if result.matched_count == 0:
+            raise SessionNotFoundError("session does not exist", session_id=sid)
+
+    def update_agent_fields(self, session_id: str, agent_id: str, update: Mapping[str, Any]) -> None:
+        sid = d.validate_id(session_id, "session")
+        aid = d.validate_id(agent_id, "agent", session_id=sid)
+        with self._translate(sid, aid):
+            result = self.collection.update_one(d.agent_exists_filter(sid, aid), dict(update))
+            if result.matched_count == 0:
+                self._require_session(sid, aid)
+                raise AgentNotFoundError("agent does not exist", session_id=sid, agent_id=aid)
+
+    def read_session_fields(self, session_id: str, projection: Mapping[str, Any]) -> dict[str, Any]:
+        sid = d.validate_id(session_id, "session")
+        with self._translate(sid):
+            doc = self.collection.find_one({d.ID: sid}, dict(projection))
+        if doc is None:
+            raise SessionNotFoundError("session does not exist", session_id=sid)
+        return dict(doc)
+
+    def aggregate_session(self, session_id: str, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        sid = d.validate_id(session_id, "session")
+        with self._translate(sid):
+            return list(self.collection.aggregate(pipeline))
+
+    def ensure_metadata_indexes(self, fields: list[str]) -> None:
+        with self._translate(None):
+            ensure_indexes(self.collection, d.metadata_index_fields(fields))
+
+    # ---- internals --------------------------------------------------------------------------------
+
+    def _require_session(self, sid: str, aid: str | None = None) -> None:
+        """After a guarded write matched nothing: say the session is missing, if it is."""
+        if self.collection.count_documents({d.ID: sid}, limit=1) == 0:
+            raise SessionNotFoundError("session does not exist", session_id=sid, agent_id=aid)
+
+    def _require_agent(self, sid: str, aid: str) -> None:
+        self._require_session(sid, aid)
+        if self.collection.count_documents(d.agent_exists_filter(sid, aid), limit=1) == 0:
+            raise AgentNotFoundError("agent does not exist", session_id=sid, agent_id=aid)
+
+    def _check_size(self, sid: str, size: int | None) -> None:
+        if size is None or size < self.size_warning_bytes or sid in self._warned_sizes:
+            return
+        self._warned_sizes.add(sid)
+        logger.warning(
+            "session_id=<%s> | size=<%d> bytes, limit=<%d> | session document is approaching MongoDB's "
+            "16 MB limit; writes past it will be refused",
+            sid,
+            size,
+            d.MAX_BSON_SIZE,
+        )
+
+    @contextlib.contextmanager
+    def _translate(self, session_id: str | None, agent_id: str | None = None) -> Iterator[None]:
+        """Turn driver errors into this library's typed errors, keeping the cause."""
+        try:
+            yield
+        except SessionStoreError:
+            raise
+        except ClientDocumentTooLarge as exc:
+            raise DocumentTooLargeError(
+                f"write refused: it exceeds MongoDB's 16 MB document limit ({exc})",
+                session_id=session_id,
+                agent_id=agent_id,
+            ) from exc
+        except (WriteError, OperationFailure) as exc:
+            if exc.code in _TOO_LARGE_CODES or "too large" in str(exc).lower():
+                raise DocumentTooLargeError(
+                    "write refused: the session document would exceed MongoDB's 16 MB limit; "
+                    "nothing was written and the stored session is unchanged",
+                    session_id=session_id,
+                    agent_id=agent_id,
+                ) from exc
+            raise DatabaseError(
+                f"MongoDB refused the operation: {exc}", session_id=session_id, agent_id=agent_id
+            ) from exc
+        except (ServerSelectionTimeoutError, ConnectionFailure) as exc:
+            raise DatabaseUnavailableError(
+                f"MongoDB is unreachable: {type(exc).__name__}", session_id=session_id, agent_id=agent_id
+            ) from exc
+        except PyMongoError as exc:
+            raise DatabaseError(f"MongoDB error: {exc}", session_id=session_id, agent_id=agent_id) from exc
+        except InvalidDocument as exc:
+            raise InvalidInputError(
+                f"value cannot be stored in MongoDB: {exc}", session_id=session_id, agent_id=agent_id
+            ) from exc
