@@ -270,13 +270,13 @@ class MongoDBSessionManager(RepositorySessionManager):
         if comment is not None and not isinstance(comment, str):
             raise InvalidFeedbackError("comment must be a string", session_id=self.session_id)
         extra = {k: v for k, v in feedback.items() if k not in ("rating", "comment", "created_at")}
-        for key in extra:
-            d.validate_metadata_key(key, session_id=self.session_id)
         entry = {**extra, "rating": rating, "comment": comment or "", "created_at": d.now()}
         try:
+            for key in extra:
+                d.validate_metadata_key(key, session_id=self.session_id)
             d.ensure_encodable(entry, what="feedback", session_id=self.session_id)
         except ValueError as exc:
-            raise InvalidFeedbackError(str(exc), session_id=self.session_id) from exc
+            raise InvalidFeedbackError(f"feedback refused: {exc}", session_id=self.session_id) from exc
         return entry
 
     def get_feedbacks(self) -> list[dict[str, Any]]:
