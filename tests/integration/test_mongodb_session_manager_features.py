@@ -36,6 +36,10 @@ def make_manager(mongo_client: Any, db_name: str):
         manager.close()
 
 
+def tool_result_text(message: dict[str, Any]) -> str:
+    return message["content"][0]["toolResult"]["content"][0]["text"]
+
+
 def make_agent(manager: MongoDBSessionManager, responses: list[Any] | None = None, **kwargs: Any) -> Agent:
     kwargs.setdefault("agent_id", "assistant")
     return Agent(model=ScriptedModel(responses), session_manager=manager, callback_handler=None, **kwargs)
@@ -79,7 +83,7 @@ def test_unencodable_metadata_value_is_refused(make_manager) -> None:
 
 def test_metadata_fields_are_indexed(make_manager, collection) -> None:
     make_manager(metadata_fields=["status", "priority"])
-    keys = {tuple(ix["key"].keys())[0] for ix in collection.list_indexes()}
+    keys = {next(iter(ix["key"])) for ix in collection.list_indexes()}
     assert {"metadata.status", "metadata.priority", "created_at", "updated_at"} <= keys
 
 
@@ -155,12 +159,11 @@ def test_metadata_hook_sees_every_operation_and_can_audit(make_manager) -> None:
 
 def test_validating_hook_refusal_leaves_data_unchanged(make_manager) -> None:
     def validate(original, action, session_id, **kwargs):
-        if action == "update" and "status" in kwargs["metadata"]:
-            if kwargs["metadata"]["status"] not in {"open", "closed"}:
-                raise ValueError("invalid status")
-        return original(
-            *([kwargs["metadata"]] if action == "update" else [kwargs["keys"]] if action == "delete" else [])
-        )
+        if action == "update" and kwargs["metadata"].get("status", "open") not in {"open", "closed"}:
+            raise ValueError("invalid status")
+        if action == "update":
+            return original(kwargs["metadata"])
+        return original(kwargs["keys"]) if action == "delete" else original()
 
     manager = make_manager(metadata_hook=validate)
     manager.update_metadata({"status": "open"})
