@@ -150,11 +150,11 @@ class ScriptedModel(Model):
             texts = [c.get("text", "") for r in results for c in r.get("content", []) if isinstance(c, dict)]
             return Reply(text="Done. " + " ".join(t for t in texts if t).strip())
         text = _text_of(last)
-        expression = re.search(r"(\d[\d\s.+\-*/()^]*[\d)])", text)
-        if "calculator" in tools and expression and re.search(r"[+\-*/^]", expression.group(1)):
+        expressions = [e for e in re.findall(r"\d[\d\s.+\-*/()^]*[\d)]", text) if re.search(r"[+\-*/^]", e)]
+        if "calculator" in tools and expressions:
             return Reply(
                 text="Let me calculate that.",
-                tool_calls=[ToolCall("calculator", {"expression": expression.group(1).strip()})],
+                tool_calls=[ToolCall("calculator", {"expression": expressions[-1].strip()})],
             )
         remember = re.search(r"remember (?:that )?(?:my )?([\w ]+?) (?:is|=) ([^.?!]+)", text, re.IGNORECASE)
         if "manage_metadata" in tools and remember:
@@ -168,4 +168,39 @@ class ScriptedModel(Model):
         if "manage_metadata" in tools and re.search(r"what do you (?:know|remember)", text, re.IGNORECASE):
             return Reply(tool_calls=[ToolCall("manage_metadata", {"action": "get"})])
         turn = sum(1 for m in messages if m.get("role") == "user" and _text_of(m))
-        return Reply(text=f"(offline model, turn {turn}) You said: {text[:200]}")
+        return Reply(
+            text=f"Thanks, I understand: **{text[:200]}**\n\nI'm the offline demo model (turn {turn}); "
+            "a real model answers here when Bedrock is configured."
+        )
+
+
+# ---- model selection for examples and the demo ----------------------------------------------------
+
+BEDROCK_DEFAULT_MODEL_ID = "eu.anthropic.claude-sonnet-4-20250514-v1:0"
+
+
+def real_model_configured() -> bool:
+    """True when the environment selects Bedrock: ``MSM_MODEL=bedrock``, or AWS credentials in env.
+
+    Only environment variables are consulted (never the instance-metadata endpoint), and
+    ``MSM_MODEL=offline`` always forces the scripted model, which tests rely on.
+    """
+    import os
+
+    choice = os.environ.get("MSM_MODEL", "").strip().lower()
+    if choice in ("offline", "scripted"):
+        return False
+    if choice == "bedrock":
+        return True
+    return any(os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_BEARER_TOKEN_BEDROCK"))
+
+
+def default_model(responses: Iterable[Scripted] | None = None, **kwargs: Any) -> Model:
+    """Bedrock when configured (as the design document's examples use), else :class:`ScriptedModel`."""
+    import os
+
+    if real_model_configured():
+        from strands.models.bedrock import BedrockModel
+
+        return BedrockModel(model_id=os.environ.get("BEDROCK_MODEL_ID", BEDROCK_DEFAULT_MODEL_ID))
+    return ScriptedModel(responses, **kwargs)

@@ -1,0 +1,158 @@
+"""``mongodb-session-manager``: the demo, the Session Viewer and a local mongod from one command.
+
+``demo`` starts (or reuses) a local mongod whose data lives in ``.demo-data/`` when no
+``MONGODB_CONNECTION_STRING`` is set, creates realistic demo sessions with real agent loops, and
+serves the Session Viewer (API and frontend on one port). Ctrl-C stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .embedded import MongoReplicaSet
+
+logger = logging.getLogger(__name__)
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+DEFAULT_DATABASE = "session_viewer_demo"
+DEFAULT_COLLECTION = "sessions"
+
+
+def _say(message: str = "") -> None:
+    """The CLI talks to a person: plain lines on stdout, flushed (tests read them from a pipe)."""
+    sys.stdout.write(message + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def mongodb(data_dir: Path | None) -> Iterator[str]:
+    """The configured server, or a local mongod kept in ``data_dir`` and stopped on exit."""
+    external = os.environ.get("MONGODB_CONNECTION_STRING")
+    if external:
+        yield external
+        return
+    target = data_dir or CHECKOUT / ".demo-data" / "mongod"
+    rs = MongoReplicaSet(dbpath=target)
+    _say(f"Starting a local mongod (data in {target}) ...")
+    rs.start()
+    try:
+        yield rs.connection_string
+    finally:
+        rs.stop()
+        _say("Local mongod stopped.")
+
+
+def _viewer_app(connection_string: str, database: str, collection: str, password: str) -> Any:
+    if str(CHECKOUT) not in sys.path and (CHECKOUT / "session_viewer").is_dir():
+        sys.path.insert(0, str(CHECKOUT))
+    try:
+        from session_viewer.backend.config import Settings
+        from session_viewer.backend.main import create_app
+    except ImportError as exc:  # the viewer ships with the source checkout, not the wheel
+        raise SystemExit(f"The Session Viewer is not available here ({exc}); run from a source checkout.") from exc
+    settings = Settings(
+        mongodb_connection_string=connection_string,
+        database_name=database,
+        collection_name=collection,
+        backend_password=password,
+        serve_frontend=True,
+    )
+    return create_app(settings)
+
+
+def _serve(app: Any, host: str, port: int) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    server.run()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import seed_demo_sessions
+
+    database = os.environ.get("DATABASE_NAME", DEFAULT_DATABASE)
+    collection = os.environ.get("COLLECTION_NAME", DEFAULT_COLLECTION)
+    with mongodb(args.data_dir) as uri:
+        if not args.no_seed:
+            _say("Creating demo sessions with real agent loops ...")
+            created = seed_demo_sessions(uri, database_name=database, collection_name=collection)
+            _say(f"{len(created)} new demo sessions in {database}.{collection}.")
+        return _run_viewer(args, uri, database, collection)
+
+
+def cmd_viewer(args: argparse.Namespace) -> int:
+    database = os.environ.get("DATABASE_NAME", DEFAULT_DATABASE)
+    collection = os.environ.get("COLLECTION_NAME", DEFAULT_COLLECTION)
+    with mongodb(args.data_dir) as uri:
+        return _run_viewer(args, uri, database, collection)
+
+
+def _run_viewer(args: argparse.Namespace, uri: str, database: str, collection: str) -> int:
+    password = os.environ.get("BACKEND_PASSWORD") or secrets.token_urlsafe(18)
+    app = _viewer_app(uri, database, collection, password)
+    url = f"http://{args.host}:{args.port}/"
+    _say("")
+    _say(f"Session Viewer: {url}")
+    _say(f"Password:       {password}")
+    _say("Press Ctrl-C to stop.")
+    _serve(app, args.host, args.port)
+    return 0
+
+
+def cmd_mongod(args: argparse.Namespace) -> int:
+    with mongodb(args.data_dir) as uri:
+        _say(f"MONGODB_CONNECTION_STRING={uri}")
+        _say("Press Ctrl-C to stop.")
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mongodb-session-manager", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func, help_text in (
+        ("demo", cmd_demo, "create demo sessions and serve the Session Viewer"),
+        ("viewer", cmd_viewer, "serve the Session Viewer"),
+        ("mongod", cmd_mongod, "run the local mongod and print its connection string"),
+    ):
+        cmd = sub.add_parser(name, help=help_text)
+        cmd.set_defaults(func=func)
+        cmd.add_argument("--data-dir", type=Path, default=None, help="where the local mongod keeps its data")
+        if name != "mongod":
+            cmd.add_argument("--host", default=os.environ.get("BACKEND_HOST", "127.0.0.1"))
+            cmd.add_argument("--port", type=int, default=int(os.environ.get("BACKEND_PORT", "8882")))
+        if name == "demo":
+            cmd.add_argument("--no-seed", action="store_true", help="do not create demo sessions")
+    return parser
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    # SIGTERM (from a test or a process manager) unwinds like Ctrl-C, so the local mongod is stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
