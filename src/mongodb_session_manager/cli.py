@@ -14,7 +14,7 @@ import secrets
 import signal
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -113,10 +113,8 @@ def cmd_mongod(args: argparse.Namespace) -> int:
     with mongodb(args.data_dir) as uri:
         _say(f"MONGODB_CONNECTION_STRING={uri}")
         _say("Press Ctrl-C to stop.")
-        try:
+        with suppress(KeyboardInterrupt):
             signal.pause()
-        except KeyboardInterrupt:
-            pass
     return 0
 
 
