@@ -52,7 +52,9 @@ def calculator(expression: str) -> str:
         raise ValueError(f"unsupported expression: {expression!r}")
 
     value = walk(ast.parse(expression.replace("^", "**"), mode="eval").body)
-    return f"Result: {value:g}"
+    if float(value).is_integer():
+        return f"Result: {int(value)}"
+    return f"Result: {round(value, 10)}"
 
 
 @dataclass

@@ -449,6 +449,20 @@ def running_mongod(members: int = 1, dbpath: Path | None = None) -> Iterator[Mon
         rs.stop()
 
 
+@contextlib.contextmanager
+def local_mongodb(dbpath: Path | None = None) -> Iterator[str]:
+    """``MONGODB_CONNECTION_STRING`` when set, else a local mongod started for the duration.
+
+    The examples and the benchmarks use this, so they run on a fresh machine with no setup.
+    """
+    external = os.environ.get("MONGODB_CONNECTION_STRING")
+    if external:
+        yield external
+        return
+    with running_mongod(dbpath=dbpath) as rs:
+        yield rs.connection_string
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 

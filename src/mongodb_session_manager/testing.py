@@ -150,7 +150,7 @@ class ScriptedModel(Model):
             texts = [c.get("text", "") for r in results for c in r.get("content", []) if isinstance(c, dict)]
             return Reply(text="Done. " + " ".join(t for t in texts if t).strip())
         text = _text_of(last)
-        expressions = [e for e in re.findall(r"\d[\d\s.+\-*/()^]*[\d)]", text) if re.search(r"[+\-*/^]", e)]
+        expressions = [e for e in re.findall(r"[\d(][\d\s.+\-*/()^]*[\d)]", text) if re.search(r"[+\-*/^]", e)]
         if "calculator" in tools and expressions:
             return Reply(
                 text="Let me calculate that.",

@@ -1,0 +1,71 @@
+"""FastAPI service: one global factory at start-up, a session manager per request.
+
+Every request borrows the factory's pooled MongoClient, so building a manager costs no
+connection work. Run: uv run python examples/example_fastapi.py   (PORT, default 8000)
+    curl -s localhost:8000/chat -H 'content-type: application/json' \
+         -d '{"session_id": "user-42", "message": "What is 6 * 7?"}'
+"""
+
+import os
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+from pydantic import BaseModel
+from strands import Agent
+
+from mongodb_session_manager import close_global_factory, get_global_factory, initialize_global_factory
+from mongodb_session_manager.demo import calculator
+from mongodb_session_manager.embedded import local_mongodb
+from mongodb_session_manager.testing import default_model
+
+
+class ChatRequest(BaseModel):
+    session_id: str
+    message: str
+
+
+def create_app(connection_string: str) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        initialize_global_factory(
+            connection_string, database_name="examples", collection_name="fastapi_sessions", maxPoolSize=50
+        )
+        yield
+        close_global_factory()
+
+    app = FastAPI(title="Strands chat with MongoDB sessions", lifespan=lifespan)
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok", "pool": get_global_factory().get_connection_stats()["status"]}
+
+    @app.post("/chat")
+    async def chat(request: ChatRequest) -> dict:
+        manager = get_global_factory().create_session_manager(request.session_id)
+        agent = Agent(
+            agent_id="assistant",
+            model=default_model(),
+            tools=[calculator],
+            session_manager=manager,
+            callback_handler=None,
+        )
+        result = await agent.invoke_async(request.message)
+        return {
+            "session_id": request.session_id,
+            "response": str(result).strip(),
+            "messages_in_session": manager.get_message_count(),
+        }
+
+    return app
+
+
+def main() -> None:
+    port = int(os.environ.get("PORT", "8000"))
+    with local_mongodb() as uri:
+        print(f"Serving on http://127.0.0.1:{port}  (POST /chat)", flush=True)
+        uvicorn.run(create_app(uri), host="127.0.0.1", port=port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
