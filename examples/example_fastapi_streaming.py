@@ -4,7 +4,8 @@ POST /chat/stream streams newline-delimited JSON events ({"type": "delta", "text
 {"type": "done", ...} with the turn's metrics). GET /sessions/{id} returns history, metadata and
 metrics so a page can restore a conversation after a reload. POST /sessions/{id}/feedback stores feedback.
 
-Run: uv run python examples/example_fastapi_streaming.py   (PORT, default 8880)
+Run: uv run python examples/example_fastapi_streaming.py   (PORT, default 8880; ALLOWED_ORIGINS, comma-separated,
+default the playground page on port 8881)
 """
 
 import json
@@ -130,7 +131,8 @@ def main() -> None:
     port = int(os.environ.get("PORT", "8880"))
     with local_mongodb() as uri:
         print(f"Serving on http://127.0.0.1:{port}  (POST /chat/stream)", flush=True)
-        uvicorn.run(create_app(uri), host="127.0.0.1", port=port, log_level="warning")
+        origins = [o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()]
+        uvicorn.run(create_app(uri, origins or None), host="127.0.0.1", port=port, log_level="warning")
 
 
 if __name__ == "__main__":
