@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from strands import Agent
-from strands_tools import calculator
 
 from mongodb_session_manager import MongoDBSessionManager
+from mongodb_session_manager.demo import calculator
 from mongodb_session_manager.errors import (
     AgentNotFoundError,
     InvalidFeedbackError,
