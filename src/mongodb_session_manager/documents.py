@@ -295,6 +295,19 @@ def agent_projection(agent_id: str) -> dict[str, Any]:
     return {ID: 0, agent_data_path(agent_id): 1}
 
 
+def raw_agent_data(doc: Mapping[str, Any] | None, agent_id: str) -> dict[str, Any] | None:
+    data = ((doc or {}).get(AGENTS) or {}).get(agent_id, {}).get(AGENT_DATA)
+    return dict(data) if data is not None else None
+
+
+def captured_config(agent_data: Mapping[str, Any]) -> tuple[str, str | None] | None:
+    """The (model, system_prompt) last captured from the agent itself, if any."""
+    captured = agent_data.get(CONFIG_CAPTURED)
+    if not isinstance(captured, Mapping) or MODEL not in captured:
+        return None
+    return captured[MODEL], captured.get(SYSTEM_PROMPT)
+
+
 def agent_from_document(doc: Mapping[str, Any] | None, agent_id: str) -> SessionAgent | None:
     data = ((doc or {}).get(AGENTS) or {}).get(agent_id, {}).get(AGENT_DATA)
     if data is None:

@@ -7,6 +7,7 @@ the viewer password) and never builds a query itself: the repository and :mod:`.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -138,10 +139,49 @@ class MongoDBSessionManager(RepositorySessionManager):
     def initialize(self, agent: LocalAgent, **kwargs: Any) -> None:
         super().initialize(agent, **kwargs)
         aid = agent.agent_id
-        if self._latest_agent_message.get(aid) is None and self.session_repository.count_messages(self.session_id, aid):
+        stored = self.session_repository.take_agent_read(self.session_id, aid)
+        if (
+            stored is not None
+            and self._latest_agent_message.get(aid) is None
+            and self.session_repository.count_messages(self.session_id, aid)
+        ):
             # Every stored message was trimmed by the conversation manager: continue numbering after
             # the newest stored id instead of restarting at 0 (which would collide).
             self._latest_agent_message[aid] = self.session_repository.read_last_message(self.session_id, aid)
+        if stored is not None:
+            captured = d.captured_config(stored)
+            if captured is not None:
+                self._captured_config[aid] = captured
+        self._mark_synced_if_unchanged(agent, stored)
+
+    def _mark_synced_if_unchanged(self, agent: LocalAgent, stored: Mapping[str, Any] | None) -> None:
+        """Tell Strands' change tracking that the agent as restored (or just created) is already stored.
+
+        Strands writes the agent on its first sync in every manager even when nothing changed; in a
+        stateless service that is one wasted write per request. We record the versions only when the
+        restored values equal the stored document (or the agent was created from them a moment ago),
+        so a real difference is still written. On a Strands version without this tracking the
+        optimisation is simply skipped.
+        """
+        from strands.agent.agent import Agent
+
+        tracking = getattr(self, "_last_synced_internal_state", None)
+        if not isinstance(agent, Agent) or not isinstance(tracking, dict):
+            return
+        conversation_state = agent.conversation_manager.get_state()
+        internal = {"interrupt_state": agent._interrupt_state.to_dict(), "model_state": agent._model_state}
+        if stored is not None and (
+            stored.get(d.STATE) != agent.state.get()
+            or stored.get("conversation_manager_state") != conversation_state
+            or stored.get(d.INTERNAL_STATE) != internal
+        ):
+            return
+        tracking[agent.agent_id] = {
+            "state_version": agent.state._get_version(),
+            "interrupt_state_version": agent._interrupt_state._get_version(),
+            "conversation_manager_state": copy.deepcopy(conversation_state),
+            "model_state": copy.deepcopy(agent._model_state),
+        }
 
     def _start_turn(self, agent: LocalAgent) -> None:
         self._turn_messages[agent.agent_id] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,9 @@ logger = logging.getLogger(__name__)
 _TOO_LARGE_CODES = {10334, 17419, 17420, 13548, 10054}
 #: Default size after which a warning is logged once per session (75% of the BSON limit).
 DEFAULT_SIZE_WARNING_BYTES = 12 * 1024 * 1024
+
+#: How many recent ``read_agent`` results are kept for ``take_agent_read``.
+_RECENT_READS_LIMIT = 64
 
 _indexes_lock = threading.Lock()
 _indexes_done: set[tuple[int, str, str, str]] = set()
@@ -129,6 +133,7 @@ class MongoDBSessionRepository(SessionRepository):
         codec = CodecOptions(tz_aware=True)
         self.collection: Collection[Any] = client[database_name].get_collection(collection_name, codec_options=codec)
         self._warned_sizes: set[str] = set()
+        self._recent_agent_reads: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._closed = False
         if ensure_indexes_on_init:
             with self._translate(None):
@@ -196,7 +201,21 @@ class MongoDBSessionRepository(SessionRepository):
         aid = d.validate_id(agent_id, "agent", session_id=sid)
         with self._translate(sid, aid):
             doc = self.collection.find_one({d.ID: sid}, d.agent_projection(aid))
+        raw = d.raw_agent_data(doc, aid)
+        if raw is not None:
+            self._recent_agent_reads[(sid, aid)] = raw
+            while len(self._recent_agent_reads) > _RECENT_READS_LIMIT:
+                self._recent_agent_reads.popitem(last=False)
         return d.agent_from_document(doc, aid)
+
+    def take_agent_read(self, session_id: str, agent_id: str) -> dict[str, Any] | None:
+        """The stored ``agent_data`` that the last ``read_agent`` returned, handed over once.
+
+        The manager uses it right after Strands restores an agent (to know what is already stored:
+        the captured config, and whether the restored state equals the stored one) without a
+        second round trip. Bounded, so direct repository users never accumulate entries.
+        """
+        return self._recent_agent_reads.pop((session_id, agent_id), None)
 
     def update_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
         sid = d.validate_id(session_id, "session")

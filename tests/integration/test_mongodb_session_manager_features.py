@@ -7,6 +7,7 @@ import string
 from typing import Any
 
 import pytest
+from pymongo import MongoClient, monitoring
 from strands import Agent
 
 from mongodb_session_manager import MongoDBSessionManager
@@ -406,3 +407,49 @@ def test_legacy_session_without_password_gets_one(make_manager, collection) -> N
 def test_feature_errors_are_session_exceptions_with_the_session_id(make_manager) -> None:
     with pytest.raises(SessionStoreError, match="feature-session"):
         make_manager().update_metadata({"a.b": 1})
+
+
+# ---- persistence cost ---------------------------------------------------------------------------------
+
+
+class _Commands(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name not in ("hello", "ismaster", "endSessions"):
+            self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def test_a_turn_with_a_fresh_manager_per_request_costs_three_writes(mongo_uri: str, db_name: str) -> None:
+    listener = _Commands()
+    client: MongoClient[Any] = MongoClient(mongo_uri, event_listeners=[listener])
+    try:
+        first = MongoDBSessionManager("per-request", client=client, database_name=db_name)
+        make_agent(first, ["hello"])("hi")
+        for request in range(2):  # what a FastAPI/Lambda service does on every request
+            manager = MongoDBSessionManager("per-request", client=client, database_name=db_name)
+            agent = make_agent(manager, [f"reply {request}"])
+            listener.names.clear()
+            agent(f"question {request}")
+            # user message, assistant message, metrics: no agent re-write, no config re-write
+            assert listener.names == ["findAndModify", "findAndModify", "update"]
+    finally:
+        client.close()
+
+
+def test_state_changes_are_still_written_with_a_fresh_manager(make_manager) -> None:
+    agent = make_agent(make_manager("stateful"), ["a"])
+    agent("one")
+    manager = make_manager("stateful")
+    restored = make_agent(manager, ["b"])
+    restored.state.set("cart", ["book"])
+    restored("two")
+    again = make_agent(make_manager("stateful"), [])
+    assert again.state.get("cart") == ["book"]
