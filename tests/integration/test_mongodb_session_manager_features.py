@@ -326,15 +326,19 @@ def test_agent_config_is_captured_and_persists_across_managers(make_manager) -> 
     assert make_manager().get_agent_config("nobody") is None
 
 
-def test_update_agent_config_survives_syncs_until_the_agent_config_changes(make_manager) -> None:
-    manager = make_manager()
-    agent = Agent(
+def support_agent(manager: MongoDBSessionManager, reply: list[str], prompt: str = "Prompt A") -> Agent:
+    return Agent(
         agent_id="support",
-        model=ScriptedModel(["a", "b", "c", "d"], model_id="model-a"),
-        system_prompt="Prompt A",
+        model=ScriptedModel(reply, model_id="model-a"),
+        system_prompt=prompt,
         session_manager=manager,
         callback_handler=None,
     )
+
+
+def test_update_agent_config_survives_syncs_until_the_agent_config_changes(make_manager) -> None:
+    manager = make_manager()
+    agent = support_agent(manager, ["a", "b"])
     agent("1")
     manager.update_agent_config("support", model="model-b", system_prompt="$5 off everything")
     agent("2")  # same agent config: the override stays
@@ -343,24 +347,12 @@ def test_update_agent_config_survives_syncs_until_the_agent_config_changes(make_
 
     # A fresh manager (new request) with the same unchanged agent config keeps the override too.
     fresh = make_manager()
-    Agent(
-        agent_id="support",
-        model=ScriptedModel(["c"], model_id="model-a"),
-        system_prompt="Prompt A",
-        session_manager=fresh,
-        callback_handler=None,
-    )("3")
+    support_agent(fresh, ["c"])("3")
     assert fresh.get_agent_config("support")["model"] == "model-b"
 
     # The agent's own config changed: it wins for that field, the override of the other stays.
     latest = make_manager()
-    Agent(
-        agent_id="support",
-        model=ScriptedModel(["d"], model_id="model-a"),
-        system_prompt="Prompt C",
-        session_manager=latest,
-        callback_handler=None,
-    )("4")
+    support_agent(latest, ["d"], prompt="Prompt C")("4")
     config = latest.get_agent_config("support")
     assert config["system_prompt"] == "Prompt C" and config["model"] == "model-b"
 
