@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 CHECKOUT = Path(__file__).resolve().parents[2]
 DEFAULT_DATABASE = "session_viewer_demo"
 DEFAULT_COLLECTION = "sessions"
+#: Demo metadata fields the viewer shows as dropdowns (override with ENUM_FIELDS_STR).
+DEMO_ENUM_FIELDS = "metadata.status,metadata.priority,metadata.channel,metadata.case_type"
 
 
 def _say(message: str = "") -> None:
@@ -65,6 +67,7 @@ def _viewer_app(connection_string: str, database: str, collection: str, password
         collection_name=collection,
         backend_password=password,
         serve_frontend=True,
+        enum_fields_str=os.environ.get("ENUM_FIELDS_STR", DEMO_ENUM_FIELDS),
     )
     return create_app(settings)
 
