@@ -1,0 +1,1 @@
+"""The Session Viewer: a FastAPI backend (``session_viewer.backend``) and a static vanilla-JS frontend."""

@@ -1,0 +1,1 @@
+"""Session Viewer API: ``create_app(settings)`` in :mod:`session_viewer.backend.main`."""

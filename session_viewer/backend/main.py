@@ -1,0 +1,353 @@
+"""The Session Viewer API: ``create_app(settings)``, and ``app`` for ``uvicorn main:app``.
+
+Endpoints: ``GET /health``, ``GET /api/v1/auth/check``, ``GET /api/v1/metadata-fields``,
+``GET /api/v1/sessions/search`` and ``GET /api/v1/sessions/{session_id}``. Search and field
+discovery need ``BACKEND_PASSWORD`` (header ``X-Backend-Password``); one session can also be
+opened with its own viewer password (header ``X-Session-Password``). With ``SERVE_FRONTEND`` the
+same app serves the frontend, so the whole viewer runs on one origin.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pymongo.errors import ConnectionFailure, PyMongoError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mongodb_session_manager import __version__
+from mongodb_session_manager import documents as d
+from mongodb_session_manager.errors import InvalidIdentifierError
+
+from . import queries as q
+from .auth import (
+    BACKEND_PASSWORD_HEADER,
+    SESSION_PASSWORD_HEADER,
+    FailedAttemptLimiter,
+    generate_password,
+    passwords_match,
+)
+from .config import Settings
+from .models import (
+    AuthCheckResponse,
+    HealthResponse,
+    MetadataFieldsResponse,
+    SearchResponse,
+    SessionDetailResponse,
+)
+from .store import SessionStore, make_client
+from .timeline import session_detail, session_summary
+
+logger = logging.getLogger("session_viewer")
+
+API = "/api/v1"
+HEALTH_TIMEOUT_SECONDS = 2.5
+#: What the browser may do with pages this server sends: our own scripts and styles, nothing inline.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SAME_ORIGIN_CONFIG_JS = (
+    'window.SESSION_VIEWER_CONFIG = Object.assign({}, window.SESSION_VIEWER_CONFIG, {apiBaseUrl: ""});\n'
+)
+
+
+class ViewerState:
+    """What the request handlers share: settings, the effective password, the limiter, the store."""
+
+    def __init__(self, settings: Settings, password: str) -> None:
+        self.settings = settings
+        self.password = password
+        self.limiter = FailedAttemptLimiter(settings.auth_max_failures, settings.auth_window_seconds)
+        self._store: SessionStore | None = None
+
+    @property
+    def store(self) -> SessionStore:
+        if self._store is None:  # only before start-up / after shutdown
+            raise HTTPException(503, "the viewer is not started")
+        return self._store
+
+
+def effective_password(settings: Settings) -> str:
+    """The configured password, or a generated one announced once on the console.
+
+    There is deliberately no fixed default: a viewer started without ``BACKEND_PASSWORD`` is
+    protected by a random password only the operator who started it can see.
+    """
+    configured = settings.backend_password.get_secret_value()
+    if configured:
+        return configured
+    generated = generate_password()
+    logger.warning("BACKEND_PASSWORD is not set; generated a random password for this run")
+    print(f"Session Viewer password (generated, set BACKEND_PASSWORD to choose one): {generated}", file=sys.stderr)
+    sys.stderr.flush()
+    return generated
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def viewer(request: Request) -> ViewerState:
+    state: ViewerState = request.app.state.viewer
+    return state
+
+
+async def authorize(
+    request: Request,
+    *,
+    backend_password: str | None,
+    session_password: str | None = None,
+    session_id: str | None = None,
+) -> str:
+    """Return the scope the credentials grant (``global`` or ``session``), else raise 401/429.
+
+    One request counts as at most one failure, whichever headers it carried. A session password
+    is only ever compared with the password of ``session_id``, so it unlocks that session alone;
+    a missing session and a wrong password look the same to the caller.
+    """
+    state = viewer(request)
+    client = client_address(request)
+    wait = state.limiter.retry_after(client)
+    if wait is not None:
+        raise HTTPException(429, "too many failed password attempts; try again later", {"Retry-After": str(wait)})
+    usable_session_password = session_password if session_id is not None else None
+    if not backend_password and not usable_session_password:
+        raise HTTPException(401, "a password is required")
+    if passwords_match(backend_password, state.password):
+        return "global"
+    if usable_session_password and session_id is not None:
+        stored = await state.store.viewer_password(session_id)
+        if passwords_match(usable_session_password, stored):
+            return "session"
+    state.limiter.record_failure(client)
+    logger.warning("client=<%s> | failed password attempt", client)
+    raise HTTPException(401, "invalid password")
+
+
+BackendPassword = Annotated[str | None, Header(alias=BACKEND_PASSWORD_HEADER)]
+SessionPassword = Annotated[str | None, Header(alias=SESSION_PASSWORD_HEADER)]
+
+
+async def require_backend_password(request: Request, x_backend_password: BackendPassword = None) -> None:
+    await authorize(request, backend_password=x_backend_password)
+
+
+def checked_session_id(session_id: str) -> str:
+    try:
+        return d.validate_id(session_id, "session")
+    except InvalidIdentifierError as exc:
+        raise q.ViewerInputError("invalid session id") from exc
+
+
+# ---- handlers --------------------------------------------------------------------------------------
+
+
+async def health(request: Request) -> JSONResponse:
+    reachable = await viewer(request).store.ping(HEALTH_TIMEOUT_SECONDS)
+    body = HealthResponse(
+        status="ok" if reachable else "degraded",
+        database="reachable" if reachable else "unreachable",
+        version=__version__,
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if reachable else 503)
+
+
+async def auth_check(
+    request: Request,
+    session_id: Annotated[str | None, Query(max_length=d.MAX_ID_LENGTH)] = None,
+    x_backend_password: BackendPassword = None,
+    x_session_password: SessionPassword = None,
+) -> AuthCheckResponse:
+    """Tells the frontend what a password opens, so it can show search or a single session."""
+    sid = checked_session_id(session_id) if session_id is not None else None
+    scope = await authorize(
+        request, backend_password=x_backend_password, session_password=x_session_password, session_id=sid
+    )
+    return AuthCheckResponse(scope="global" if scope == "global" else "session", session_id=sid)
+
+
+async def metadata_fields(request: Request) -> MetadataFieldsResponse:
+    fields = await viewer(request).store.describe_fields()
+    return MetadataFieldsResponse.model_validate({"fields": fields})
+
+
+async def search_sessions(
+    request: Request,
+    session_id: Annotated[str | None, Query(description="part of the session id (case-insensitive)")] = None,
+    created_from: Annotated[str | None, Query(description="ISO date or date-time, inclusive")] = None,
+    created_to: Annotated[str | None, Query(description="ISO date (whole day) or date-time, exclusive")] = None,
+    filters: Annotated[str | None, Query(description='JSON: {"metadata.status": "open"} or a list')] = None,
+    page: Annotated[int, Query()] = 1,
+    page_size: Annotated[int | None, Query(description="clamped to 1..MAX_PAGE_SIZE")] = None,
+    sort_by: Annotated[str | None, Query()] = None,
+    sort_order: Annotated[str | None, Query(description="asc or desc")] = None,
+) -> SearchResponse:
+    state = viewer(request)
+    settings = state.settings
+    page_spec = q.page_of(page, page_size, settings.page_size, settings.max_page_size)
+    start = q.parse_date_bound(created_from, end=False, what="created_from")
+    end = q.parse_date_bound(created_to, end=True, what="created_to")
+    allowed = await state.store.filterable_fields()
+    conditions = q.parse_filters(filters, allowed)
+    match = q.search_filter(session_id=session_id, created_from=start, created_to=end, conditions=conditions)
+    sort = q.sort_spec(sort_by, sort_order, allowed)
+    rows, total = await state.store.search(match, sort, page_spec)
+    return SearchResponse.model_validate(
+        {
+            "sessions": [session_summary(row) for row in rows],
+            "total": total,
+            "page": page_spec.number,
+            "page_size": page_spec.size,
+            "total_pages": q.total_pages(total, page_spec.size),
+        }
+    )
+
+
+async def get_session(
+    request: Request,
+    session_id: str,
+    x_backend_password: BackendPassword = None,
+    x_session_password: SessionPassword = None,
+) -> SessionDetailResponse:
+    sid = checked_session_id(session_id)
+    await authorize(request, backend_password=x_backend_password, session_password=x_session_password, session_id=sid)
+    doc = await viewer(request).store.session(sid)
+    if doc is None:
+        raise HTTPException(404, "session not found")
+    return SessionDetailResponse.model_validate(session_detail(doc))
+
+
+# ---- errors ----------------------------------------------------------------------------------------
+
+
+def _error(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return _error(exc.status_code, exc.detail, dict(exc.headers or {}))
+
+
+async def on_viewer_input(request: Request, exc: Exception) -> JSONResponse:
+    return _error(422, str(exc))
+
+
+async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 without echoing the input back: location and message only."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "invalid"))} for e in exc.errors()]
+    return _error(422, errors)
+
+
+async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    """Never show a driver message to a client (it names hosts, databases, sometimes queries)."""
+    if isinstance(exc, ConnectionFailure):
+        logger.warning("path=<%s> | database unavailable: %s", request.url.path, type(exc).__name__)
+        return _error(503, "the database is unavailable")
+    logger.error("path=<%s> | database error", request.url.path, exc_info=exc)
+    return _error(500, "internal error")
+
+
+# ---- the app ---------------------------------------------------------------------------------------
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API (and, with ``serve_frontend``, the static frontend) for ``settings``."""
+    settings = settings or Settings()
+    logger.setLevel(settings.log_level)
+    state = ViewerState(settings, effective_password(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = make_client(settings)
+        state._store = SessionStore(client, settings)
+        logger.info(
+            "database=<%s> | collection=<%s> | session viewer started", settings.database_name, settings.collection_name
+        )
+        try:
+            yield
+        finally:
+            state._store = None
+            await client.close()
+
+    app = FastAPI(
+        title="Session Viewer API",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,  # Swagger UI would load scripts from a CDN; the schema stays at openapi_url
+        redoc_url=None,
+        openapi_url=f"{API}/openapi.json",
+    )
+    app.state.viewer = state
+    guarded = [Depends(require_backend_password)]
+    app.add_api_route("/health", health, methods=["GET"], response_model=HealthResponse, tags=["health"])
+    app.add_api_route(f"{API}/auth/check", auth_check, methods=["GET"], tags=["auth"])
+    app.add_api_route(f"{API}/metadata-fields", metadata_fields, methods=["GET"], dependencies=guarded)
+    app.add_api_route(f"{API}/sessions/search", search_sessions, methods=["GET"], dependencies=guarded)
+    app.add_api_route(f"{API}/sessions/{{session_id:path}}", get_session, methods=["GET"])
+
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(q.ViewerInputError, on_viewer_input)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(PyMongoError, on_database_error)
+
+    origins = settings.allowed_origins
+    if "*" in origins:
+        logger.warning("ALLOWED_ORIGINS_STR contains '*': any web page may call this API with a password")
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_methods=["GET"],
+        allow_headers=[BACKEND_PASSWORD_HEADER, SESSION_PASSWORD_HEADER],
+        expose_headers=["Retry-After"],
+        max_age=600,
+    )
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        if request.url.path.startswith(API) or request.url.path == "/health":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    if settings.serve_frontend:
+        mount_frontend(app, settings)
+    return app
+
+
+def mount_frontend(app: FastAPI, settings: Settings) -> None:
+    """Serve the frontend at ``/`` with a ``config.js`` that points it at this same origin."""
+    directory = settings.frontend_dir
+    if not (directory / "index.html").is_file():
+        raise RuntimeError(f"SERVE_FRONTEND is set but {directory} has no index.html")
+
+    async def same_origin_config() -> Response:
+        return Response(SAME_ORIGIN_CONFIG_JS, media_type="text/javascript")
+
+    app.add_api_route("/config.js", same_origin_config, methods=["GET"], include_in_schema=False)
+    app.mount("/", StaticFiles(directory=directory, html=True), name="frontend")
+
+
+def __getattr__(name: str) -> Any:
+    """``main.app`` is built on first access (``uvicorn main:app``), not when tests import the module."""
+    if name == "app":
+        if not logging.getLogger().handlers:
+            logging.basicConfig(level=Settings().log_level, format="%(levelname)s %(name)s: %(message)s")
+        built = create_app()
+        globals()["app"] = built
+        return built
+    raise AttributeError(name)

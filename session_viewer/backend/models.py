@@ -1,0 +1,120 @@
+"""Response models: the API's contract, and the OpenAPI schema at ``/docs``.
+
+Timestamps are ISO 8601 UTC strings (already converted by :mod:`.timeline`), and content blocks
+and metrics stay loosely typed dictionaries: they mirror what Strands stored, which the viewer
+shows rather than interprets. No model has a password field, so none can ever be serialised.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorResponse(BaseModel):
+    detail: str | list[dict[str, Any]]
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: Literal["reachable", "unreachable"]
+    version: str
+
+
+class AuthCheckResponse(BaseModel):
+    scope: Literal["global", "session"]
+    session_id: str | None = None
+
+
+class MetadataField(BaseModel):
+    field: str = Field(description="Full path to use in filters, e.g. metadata.status")
+    label: str = Field(description="What the UI shows, e.g. status")
+    type: Literal["string", "number", "boolean", "date", "enum", "other"]
+    values: list[str | int | float | bool] | None = Field(
+        default=None, description="Dropdown values for enum fields (at most ENUM_MAX_VALUES)"
+    )
+
+
+class MetadataFieldsResponse(BaseModel):
+    fields: list[MetadataField]
+
+
+class SessionSummary(BaseModel):
+    session_id: str
+    session_type: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    agent_ids: list[str] = Field(default_factory=list)
+    message_count: int = 0
+    feedback_count: int = 0
+
+
+class SearchResponse(BaseModel):
+    sessions: list[SessionSummary]
+    total: int
+    page: int
+    page_size: int
+    total_pages: int
+
+
+class AgentInfo(BaseModel):
+    agent_id: str
+    model: str | None = None
+    system_prompt: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    message_count: int = 0
+    totals: dict[str, Any] = Field(default_factory=dict)
+    state: dict[str, Any] = Field(default_factory=dict)
+
+
+class FeedbackEntry(BaseModel):
+    type: Literal["feedback"] = "feedback"
+    id: str
+    rating: Literal["up", "down"] | None = None
+    comment: str = ""
+    created_at: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class TimelineMessage(BaseModel):
+    type: Literal["message"] = "message"
+    id: str
+    agent_id: str
+    message_id: int | None = None
+    role: str
+    content: list[dict[str, Any]]
+    redacted: bool = False
+    created_at: str | None = None
+    updated_at: str | None = None
+    usage: dict[str, int] | None = Field(default=None, description="tokens the model reported for this message")
+    latency_ms: int | None = Field(default=None, description="model latency for this message")
+    metrics: dict[str, Any] | None = Field(
+        default=None, description="event_loop_metrics of the turn (on the turn's last assistant message)"
+    )
+
+
+class SessionTotals(BaseModel):
+    """Sums of the per-agent totals; camelCase because those are the names Strands reports usage in."""
+
+    inputTokens: int = 0
+    outputTokens: int = 0
+    totalTokens: int = 0
+    latencyMs: int = 0
+    turns: int = 0
+
+
+class SessionDetailResponse(BaseModel):
+    session_id: str
+    session_type: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    agents: list[AgentInfo]
+    totals: SessionTotals
+    feedbacks: list[FeedbackEntry]
+    timeline: list[Annotated[TimelineMessage | FeedbackEntry, Field(discriminator="type")]] = Field(
+        description="Messages of all agents and feedback entries, oldest first"
+    )

@@ -1,0 +1,435 @@
+/*
+ * Session Viewer frontend: ES6 classes wiring the pure render functions of components.js to the API.
+ *
+ *   APIClient      HTTP with axios; passwords travel in headers only, never in a URL
+ *   FilterPanel    session id, date range and any number of metadata filters (added at runtime)
+ *   ResultsList    paginated search results
+ *   SessionDetail  one session: header, metadata, agents, unified timeline with metrics
+ *   SessionViewer  the orchestrator: login, health polling, search, deep links (?session=<id>)
+ */
+(function (global) {
+  "use strict";
+
+  const C = global.SessionViewerComponents;
+  const DEFAULT_CONFIG = { apiBaseUrl: "", healthIntervalMs: 30000, requestTimeoutMs: 20000 };
+  const STORAGE_KEY = "sessionViewer.credentials";
+
+  if (global.dayjs && global.dayjs_plugin_relativeTime) global.dayjs.extend(global.dayjs_plugin_relativeTime);
+
+  class APIError extends Error {
+    constructor(message, status, retryAfter) {
+      super(message);
+      this.status = status;
+      this.retryAfter = retryAfter;
+    }
+  }
+
+  class APIClient {
+    constructor(baseUrl, timeoutMs) {
+      this.http = global.axios.create({ baseURL: (baseUrl || "").replace(/\/$/, ""), timeout: timeoutMs });
+      this.credentials = null; // {password, scope: "global"|"session", sessionId}
+    }
+
+    setCredentials(credentials) {
+      this.credentials = credentials;
+    }
+
+    authHeaders() {
+      const c = this.credentials;
+      if (!c) return {};
+      return c.scope === "session" ? { "X-Session-Password": c.password } : { "X-Backend-Password": c.password };
+    }
+
+    async request(path, params, headers) {
+      try {
+        const response = await this.http.get(path, { params, headers: headers || this.authHeaders() });
+        return response.data;
+      } catch (error) {
+        throw APIClient.toError(error);
+      }
+    }
+
+    static toError(error) {
+      const response = error && error.response;
+      if (!response) return new APIError("The backend cannot be reached.", 0);
+      const detail = response.data && response.data.detail;
+      let message = typeof detail === "string" ? detail : `Request failed (${response.status})`;
+      if (Array.isArray(detail)) message = detail.map((d) => `${(d.loc || []).slice(-1)[0] || "input"}: ${d.msg}`).join("; ");
+      const retry = Number(response.headers && response.headers["retry-after"]);
+      return new APIError(message, response.status, Number.isFinite(retry) ? retry : null);
+    }
+
+    async health() {
+      try {
+        const response = await this.http.get("/health", { validateStatus: () => true });
+        return response.status === 200 ? "ok" : response.status === 503 ? "degraded" : "offline";
+      } catch (error) {
+        return "offline";
+      }
+    }
+
+    /** What a password opens: {scope: "global"} or {scope: "session", session_id}. One attempt. */
+    checkPassword(password, sessionId) {
+      const headers = { "X-Backend-Password": password };
+      if (sessionId) headers["X-Session-Password"] = password;
+      return this.request("/api/v1/auth/check", sessionId ? { session_id: sessionId } : {}, headers);
+    }
+
+    metadataFields() {
+      return this.request("/api/v1/metadata-fields");
+    }
+
+    search(query) {
+      const params = { page: query.page, page_size: query.pageSize };
+      if (query.sessionId) params.session_id = query.sessionId;
+      if (query.createdFrom) params.created_from = query.createdFrom;
+      if (query.createdTo) params.created_to = query.createdTo;
+      if (query.filters && query.filters.length) params.filters = JSON.stringify(query.filters);
+      return this.request("/api/v1/sessions/search", params);
+    }
+
+    session(sessionId) {
+      return this.request(`/api/v1/sessions/${encodeURIComponent(sessionId)}`);
+    }
+  }
+
+  class FilterPanel {
+    constructor(root, onSearch) {
+      this.form = root;
+      this.onSearch = onSearch;
+      this.fields = [];
+      this.rows = new Map(); // rowId -> {field, node}
+      this.nextRowId = 1;
+      this.select = root.querySelector("#add-filter-field");
+      this.list = root.querySelector("#metadata-filters");
+      this.error = root.querySelector("#filter-error");
+      root.querySelector("#add-filter").addEventListener("click", () => this.addFilter(this.select.value));
+      this.select.addEventListener("change", () => this.addFilter(this.select.value));
+      root.querySelector("#reset-button").addEventListener("click", () => {
+        this.reset();
+        this.onSearch();
+      });
+      root.addEventListener("submit", (event) => {
+        event.preventDefault();
+        this.onSearch();
+      });
+    }
+
+    /** Offer every filterable field except the ones with their own inputs (id, creation date). */
+    setFields(fields) {
+      this.fields = fields.filter((f) => !["session_id", "created_at"].includes(f.field) && f.type !== "date" && f.type !== "other");
+      this.select.replaceChildren(C.el("option", { value: "", text: "Add a filter…" }), ...this.fields.map(C.fieldOption));
+    }
+
+    addFilter(fieldPath) {
+      const field = this.fields.find((f) => f.field === fieldPath);
+      this.select.value = "";
+      if (!field) return;
+      const rowId = String(this.nextRowId++);
+      const node = C.renderFilterRow(field, rowId);
+      node.querySelector(".remove-filter").addEventListener("click", () => this.removeFilter(rowId));
+      this.rows.set(rowId, { field, node });
+      this.list.append(node);
+      const control = node.querySelector(".filter-value");
+      if (control) control.focus();
+    }
+
+    removeFilter(rowId) {
+      const row = this.rows.get(rowId);
+      if (!row) return;
+      row.node.remove();
+      this.rows.delete(rowId);
+    }
+
+    /** Filters as the API expects them: typed values, equality except "contains" for free text. */
+    values() {
+      const filters = [];
+      for (const { field, node } of this.rows.values()) {
+        const control = node.querySelector(".filter-value");
+        if (field.type === "enum" || field.type === "boolean") {
+          const options = field.type === "boolean" ? [true, false] : field.values || [];
+          const value = options[Number(control.value)];
+          if (value !== undefined) filters.push({ field: field.field, op: "eq", value });
+        } else if (field.type === "number") {
+          if (control.value.trim() !== "" && Number.isFinite(Number(control.value))) {
+            filters.push({ field: field.field, op: "eq", value: Number(control.value) });
+          }
+        } else if (control.value.trim()) {
+          filters.push({ field: field.field, op: "contains", value: control.value.trim() });
+        }
+      }
+      return {
+        sessionId: this.form.querySelector("#filter-session-id").value.trim(),
+        createdFrom: this.form.querySelector("#filter-created-from").value,
+        createdTo: this.form.querySelector("#filter-created-to").value,
+        filters,
+      };
+    }
+
+    reset() {
+      this.form.reset();
+      for (const rowId of [...this.rows.keys()]) this.removeFilter(rowId);
+      this.showError(null);
+    }
+
+    showError(message) {
+      this.error.textContent = message || "";
+      C.setVisible(this.error, Boolean(message));
+    }
+  }
+
+  class ResultsList {
+    constructor(root, { onSelect, onPage, onPageSize }) {
+      this.list = root.querySelector("#results-list");
+      this.count = root.querySelector("#results-count");
+      this.pageInfo = root.querySelector("#page-info");
+      this.prev = root.querySelector("#prev-page");
+      this.next = root.querySelector("#next-page");
+      this.pageSize = root.querySelector("#page-size");
+      this.selectedId = null;
+      this.response = null;
+      this.list.addEventListener("click", (event) => {
+        const card = event.target.closest(".session-card");
+        if (card) onSelect(card.dataset.sessionId);
+      });
+      this.prev.addEventListener("click", () => onPage(this.response.page - 1));
+      this.next.addEventListener("click", () => onPage(this.response.page + 1));
+      this.pageSize.addEventListener("change", () => onPageSize(Number(this.pageSize.value)));
+    }
+
+    render(response) {
+      this.response = response;
+      this.count.textContent = `${C.formatNumber(response.total)} found`;
+      this.pageInfo.textContent = `Page ${response.page} of ${response.total_pages}`;
+      this.prev.disabled = response.page <= 1;
+      this.next.disabled = response.page >= response.total_pages;
+      if (!response.sessions.length) {
+        this.list.replaceChildren(C.renderEmpty("No sessions match these filters."));
+        return;
+      }
+      this.list.replaceChildren(...response.sessions.map((s) => C.renderSessionCard(s, s.session_id === this.selectedId)));
+    }
+
+    setSelected(sessionId) {
+      this.selectedId = sessionId;
+      if (this.response) this.render(this.response);
+    }
+
+    showLoading() {
+      this.list.replaceChildren(C.renderLoading("Searching…"));
+    }
+
+    showError(message) {
+      this.count.textContent = "";
+      this.list.replaceChildren(C.renderError(message));
+    }
+  }
+
+  class SessionDetail {
+    constructor(root) {
+      this.root = root;
+    }
+
+    show(detail, permalink) {
+      this.root.replaceChildren(C.renderSessionDetail(detail, permalink));
+      this.root.parentElement.scrollTop = 0;
+    }
+
+    showLoading() {
+      this.root.replaceChildren(C.renderLoading("Loading session…"));
+    }
+
+    showError(message) {
+      this.root.replaceChildren(C.renderError(message));
+    }
+
+    clear() {
+      this.root.replaceChildren(C.renderEmpty("Select a session to see its conversation."));
+    }
+  }
+
+  class SessionViewer {
+    constructor(config) {
+      this.config = Object.assign({}, DEFAULT_CONFIG, config || {});
+      this.api = new APIClient(this.config.apiBaseUrl, this.config.requestTimeoutMs);
+      this.query = { page: 1, pageSize: 20 };
+      this.$ = (id) => document.getElementById(id);
+      this.filters = new FilterPanel(this.$("filters"), () => this.search(1));
+      this.results = new ResultsList(this.$("results-panel"), {
+        onSelect: (id) => this.openSession(id),
+        onPage: (page) => this.search(page),
+        onPageSize: (size) => {
+          this.query.pageSize = size;
+          this.search(1);
+        },
+      });
+      this.detail = new SessionDetail(this.$("session-detail"));
+      this.$("login-form").addEventListener("submit", (event) => {
+        event.preventDefault();
+        this.login(this.$("login-password").value);
+      });
+      this.$("logout").addEventListener("click", () => this.logout());
+    }
+
+    linkedSessionId() {
+      return new URLSearchParams(global.location.search).get("session");
+    }
+
+    async start() {
+      this.pollHealth();
+      const saved = this.loadCredentials();
+      if (saved) {
+        this.api.setCredentials(saved);
+        await this.enter();
+      } else {
+        this.showLogin();
+      }
+    }
+
+    async pollHealth() {
+      const state = await this.api.health();
+      const view = C.renderHealth(state);
+      this.$("health").dataset.state = state;
+      this.$("health-dot").className = view.dotClass;
+      this.$("health-text").textContent = view.text;
+      clearTimeout(this.healthTimer);
+      this.healthTimer = setTimeout(() => this.pollHealth(), this.config.healthIntervalMs);
+    }
+
+    showLogin(message) {
+      const linked = this.linkedSessionId();
+      this.$("login-hint").textContent = linked
+        ? "Enter the viewer password, or the password of this session."
+        : "Enter the viewer password.";
+      const error = this.$("login-error");
+      error.textContent = message || "";
+      C.setVisible(error, Boolean(message));
+      C.setVisible(this.$("login"), true, "grid");
+      this.$("login-password").focus();
+    }
+
+    async login(password) {
+      if (!password) return;
+      const linked = this.linkedSessionId();
+      this.$("login-submit").disabled = true;
+      try {
+        const result = await this.api.checkPassword(password, linked);
+        const credentials = { password, scope: result.scope, sessionId: result.session_id || null };
+        this.api.setCredentials(credentials);
+        this.saveCredentials(credentials);
+        this.$("login-password").value = "";
+        await this.enter();
+      } catch (error) {
+        let message = error.message;
+        if (error.status === 401) message = "Wrong password.";
+        if (error.status === 429) message = `Too many failed attempts. Try again in ${error.retryAfter || "a few"} seconds.`;
+        this.showLogin(message);
+      } finally {
+        this.$("login-submit").disabled = false;
+      }
+    }
+
+    async enter() {
+      C.setVisible(this.$("login"), false, "grid");
+      C.setVisible(this.$("logout"), true);
+      const credentials = this.api.credentials;
+      const sessionOnly = credentials.scope === "session";
+      C.setVisible(this.$("filter-panel"), !sessionOnly);
+      C.setVisible(this.$("results-panel"), !sessionOnly, "flex");
+      this.$("layout").classList.toggle("grid-cols-[17rem_23rem_minmax(0,1fr)]", !sessionOnly);
+      this.$("layout").classList.toggle("grid-cols-1", sessionOnly);
+      const scope = this.$("scope-label");
+      scope.textContent = sessionOnly ? "Single-session access" : "";
+      C.setVisible(scope, sessionOnly);
+      const linked = sessionOnly ? credentials.sessionId : this.linkedSessionId();
+      if (!sessionOnly) {
+        try {
+          const response = await this.api.metadataFields();
+          this.filters.setFields(response.fields);
+        } catch (error) {
+          if (this.handleAuthError(error)) return;
+          this.filters.showError(error.message);
+        }
+        await this.search(1);
+      }
+      if (linked) await this.openSession(linked);
+    }
+
+    /** 401 with stored credentials means they are stale: ask again instead of failing quietly. */
+    handleAuthError(error) {
+      if (error.status !== 401) return false;
+      this.logout("Please enter the password again.");
+      return true;
+    }
+
+    async search(page) {
+      const form = this.filters.values();
+      this.query = Object.assign({}, this.query, form, { page });
+      this.filters.showError(null);
+      this.results.showLoading();
+      try {
+        const response = await this.api.search(this.query);
+        this.results.render(response);
+      } catch (error) {
+        if (this.handleAuthError(error)) return;
+        if (error.status === 422) this.filters.showError(error.message);
+        this.results.showError(error.message);
+      }
+    }
+
+    async openSession(sessionId) {
+      this.results.setSelected(sessionId);
+      this.detail.showLoading();
+      const url = new URL(global.location.href);
+      url.search = new URLSearchParams({ session: sessionId }).toString();
+      url.hash = "";
+      global.history.replaceState(null, "", url.toString());
+      try {
+        const detail = await this.api.session(sessionId);
+        this.detail.show(detail, url.toString());
+      } catch (error) {
+        if (this.handleAuthError(error)) return;
+        this.detail.showError(error.status === 404 ? "This session does not exist." : error.message);
+      }
+    }
+
+    logout(message) {
+      this.api.setCredentials(null);
+      try {
+        global.sessionStorage.removeItem(STORAGE_KEY);
+      } catch (error) {
+        /* storage disabled: nothing was saved */
+      }
+      this.detail.clear();
+      C.setVisible(this.$("logout"), false);
+      this.showLogin(message);
+    }
+
+    // The password is kept for this tab only (sessionStorage), so a reload does not ask again.
+    saveCredentials(credentials) {
+      try {
+        global.sessionStorage.setItem(STORAGE_KEY, JSON.stringify(credentials));
+      } catch (error) {
+        /* storage disabled: the user logs in again after a reload */
+      }
+    }
+
+    loadCredentials() {
+      try {
+        const saved = JSON.parse(global.sessionStorage.getItem(STORAGE_KEY) || "null");
+        if (!saved || !saved.password) return null;
+        if (saved.scope === "session" && saved.sessionId !== this.linkedSessionId()) return null;
+        return saved;
+      } catch (error) {
+        return null;
+      }
+    }
+  }
+
+  global.SessionViewerApp = { APIClient, APIError, FilterPanel, ResultsList, SessionDetail, SessionViewer };
+
+  document.addEventListener("DOMContentLoaded", () => {
+    global.sessionViewer = new SessionViewer(global.SESSION_VIEWER_CONFIG);
+    global.sessionViewer.start();
+  });
+})(window);
