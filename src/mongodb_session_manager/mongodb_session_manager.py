@@ -338,7 +338,8 @@ class MongoDBSessionManager(RepositorySessionManager):
     def list_agents(self) -> list[dict[str, Any]]:
         """Every agent of the session with its config and message count (no messages)."""
         rows = self.session_repository.aggregate_session(self.session_id, d.list_agents_pipeline(self.session_id))
-        return [{k: v for k, v in row.items() if v is not None or k in (d.MODEL, d.SYSTEM_PROMPT)} for row in rows]
+        # model / system_prompt are always present (None until the agent's first invocation records them).
+        return [{d.MODEL: None, d.SYSTEM_PROMPT: None, **row} for row in rows]
 
     def get_message_count(self, agent_id: str | None = None) -> int:
         """Messages stored for one agent, or for the whole session; counted by the server."""

@@ -367,6 +367,13 @@ def test_list_agents_returns_ids_configs_and_counts(make_manager) -> None:
     assert agents["a"]["model"] == "scripted-offline-model"
 
 
+def test_agent_config_keys_exist_before_the_first_invocation(make_manager) -> None:
+    manager = make_manager()
+    make_agent(manager, [])  # initialised (stored) but never invoked
+    config = manager.get_agent_config("assistant")
+    assert config is not None and config["model"] is None and config["system_prompt"] is None
+
+
 def test_update_agent_config_of_missing_agent_raises(make_manager) -> None:
     with pytest.raises(AgentNotFoundError):
         make_manager().update_agent_config("ghost", model="m")
