@@ -26,15 +26,17 @@ ISO-8601 strings as it expects. Bytes (images, documents) are stored as BSON bin
 
 from __future__ import annotations
 
+import base64
 import secrets
 import string
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from bson.dbref import DBRef
 from strands.types.session import Session, SessionAgent, SessionMessage, SessionType, decode_bytes_values
 
-from .errors import InvalidIdentifierError, InvalidMetadataError
+from .errors import InvalidIdentifierError, InvalidInputError, InvalidMetadataError
 
 # ---- field names -----------------------------------------------------------------------------------
 
@@ -154,7 +156,10 @@ def to_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         dt = value
     elif isinstance(value, str) and value:
-        dt = datetime.fromisoformat(value)
+        try:
+            dt = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise InvalidInputError(f"timestamp {value[:40]!r} is not an ISO-8601 date") from exc
     else:
         return now()
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
@@ -164,6 +169,28 @@ def to_iso(value: Any) -> str:
     if isinstance(value, datetime):
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
     return str(value) if value is not None else now().isoformat()
+
+
+# ---- values read back ---------------------------------------------------------------------------------
+
+
+def from_bson(value: Any) -> Any:
+    """Return a stored value exactly as it was written.
+
+    Two things come back different otherwise: the driver decodes every sub-document with ``$ref``
+    and ``$id`` keys (ordinary JSON Schema in tool arguments, or user metadata) as a
+    ``bson.dbref.DBRef``, and sessions written by older versions hold bytes as Strands' base64
+    ``{"__bytes_encoded__": true, "data": ...}`` wrapper. Both are turned back into the plain values.
+    """
+    if isinstance(value, DBRef):
+        value = dict(value.as_doc())
+    if isinstance(value, dict):
+        if value.get("__bytes_encoded__") is True and "data" in value:
+            return base64.b64decode(value["data"])
+        return {k: from_bson(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_bson(v) for v in value]
+    return value
 
 
 # ---- paths ---------------------------------------------------------------------------------------------
@@ -297,7 +324,7 @@ def agent_projection(agent_id: str) -> dict[str, Any]:
 
 def raw_agent_data(doc: Mapping[str, Any] | None, agent_id: str) -> dict[str, Any] | None:
     data = ((doc or {}).get(AGENTS) or {}).get(agent_id, {}).get(AGENT_DATA)
-    return dict(data) if data is not None else None
+    return from_bson(dict(data)) if data is not None else None
 
 
 def captured_config(agent_data: Mapping[str, Any]) -> tuple[str, str | None] | None:
@@ -312,7 +339,7 @@ def agent_from_document(doc: Mapping[str, Any] | None, agent_id: str) -> Session
     data = ((doc or {}).get(AGENTS) or {}).get(agent_id, {}).get(AGENT_DATA)
     if data is None:
         return None
-    fields = {k: v for k, v in data.items() if k not in (CREATED_AT, UPDATED_AT)}
+    fields = from_bson({k: v for k, v in data.items() if k not in (CREATED_AT, UPDATED_AT)})
     fields.setdefault("agent_id", agent_id)
     fields.setdefault(STATE, {})
     fields.setdefault("conversation_manager_state", {})
@@ -564,12 +591,12 @@ def message_count_pipeline(session_id: str, agent_id: str | None) -> list[dict[s
 
 def message_from_document(doc: Mapping[str, Any]) -> SessionMessage:
     """Plain ``SessionMessage`` for Strands: metrics and unknown fields are dropped."""
-    message = decode_bytes_values(doc.get(MESSAGE))
+    message = from_bson(doc.get(MESSAGE))
     redact = doc.get(REDACT_MESSAGE)
     return SessionMessage(
         message=message,
         message_id=int(doc[MESSAGE_ID]),
-        redact_message=decode_bytes_values(redact) if redact else None,
+        redact_message=from_bson(redact) if redact else None,
         created_at=to_iso(doc.get(CREATED_AT)),
         updated_at=to_iso(doc.get(UPDATED_AT)),
     )
@@ -608,7 +635,7 @@ def multi_agent_projection(multi_agent_id: str) -> dict[str, Any]:
 
 def multi_agent_from_document(doc: Mapping[str, Any] | None, multi_agent_id: str) -> dict[str, Any] | None:
     entry = ((doc or {}).get(MULTI_AGENTS) or {}).get(multi_agent_id)
-    return None if entry is None else dict(entry.get(STATE) or {})
+    return None if entry is None else from_bson(dict(entry.get(STATE) or {}))
 
 
 # ---- metadata and feedback --------------------------------------------------------------------------------

@@ -142,21 +142,37 @@ def _security_mirror() -> str:
         if path.is_file() and path.suffix in {"", ".list", ".sources"}:
             with contextlib.suppress(OSError):
                 texts.append(path.read_text())
-    text = "\n".join(texts)
+    return security_mirror_from_sources(texts)
+
+
+def security_mirror_from_sources(texts: list[str]) -> str:
+    """Pick the Debian security mirror out of apt source files (deb822 ``.sources`` or one-line).
+
+    Pure, so it is unit-tested. Each file is parsed on its own (a stanza never runs into the next
+    file), disabled deb822 stanzas and commented one-line entries are skipped, and when no
+    ``-security`` suite is configured the main Debian mirror's ``-security`` sibling is used.
+    """
+    stanzas = [stanza for text in texts for stanza in re.split(r"\n\s*\n", text)]
+    enabled = [stanza for stanza in stanzas if not re.search(r"^Enabled:\s*no\s*$", stanza, re.M | re.I)]
     # deb822 stanzas: "URIs: <uri>" next to "Suites: ...-security"
-    for stanza in re.split(r"\n\s*\n", text):
+    for stanza in enabled:
         uris = re.search(r"^URIs:\s*(\S+)", stanza, re.M)
         suites = re.search(r"^Suites:\s*(.+)$", stanza, re.M)
         if uris and suites and "-security" in suites.group(1):
             return uris.group(1).rstrip("/")
-    # one-line format: "deb <uri> <suite>-security main"
-    for match in re.finditer(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", text, re.M):
+    # one-line format: "deb [options] <uri> <suite>-security main"
+    one_line = list(re.finditer(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", "\n".join(texts), re.M))
+    for match in one_line:
         if match.group(2).endswith("-security"):
             return match.group(1).rstrip("/")
-    for stanza in re.split(r"\n\s*\n", text):
+    # no security suite configured: derive it from the main Debian mirror
+    for stanza in enabled:
         uris = re.search(r"^URIs:\s*(\S+/debian)/?\s*$", stanza, re.M)
         if uris:
             return uris.group(1) + "-security"
+    for match in one_line:
+        if re.search(r"/debian/?$", match.group(1)):
+            return match.group(1).rstrip("/") + "-security"
     raise EmbeddedMongoError("no Debian mirror found in this machine's apt sources")
 
 

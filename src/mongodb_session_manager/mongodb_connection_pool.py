@@ -13,7 +13,6 @@ import threading
 from typing import Any, ClassVar
 
 from pymongo import MongoClient
-from pymongo.uri_parser import parse_uri
 
 logger = logging.getLogger(__name__)
 
@@ -93,9 +92,8 @@ class MongoDBConnectionPool:
         with cls._lock:
             if cls._client is None:
                 return {"status": "not_initialized", "initialized": False}
-            hosts = [f"{h}:{p}" for h, p in parse_uri(cls._connection_string or "").get("nodelist", [])]
-            safe = {k: v for k, v in cls._options.items() if "password" not in k.lower() and "secret" not in k.lower()}
-            safe.pop("username", None)
+            hosts = _hosts_of(cls._connection_string or "")
+            safe = {k: v for k, v in cls._options.items() if not _is_sensitive(k)}
             return {
                 "status": "connected",
                 "initialized": True,
@@ -104,3 +102,24 @@ class MongoDBConnectionPool:
                 "min_pool_size": cls._options.get("minPoolSize"),
                 "options": safe,
             }
+
+
+#: Option names (lower-cased fragments) whose values may carry credentials.
+_SENSITIVE_OPTION_FRAGMENTS = ("password", "secret", "token", "username", "authmechanismproperties", "credential")
+
+
+def _is_sensitive(option: str) -> bool:
+    name = option.lower()
+    return any(fragment in name for fragment in _SENSITIVE_OPTION_FRAGMENTS)
+
+
+def _hosts_of(uri: str) -> list[str]:
+    """The host list of a MongoDB URI, without credentials and without any DNS lookup.
+
+    ``parse_uri`` resolves ``mongodb+srv`` records over DNS; stats must be cheap and never fail,
+    so the seed list is read from the URI text itself (the SRV name is reported as given).
+    """
+    rest = uri.split("://", 1)[-1]
+    authority = rest.split("/", 1)[0].split("?", 1)[0]
+    hosts = authority.rpartition("@")[2]
+    return [host for host in hosts.split(",") if host]

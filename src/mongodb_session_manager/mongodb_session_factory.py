@@ -21,6 +21,12 @@ from .mongodb_session_repository import ensure_indexes
 logger = logging.getLogger(__name__)
 
 
+#: Open factories per pooled client (by identity), so closing one factory never closes the client
+#: another open factory still uses. Guarded by the pool's own RLock: one lock, no ordering to get wrong.
+_pool_users_lock = MongoDBConnectionPool._lock
+_pool_users: dict[int, tuple[MongoClient[Any], int]] = {}
+
+
 class MongoDBSessionManagerFactory:
     """Creates ``MongoDBSessionManager`` objects that share one client.
 
@@ -51,7 +57,10 @@ class MongoDBSessionManagerFactory:
         else:
             if connection_string is None:
                 raise ValueError("MongoDBSessionManagerFactory needs a connection_string or a client")
-            self._client = MongoDBConnectionPool.initialize(connection_string, **client_kwargs)
+            with _pool_users_lock:
+                self._client = MongoDBConnectionPool.initialize(connection_string, **client_kwargs)
+                _, users = _pool_users.get(id(self._client), (self._client, 0))
+                _pool_users[id(self._client)] = (self._client, users + 1)
             self._owns_pool = True
         self._closed = False
 
@@ -87,12 +96,26 @@ class MongoDBSessionManagerFactory:
         return stats
 
     def close(self) -> None:
-        """Close the pooled client if this factory created it; a borrowed client stays open."""
+        """Release the pooled client; the last open factory using it closes it. A borrowed client stays open."""
         if self._closed:
             return
         self._closed = True
-        if self._owns_pool:
-            MongoDBConnectionPool.close()
+        if not self._owns_pool:
+            return
+        with _pool_users_lock:
+            key = id(self._client)
+            _, users = _pool_users.get(key, (self._client, 1))
+            if users > 1:
+                # Another open factory shares the pooled client: leave it open for that one.
+                _pool_users[key] = (self._client, users - 1)
+                return
+            _pool_users.pop(key, None)
+            if MongoDBConnectionPool.is_initialized() and MongoDBConnectionPool.get_client() is self._client:
+                MongoDBConnectionPool.close()
+            else:
+                # The pool was re-initialised since (and closed this client then); never close the
+                # client that replaced it, which other code is using now.
+                self._client.close()
 
 
 _global_lock = threading.RLock()

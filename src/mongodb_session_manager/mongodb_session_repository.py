@@ -102,6 +102,8 @@ class MongoDBSessionRepository(SessionRepository):
             without one it creates and owns a client, which :meth:`close` closes.
         metadata_fields: Metadata keys to index, so the viewer can filter on them.
         size_warning_bytes: Log a warning (once per session) when a document grows past this.
+        ensure_indexes_on_init: Ensure the collection's indexes (once per process) before the first
+            operation; ``False`` leaves index management to the caller.
         **mongo_client_kwargs: Options for the owned ``MongoClient`` (``maxPoolSize=...``).
     """
 
@@ -135,9 +137,10 @@ class MongoDBSessionRepository(SessionRepository):
         self._warned_sizes: set[str] = set()
         self._recent_agent_reads: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._closed = False
-        if ensure_indexes_on_init:
-            with self._translate(None):
-                ensure_indexes(self.collection, self._metadata_index_fields)
+        # Indexes are ensured by the first operation, not here: the constructor does no network I/O
+        # (so building a manager per request is free), and if the server is down the error comes
+        # from an operation that knows its session id.
+        self._indexes_ready = not ensure_indexes_on_init
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
@@ -281,7 +284,7 @@ class MongoDBSessionRepository(SessionRepository):
         self, session_id: str, agent_id: str, limit: int | None = None, offset: int = 0, **kwargs: Any
     ) -> list[SessionMessage]:
         """Messages ordered by ``message_id``; the server slices the page."""
-        return [d.message_from_document(m) for m in self.list_message_documents(session_id, agent_id, limit, offset)]
+        return [d.message_from_document(m) for m in self._message_page(session_id, agent_id, limit, offset)]
 
     def list_message_documents(
         self,
@@ -293,6 +296,18 @@ class MongoDBSessionRepository(SessionRepository):
         with_metrics: bool = False,
     ) -> list[dict[str, Any]]:
         """Stored message documents (optionally with ``event_loop_metrics``), one projected page."""
+        page = self._message_page(session_id, agent_id, limit, offset, with_metrics=with_metrics)
+        return [d.from_bson(m) for m in page]
+
+    def _message_page(
+        self,
+        session_id: str,
+        agent_id: str,
+        limit: int | None,
+        offset: int,
+        *,
+        with_metrics: bool = False,
+    ) -> list[dict[str, Any]]:
         sid = d.validate_id(session_id, "session")
         aid = d.validate_id(agent_id, "agent", session_id=sid)
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
@@ -435,7 +450,7 @@ class MongoDBSessionRepository(SessionRepository):
             doc = self.collection.find_one({d.ID: sid}, dict(projection))
         if doc is None:
             raise SessionNotFoundError("session does not exist", session_id=sid)
-        return dict(doc)
+        return d.from_bson(dict(doc))
 
     def aggregate_session(self, session_id: str, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
         sid = d.validate_id(session_id, "session")
@@ -474,6 +489,9 @@ class MongoDBSessionRepository(SessionRepository):
     def _translate(self, session_id: str | None, agent_id: str | None = None) -> Iterator[None]:
         """Turn driver errors into this library's typed errors, keeping the cause."""
         try:
+            if not self._indexes_ready:
+                ensure_indexes(self.collection, self._metadata_index_fields)
+                self._indexes_ready = True
             yield
         except SessionStoreError:
             raise
@@ -501,6 +519,11 @@ class MongoDBSessionRepository(SessionRepository):
         except PyMongoError as exc:
             raise DatabaseError(f"MongoDB error: {exc}", session_id=session_id, agent_id=agent_id) from exc
         except InvalidDocument as exc:
+            raise InvalidInputError(
+                f"value cannot be stored in MongoDB: {exc}", session_id=session_id, agent_id=agent_id
+            ) from exc
+        except OverflowError as exc:
+            # bson refuses integers past 64 bits while encoding the command; nothing was sent.
             raise InvalidInputError(
                 f"value cannot be stored in MongoDB: {exc}", session_id=session_id, agent_id=agent_id
             ) from exc
