@@ -494,11 +494,19 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "version":
         print(MongodInstallation(args.home or default_home()).version())
     else:
+        # SIGTERM and SIGINT (even when a non-interactive shell ignores SIGINT) unwind the block, so the
+        # mongod this command started is stopped rather than orphaned.
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        signal.signal(signal.SIGINT, _raise_interrupt)
         with running_mongod(dbpath=args.dbpath) as rs:
             print(f"MONGODB_CONNECTION_STRING={rs.connection_string}", flush=True)
             with contextlib.suppress(KeyboardInterrupt):
                 signal.pause()
     return 0
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

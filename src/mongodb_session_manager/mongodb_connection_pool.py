@@ -50,13 +50,18 @@ class MongoDBConnectionPool:
         if not connection_string:
             raise ValueError("MongoDBConnectionPool.initialize needs a connection_string")
         options = {**DEFAULT_CLIENT_OPTIONS, **client_kwargs}
+        if "minPoolSize" not in client_kwargs and isinstance(options.get("maxPoolSize"), int):
+            # A small maxPoolSize must not collide with the default minimum.
+            options["minPoolSize"] = min(DEFAULT_CLIENT_OPTIONS["minPoolSize"], options["maxPoolSize"])
         with cls._lock:
+            if cls._client is not None and cls._connection_string == connection_string and cls._options == options:
+                return cls._client
+            # Build the new client first: if the options are invalid, the current client stays usable.
+            new_client: MongoClient[Any] = MongoClient(connection_string, **options)
             if cls._client is not None:
-                if cls._connection_string == connection_string and cls._options == options:
-                    return cls._client
                 logger.info("connection pool | re-initialised with a new configuration; closing the old client")
                 cls._client.close()
-            cls._client = MongoClient(connection_string, **options)
+            cls._client = new_client
             cls._connection_string = connection_string
             cls._options = options
             logger.debug("connection pool | created client maxPoolSize=<%s>", options.get("maxPoolSize"))

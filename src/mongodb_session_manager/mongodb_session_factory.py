@@ -13,6 +13,7 @@ from typing import Any
 
 from pymongo import MongoClient
 
+from . import documents as d
 from .errors import FactoryNotInitializedError
 from .mongodb_connection_pool import MongoDBConnectionPool
 from .mongodb_session_manager import MongoDBSessionManager
@@ -86,7 +87,8 @@ class MongoDBSessionManagerFactory:
 
     def ensure_indexes(self) -> None:
         """Create the collection's indexes now (e.g. at application start-up) instead of on first use."""
-        ensure_indexes(self._client[self.database_name][self.collection_name])
+        fields = self.manager_defaults.get("metadata_fields") or []
+        ensure_indexes(self._client[self.database_name][self.collection_name], d.metadata_index_fields(fields))
 
     def get_connection_stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = (

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from pymongo.collection import Collection
 from pymongo.errors import (
     ConnectionFailure,
     DuplicateKeyError,
+    InvalidName,
     OperationFailure,
     PyMongoError,
     ServerSelectionTimeoutError,
@@ -58,30 +60,36 @@ _TOO_LARGE_CODES = {10334, 17419, 17420, 13548, 10054}
 #: Default size after which a warning is logged once per session (75% of the BSON limit).
 DEFAULT_SIZE_WARNING_BYTES = 12 * 1024 * 1024
 
+#: Sessions already warned about their size, per process (a manager per request must not warn each time).
+_warned_sizes: set[tuple[str, str]] = set()
+_WARNED_SIZES_LIMIT = 10_000
+
 #: How many recent ``read_agent`` results are kept for ``take_agent_read``.
 _RECENT_READS_LIMIT = 64
 
 _indexes_lock = threading.Lock()
-_indexes_done: set[tuple[int, str, str, str]] = set()
+#: Indexes already ensured, per client. ``MongoClient`` compares equal for the same servers, and a
+#: weak key drops the entry with the client, so a recycled ``id()`` can never skip a new server.
+_indexes_done: weakref.WeakKeyDictionary[MongoClient[Any], set[tuple[str, str, str]]] = weakref.WeakKeyDictionary()
 
 
 def ensure_indexes(collection: Collection[Any], extra_fields: list[str] | None = None) -> None:
     """Create the base indexes (and ``metadata.<field>`` ones) once per collection per process.
 
-    The set is keyed by client identity so a new client against a different server still gets its
-    indexes; constructing managers per request costs no index round trips after the first.
+    Constructing managers per request therefore costs no index round trips after the first.
     """
     client = collection.database.client
     wanted = [(field, direction) for field, direction in d.BASE_INDEXES]
     wanted += [(field, 1) for field in extra_fields or []]
-    key_base = (id(client), collection.database.name, collection.name)
+    names = (collection.database.name, collection.name)
     with _indexes_lock:
-        missing = [(f, o) for f, o in wanted if (*key_base, f) not in _indexes_done]
+        done = _indexes_done.setdefault(client, set())
+        missing = [(f, o) for f, o in wanted if (*names, f) not in done]
         if not missing:
             return
         for field, direction in missing:
             collection.create_index([(field, direction)])
-            _indexes_done.add((*key_base, field))
+            done.add((*names, field))
     logger.debug("collection=<%s> | ensured indexes %s", collection.full_name, [f for f, _ in missing])
 
 
@@ -133,8 +141,12 @@ class MongoDBSessionRepository(SessionRepository):
         self.metadata_fields = list(metadata_fields or [])
         self._metadata_index_fields = d.metadata_index_fields(self.metadata_fields)
         codec = CodecOptions(tz_aware=True)
-        self.collection: Collection[Any] = client[database_name].get_collection(collection_name, codec_options=codec)
-        self._warned_sizes: set[str] = set()
+        try:
+            self.collection: Collection[Any] = client[database_name].get_collection(
+                collection_name, codec_options=codec
+            )
+        except InvalidName as exc:
+            raise InvalidInputError(f"invalid database or collection name: {exc}") from exc
         self._recent_agent_reads: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._closed = False
         # Indexes are ensured by the first operation, not here: the constructor does no network I/O
@@ -181,7 +193,7 @@ class MongoDBSessionRepository(SessionRepository):
             result = self.collection.delete_one({d.ID: sid})
         if result.deleted_count == 0:
             raise SessionNotFoundError("session does not exist", session_id=sid)
-        self._warned_sizes.discard(sid)
+        _warned_sizes.discard((self.collection.full_name, sid))
         logger.info("session_id=<%s> | deleted session", sid)
 
     # ---- agents ----------------------------------------------------------------------------------
@@ -474,9 +486,12 @@ class MongoDBSessionRepository(SessionRepository):
             raise AgentNotFoundError("agent does not exist", session_id=sid, agent_id=aid)
 
     def _check_size(self, sid: str, size: int | None) -> None:
-        if size is None or size < self.size_warning_bytes or sid in self._warned_sizes:
+        key = (self.collection.full_name, sid)
+        if size is None or size < self.size_warning_bytes or key in _warned_sizes:
             return
-        self._warned_sizes.add(sid)
+        if len(_warned_sizes) > _WARNED_SIZES_LIMIT:
+            _warned_sizes.clear()
+        _warned_sizes.add(key)
         logger.warning(
             "session_id=<%s> | size=<%d> bytes, limit=<%d> | session document is approaching MongoDB's "
             "16 MB limit; writes past it will be refused",

@@ -144,3 +144,17 @@ def test_the_pooled_client_talks_to_the_real_server(mongo_uri: str, db_name: str
     client[db_name]["c"].insert_one({"_id": 1})
     assert MongoDBConnectionPool.get_client()[db_name]["c"].count_documents({}) == 1
     client.drop_database(db_name)
+
+
+def test_a_small_max_pool_size_lowers_the_default_minimum() -> None:
+    client = MongoDBConnectionPool.initialize(LAZY_URI, maxPoolSize=5)
+    assert client.options.pool_options.max_pool_size == 5
+    assert client.options.pool_options.min_pool_size == 5
+
+
+def test_a_failed_reinitialisation_keeps_the_working_client() -> None:
+    first = MongoDBConnectionPool.initialize(LAZY_URI)
+    with pytest.raises(ValueError):
+        MongoDBConnectionPool.initialize(LAZY_URI, maxPoolSize=-1)
+    assert MongoDBConnectionPool.get_client() is first
+    first.admin  # noqa: B018 - still usable (a closed client would raise InvalidOperation on use)

@@ -673,3 +673,42 @@ def test_owned_client_is_closed_by_close(mongo_uri: str, db_name: str) -> None:
 def test_repository_needs_a_connection_string_or_a_client() -> None:
     with pytest.raises(ValueError, match="connection_string or a client"):
         MongoDBSessionRepository()
+
+
+def test_an_invalid_database_name_is_a_typed_input_error(mongo_client: MongoClient[Any]) -> None:
+    with pytest.raises(InvalidInputError, match="invalid database"):
+        MongoDBSessionRepository(client=mongo_client, database_name="chat.with.dots")
+
+
+def test_indexes_are_ensured_again_for_a_new_client_to_another_server(mongo_uri: str, db_name: str) -> None:
+    from mongodb_session_manager.mongodb_session_repository import _indexes_done, ensure_indexes
+
+    client: MongoClient[Any] = MongoClient(mongo_uri)
+    try:
+        ensure_indexes(client[db_name]["sessions"])
+        assert client in _indexes_done
+        other: MongoClient[Any] = MongoClient("mongodb://127.0.0.1:9/?connect=false")
+        assert other not in _indexes_done  # a different server is never taken as already indexed
+        other.close()
+    finally:
+        client.close()
+    del client
+    import gc
+
+    gc.collect()
+    assert not any(c.address == ("127.0.0.1", 9) for c in _indexes_done)
+
+
+def test_the_size_warning_is_logged_once_per_session_per_process(
+    mongo_client: MongoClient[Any], db_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="mongodb_session_manager")
+    for _ in range(3):  # a new repository per request, as a service would do
+        repository = MongoDBSessionRepository(client=mongo_client, database_name=db_name, size_warning_bytes=10)
+        if repository.read_session("big") is None:
+            repository.create_session(session("big"))
+            repository.create_agent("big", agent())
+        next_id = len(repository.list_messages("big", AID))
+        repository.create_message("big", AID, msg(next_id))
+    warnings = [r for r in caplog.records if "approaching MongoDB's 16 MB limit" in r.getMessage()]
+    assert len(warnings) == 1
