@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from bson.dbref import DBRef
+
 from mongodb_session_manager import documents as d
 
 #: A timestamp for items that have none; they keep their place after the item before them.
@@ -66,6 +68,8 @@ def _encoded_bytes_size(value: Mapping[str, Any]) -> int | None:
 
 def to_jsonable(value: Any) -> Any:
     """Any BSON value as plain JSON. Bytes never leave the server, only their size does."""
+    if isinstance(value, DBRef):  # a stored {"$ref": ..., "$id": ...} sub-document (e.g. JSON Schema)
+        value = value.as_doc()
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):

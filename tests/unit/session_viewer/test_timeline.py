@@ -218,3 +218,11 @@ def test_session_summary_row() -> None:
         "message_count": 4,
         "feedback_count": 0,
     }
+
+
+def test_ref_shaped_sub_documents_come_back_as_the_stored_mapping() -> None:
+    import bson
+
+    stored = bson.decode(bson.encode({"input": {"schema": {"$ref": "#/defs/x", "$id": "y"}}}))
+    assert type(stored["input"]["schema"]).__name__ == "DBRef"  # what the driver hands the viewer
+    assert t.to_jsonable(stored) == {"input": {"schema": {"$ref": "#/defs/x", "$id": "y"}}}
