@@ -10,36 +10,25 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from bson.codec_options import CodecOptions
-from bson.errors import InvalidDocument
 from pymongo import MongoClient, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import (
-    ConnectionFailure,
     DuplicateKeyError,
     InvalidName,
-    OperationFailure,
-    PyMongoError,
-    ServerSelectionTimeoutError,
-    WriteError,
 )
-from pymongo.errors import DocumentTooLarge as ClientDocumentTooLarge
 from strands.session.session_repository import SessionRepository
 from strands.types.session import Session, SessionAgent, SessionMessage
 
 from . import documents as d
+from .driver_errors import translate_errors
 from .errors import (
     AgentAlreadyExistsError,
     AgentNotFoundError,
-    DatabaseError,
-    DatabaseUnavailableError,
-    DocumentTooLargeError,
     InvalidInputError,
     MessageConflictError,
     MessageNotFoundError,
@@ -49,14 +38,15 @@ from .errors import (
     SessionNotFoundError,
     SessionStoreError,
 )
+from .indexes import ensure_indexes, forget_indexes
+
+__all__ = ["MongoDBSessionRepository", "ensure_indexes", "forget_indexes"]
 
 if TYPE_CHECKING:
     from strands.multiagent.base import MultiAgentBase
 
 logger = logging.getLogger(__name__)
 
-#: Server error codes meaning "the resulting document would exceed 16 MB".
-_TOO_LARGE_CODES = {10334, 17419, 17420, 13548, 10054}
 #: Default size after which a warning is logged once per session (75% of the BSON limit).
 DEFAULT_SIZE_WARNING_BYTES = 12 * 1024 * 1024
 
@@ -66,37 +56,6 @@ _WARNED_SIZES_LIMIT = 10_000
 
 #: How many recent ``read_agent`` results are kept for ``take_agent_read``.
 _RECENT_READS_LIMIT = 64
-
-_indexes_lock = threading.Lock()
-#: Indexes already ensured, per client. ``MongoClient`` compares equal for the same servers, and a
-#: weak key drops the entry with the client, so a recycled ``id()`` can never skip a new server.
-_indexes_done: weakref.WeakKeyDictionary[MongoClient[Any], set[tuple[str, str, str]]] = weakref.WeakKeyDictionary()
-
-
-def ensure_indexes(collection: Collection[Any], extra_fields: list[str] | None = None) -> None:
-    """Create the base indexes (and ``metadata.<field>`` ones) once per collection per process.
-
-    Constructing managers per request therefore costs no index round trips after the first.
-    """
-    client = collection.database.client
-    wanted = [(field, direction) for field, direction in d.BASE_INDEXES]
-    wanted += [(field, 1) for field in extra_fields or []]
-    names = (collection.database.name, collection.name)
-    with _indexes_lock:
-        done = _indexes_done.setdefault(client, set())
-        missing = [(f, o) for f, o in wanted if (*names, f) not in done]
-        if not missing:
-            return
-        for field, direction in missing:
-            collection.create_index([(field, direction)])
-            done.add((*names, field))
-    logger.debug("collection=<%s> | ensured indexes %s", collection.full_name, [f for f, _ in missing])
-
-
-def forget_indexes() -> None:
-    """Test hook: make the next repository create its indexes again."""
-    with _indexes_lock:
-        _indexes_done.clear()
 
 
 class MongoDBSessionRepository(SessionRepository):
@@ -201,15 +160,17 @@ class MongoDBSessionRepository(SessionRepository):
     def create_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
         sid = d.validate_id(session_id, "session")
         aid = d.validate_id(session_agent.agent_id, "agent", session_id=sid)
-        with self._translate(sid, aid):
-            result = self.collection.update_one(d.create_agent_filter(sid, aid), d.create_agent_update(session_agent))
-            if result.matched_count == 0:
-                self._require_session(sid, aid)
-                raise AgentAlreadyExistsError(
-                    "agent already exists (created concurrently?); existing agent left untouched",
-                    session_id=sid,
-                    agent_id=aid,
-                )
+        self._guarded_update(
+            sid,
+            aid,
+            d.create_agent_filter(sid, aid),
+            d.create_agent_update(session_agent),
+            AgentAlreadyExistsError(
+                "agent already exists (created concurrently?); existing agent left untouched",
+                session_id=sid,
+                agent_id=aid,
+            ),
+        )
 
     def read_agent(self, session_id: str, agent_id: str, **kwargs: Any) -> SessionAgent | None:
         sid = d.validate_id(session_id, "session")
@@ -235,11 +196,13 @@ class MongoDBSessionRepository(SessionRepository):
     def update_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
         sid = d.validate_id(session_id, "session")
         aid = d.validate_id(session_agent.agent_id, "agent", session_id=sid)
-        with self._translate(sid, aid):
-            result = self.collection.update_one(d.agent_exists_filter(sid, aid), d.update_agent_update(session_agent))
-            if result.matched_count == 0:
-                self._require_session(sid, aid)
-                raise AgentNotFoundError("agent does not exist", session_id=sid, agent_id=aid)
+        self._guarded_update(
+            sid,
+            aid,
+            d.agent_exists_filter(sid, aid),
+            d.update_agent_update(session_agent),
+            AgentNotFoundError("agent does not exist", session_id=sid, agent_id=aid),
+        )
 
     # ---- messages --------------------------------------------------------------------------------
 
@@ -284,13 +247,14 @@ class MongoDBSessionRepository(SessionRepository):
         aid = d.validate_id(agent_id, "agent", session_id=sid)
         mid = d.validate_message_id(session_message.message_id, session_id=sid)
         update, array_filters = d.update_message_update(aid, session_message)
-        with self._translate(sid, aid):
-            result = self.collection.update_one(
-                d.message_exists_filter(sid, aid, mid), update, array_filters=array_filters
-            )
-            if result.matched_count == 0:
-                self._require_agent(sid, aid)
-                raise MessageNotFoundError(f"message {mid} does not exist", session_id=sid, agent_id=aid)
+        self._guarded_update(
+            sid,
+            aid,
+            d.message_exists_filter(sid, aid, mid),
+            update,
+            MessageNotFoundError(f"message {mid} does not exist", session_id=sid, agent_id=aid),
+            array_filters=array_filters,
+        )
 
     def list_messages(
         self, session_id: str, agent_id: str, limit: int | None = None, offset: int = 0, **kwargs: Any
@@ -360,13 +324,14 @@ class MongoDBSessionRepository(SessionRepository):
         aid = d.validate_id(agent_id, "agent", session_id=sid)
         mid = d.validate_message_id(message_id, session_id=sid)
         update, array_filters = d.message_metrics_update(aid, mid, metrics, totals)
-        with self._translate(sid, aid):
-            result = self.collection.update_one(
-                d.message_exists_filter(sid, aid, mid), update, array_filters=array_filters
-            )
-            if result.matched_count == 0:
-                self._require_agent(sid, aid)
-                raise MessageNotFoundError(f"message {mid} does not exist", session_id=sid, agent_id=aid)
+        self._guarded_update(
+            sid,
+            aid,
+            d.message_exists_filter(sid, aid, mid),
+            update,
+            MessageNotFoundError(f"message {mid} does not exist", session_id=sid, agent_id=aid),
+            array_filters=array_filters,
+        )
 
     def count_messages(self, session_id: str, agent_id: str | None = None) -> int:
         """Message count computed by the server (one agent, or all agents of the session)."""
@@ -410,13 +375,13 @@ class MongoDBSessionRepository(SessionRepository):
         sid = d.validate_id(session_id, "session")
         mid = d.validate_id(multi_agent.id, "multi-agent", session_id=sid)
         state = multi_agent.serialize_state()
-        with self._translate(sid):
-            result = self.collection.update_one(
-                d.create_multi_agent_filter(sid, mid), d.create_multi_agent_update(mid, state)
-            )
-            if result.matched_count == 0:
-                self._require_session(sid)
-                raise MultiAgentAlreadyExistsError(f"multi-agent {mid} already exists", session_id=sid)
+        self._guarded_update(
+            sid,
+            None,
+            d.create_multi_agent_filter(sid, mid),
+            d.create_multi_agent_update(mid, state),
+            MultiAgentAlreadyExistsError(f"multi-agent {mid} already exists", session_id=sid),
+        )
 
     def read_multi_agent(self, session_id: str, multi_agent_id: str, **kwargs: Any) -> dict[str, Any] | None:
         sid = d.validate_id(session_id, "session")
@@ -429,13 +394,13 @@ class MongoDBSessionRepository(SessionRepository):
         sid = d.validate_id(session_id, "session")
         mid = d.validate_id(multi_agent.id, "multi-agent", session_id=sid)
         state = multi_agent.serialize_state()
-        with self._translate(sid):
-            result = self.collection.update_one(
-                d.multi_agent_exists_filter(sid, mid), d.update_multi_agent_update(mid, state)
-            )
-            if result.matched_count == 0:
-                self._require_session(sid)
-                raise MultiAgentNotFoundError(f"multi-agent {mid} does not exist", session_id=sid)
+        self._guarded_update(
+            sid,
+            None,
+            d.multi_agent_exists_filter(sid, mid),
+            d.update_multi_agent_update(mid, state),
+            MultiAgentNotFoundError(f"multi-agent {mid} does not exist", session_id=sid),
+        )
 
     # ---- session-level features (used by the manager) ----------------------------------------------
 
@@ -450,11 +415,13 @@ class MongoDBSessionRepository(SessionRepository):
     def update_agent_fields(self, session_id: str, agent_id: str, update: Mapping[str, Any]) -> None:
         sid = d.validate_id(session_id, "session")
         aid = d.validate_id(agent_id, "agent", session_id=sid)
-        with self._translate(sid, aid):
-            result = self.collection.update_one(d.agent_exists_filter(sid, aid), dict(update))
-            if result.matched_count == 0:
-                self._require_session(sid, aid)
-                raise AgentNotFoundError("agent does not exist", session_id=sid, agent_id=aid)
+        self._guarded_update(
+            sid,
+            aid,
+            d.agent_exists_filter(sid, aid),
+            dict(update),
+            AgentNotFoundError("agent does not exist", session_id=sid, agent_id=aid),
+        )
 
     def read_session_fields(self, session_id: str, projection: Mapping[str, Any]) -> dict[str, Any]:
         sid = d.validate_id(session_id, "session")
@@ -474,6 +441,30 @@ class MongoDBSessionRepository(SessionRepository):
             ensure_indexes(self.collection, d.metadata_index_fields(fields))
 
     # ---- internals --------------------------------------------------------------------------------
+
+    def _guarded_update(
+        self,
+        sid: str,
+        aid: str | None,
+        query: Mapping[str, Any],
+        update: Mapping[str, Any] | list[Mapping[str, Any]],
+        missed: SessionStoreError,
+        *,
+        array_filters: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """One atomic, conditional update; if its condition matched nothing, raise the precise reason.
+
+        The session (and, for message writes, the agent) being absent is reported as such; otherwise
+        the guard itself failed and ``missed`` says why (already exists / not found).
+        """
+        with self._translate(sid, aid):
+            result = self.collection.update_one(dict(query), update, array_filters=array_filters)  # type: ignore[arg-type]
+            if result.matched_count == 0:
+                if array_filters is not None and aid is not None:
+                    self._require_agent(sid, aid)
+                else:
+                    self._require_session(sid, aid)
+                raise missed
 
     def _require_session(self, sid: str, aid: str | None = None) -> None:
         """After a guarded write matched nothing: say the session is missing, if it is."""
@@ -502,43 +493,9 @@ class MongoDBSessionRepository(SessionRepository):
 
     @contextlib.contextmanager
     def _translate(self, session_id: str | None, agent_id: str | None = None) -> Iterator[None]:
-        """Turn driver errors into this library's typed errors, keeping the cause."""
-        try:
+        """Ensure indexes on first use, and turn driver errors into typed errors (see ``driver_errors``)."""
+        with translate_errors(session_id, agent_id):
             if not self._indexes_ready:
                 ensure_indexes(self.collection, self._metadata_index_fields)
                 self._indexes_ready = True
             yield
-        except SessionStoreError:
-            raise
-        except ClientDocumentTooLarge as exc:
-            raise DocumentTooLargeError(
-                f"write refused: it exceeds MongoDB's 16 MB document limit ({exc})",
-                session_id=session_id,
-                agent_id=agent_id,
-            ) from exc
-        except (WriteError, OperationFailure) as exc:
-            if exc.code in _TOO_LARGE_CODES or "too large" in str(exc).lower():
-                raise DocumentTooLargeError(
-                    "write refused: the session document would exceed MongoDB's 16 MB limit; "
-                    "nothing was written and the stored session is unchanged",
-                    session_id=session_id,
-                    agent_id=agent_id,
-                ) from exc
-            raise DatabaseError(
-                f"MongoDB refused the operation: {exc}", session_id=session_id, agent_id=agent_id
-            ) from exc
-        except (ServerSelectionTimeoutError, ConnectionFailure) as exc:
-            raise DatabaseUnavailableError(
-                f"MongoDB is unreachable: {type(exc).__name__}", session_id=session_id, agent_id=agent_id
-            ) from exc
-        except PyMongoError as exc:
-            raise DatabaseError(f"MongoDB error: {exc}", session_id=session_id, agent_id=agent_id) from exc
-        except InvalidDocument as exc:
-            raise InvalidInputError(
-                f"value cannot be stored in MongoDB: {exc}", session_id=session_id, agent_id=agent_id
-            ) from exc
-        except OverflowError as exc:
-            # bson refuses integers past 64 bits while encoding the command; nothing was sent.
-            raise InvalidInputError(
-                f"value cannot be stored in MongoDB: {exc}", session_id=session_id, agent_id=agent_id
-            ) from exc

@@ -681,7 +681,7 @@ def test_an_invalid_database_name_is_a_typed_input_error(mongo_client: MongoClie
 
 
 def test_indexes_are_ensured_again_for_a_new_client_to_another_server(mongo_uri: str, db_name: str) -> None:
-    from mongodb_session_manager.mongodb_session_repository import _indexes_done, ensure_indexes
+    from mongodb_session_manager.indexes import _indexes_done, ensure_indexes
 
     client: MongoClient[Any] = MongoClient(mongo_uri)
     try:
