@@ -1,0 +1,198 @@
+"""Benchmark 2: what persisting one agent turn costs: database round trips and latency.
+
+A turn is ``agent("...")`` with the offline ``ScriptedModel``: the user message, the assistant
+message, the metrics written onto it, and an agent sync when Strands' state changed. Round trips
+are counted with pymongo command monitoring (every command is one round trip), itemised by
+command name, in three situations:
+
+* steady state: a long-lived agent, plain text turn (the target: at most 4);
+* a turn where the model calls a tool (four messages: user, toolUse, toolResult, answer);
+* a stateless request: a manager from the factory and an ``Agent`` restored per turn.
+
+Latency is the whole ``agent()`` call with persistence, against the same agent without a session
+manager (the baseline, same run). Run: uv run python benchmarks/bench_agent_turn.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import Counter
+from typing import Any
+
+from _common import Result, Stats, Target, emit, line, mongo_uri, parse_args, quiet_logs, scratch_database
+from pymongo import MongoClient, monitoring
+from strands import Agent
+
+from mongodb_session_manager import MongoDBSessionManager, MongoDBSessionManagerFactory
+from mongodb_session_manager.demo import calculator
+from mongodb_session_manager.testing import ScriptedModel
+
+TURNS, WARMUP = 150, 10
+TOOL_TURNS = 40
+STATELESS_TURNS = 60
+COLLECTION = "sessions"
+
+
+class RoundTrips(monitoring.CommandListener):
+    """Command names and server-side durations, grouped per turn by the caller."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.micros = 0
+
+    def reset(self) -> tuple[list[str], int]:
+        names, micros = self.names, self.micros
+        self.names, self.micros = [], 0
+        return names, micros
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self.micros += event.duration_micros
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self.micros += event.duration_micros
+
+
+def turns(
+    agent: Agent, listener: RoundTrips | None, count: int, prompt: str
+) -> tuple[Stats, list[Counter[str]], Stats]:
+    """Run ``count`` turns; per turn: wall time, commands by name and time spent in commands."""
+    latencies, per_turn, db_ms = [], [], []
+    for i in range(count):
+        if listener:
+            listener.reset()
+        start = time.perf_counter()
+        agent(f"{prompt} {i}")
+        latencies.append((time.perf_counter() - start) * 1000)
+        if listener:
+            names, micros = listener.reset()
+            per_turn.append(Counter(names))
+            db_ms.append(micros / 1000)
+    return Stats(latencies), per_turn, Stats(db_ms or [0.0])
+
+
+def describe(per_turn: list[Counter[str]]) -> dict[str, Any]:
+    totals = [sum(c.values()) for c in per_turn]
+    typical = Counter(tuple(sorted(c.items())) for c in per_turn).most_common(1)[0][0]
+    return {
+        "median": statistics.median(totals),
+        "max": max(totals),
+        "min": min(totals),
+        "typical_by_command": dict(typical),
+    }
+
+
+def run(uri: str) -> Result:
+    result = Result("agent_turn")
+    listener = RoundTrips()
+    client: MongoClient[Any] = MongoClient(uri, event_listeners=[listener])
+    print("Benchmark 2: persistence cost of one agent turn")
+    with scratch_database(uri, "turn") as db:
+        options = {"client": client, "database_name": db, "collection_name": COLLECTION}
+
+        # Baseline: the same agent loop, nothing persisted.
+        bare = Agent(agent_id="assistant", model=ScriptedModel(), callback_handler=None)
+        turns(bare, None, WARMUP, "hello")
+        baseline, _, _ = turns(bare, None, TURNS, "hello")
+
+        manager = MongoDBSessionManager("steady", **options)
+        agent = Agent(agent_id="assistant", model=ScriptedModel(), session_manager=manager, callback_handler=None)
+        turns(agent, listener, WARMUP, "hello")
+        steady, steady_trips, steady_db = turns(agent, listener, TURNS, "hello")
+
+        # Same turn with w=1: shows what the default majority write concern (a journal flush per write
+        # on a replica set) costs. Informative only; majority is the durable default and stays so.
+        w1_client: MongoClient[Any] = MongoClient(uri, w=1)
+        w1_manager = MongoDBSessionManager("steady-w1", client=w1_client, database_name=db, collection_name=COLLECTION)
+        w1_agent = Agent(agent_id="assistant", model=ScriptedModel(), session_manager=w1_manager, callback_handler=None)
+        turns(w1_agent, None, WARMUP, "hello")
+        steady_w1, _, _ = turns(w1_agent, None, TURNS, "hello")
+        w1_client.close()
+
+        tool_manager = MongoDBSessionManager("tools", **options)
+        tool_agent = Agent(
+            agent_id="assistant",
+            model=ScriptedModel(),
+            tools=[calculator],
+            session_manager=tool_manager,
+            callback_handler=None,
+        )
+        turns(tool_agent, listener, 3, "What is 6 * 7? Turn")
+        tool, tool_trips, tool_db = turns(tool_agent, listener, TOOL_TURNS, "What is 6 * 7? Turn")
+
+        factory = MongoDBSessionManagerFactory(client=client, database_name=db, collection_name=COLLECTION)
+        stateless_latency, stateless_trips, stateless_db = [], [], []
+        for i in range(WARMUP + STATELESS_TURNS):
+            listener.reset()
+            start = time.perf_counter()
+            request_manager = factory.create_session_manager("stateless")
+            request_agent = Agent(
+                agent_id="assistant", model=ScriptedModel(), session_manager=request_manager, callback_handler=None
+            )
+            request_agent(f"request {i}")
+            elapsed = (time.perf_counter() - start) * 1000
+            names, micros = listener.reset()
+            if i >= WARMUP:
+                stateless_latency.append(elapsed)
+                stateless_trips.append(Counter(names))
+                stateless_db.append(micros / 1000)
+        stateless = Stats(stateless_latency)
+    client.close()
+
+    steady_rt, tool_rt, stateless_rt = describe(steady_trips), describe(tool_trips), describe(stateless_trips)
+    print(line("no session manager (baseline)", baseline))
+    print(line("steady-state turn, persisted", steady, baseline))
+    print(f"    persistence adds {steady.median - baseline.median:.3f} ms per turn (median); "
+          f"time inside MongoDB commands median {steady_db.median:.3f} ms")  # fmt: skip
+    print(f"    round trips per turn: median {steady_rt['median']}, max {steady_rt['max']}: "
+          f"{steady_rt['typical_by_command']}")  # fmt: skip
+    print(line("steady-state turn, persisted with w=1", steady_w1, baseline))
+    print(line("tool-calling turn, persisted", tool))
+    print(
+        f"    round trips per turn: median {tool_rt['median']}, max {tool_rt['max']}: {tool_rt['typical_by_command']}"
+    )
+    print(line("stateless request (manager + restore + turn)", stateless))
+    print(f"    round trips per request: median {stateless_rt['median']}, max {stateless_rt['max']}: "
+          f"{stateless_rt['typical_by_command']}")  # fmt: skip
+
+    result.figures = {
+        "baseline_no_persistence": baseline.summary(),
+        "steady_turn": steady.summary(),
+        "steady_turn_db_time": steady_db.summary(),
+        "steady_turn_round_trips": steady_rt,
+        "steady_turn_w1": steady_w1.summary(),
+        "tool_turn": tool.summary(),
+        "tool_turn_db_time": tool_db.summary(),
+        "tool_turn_round_trips": tool_rt,
+        "stateless_request": stateless.summary(),
+        "stateless_request_db_time": Stats(stateless_db).summary(),
+        "stateless_request_round_trips": stateless_rt,
+        "persistence_overhead_median_ms": round(steady.median - baseline.median, 3),
+    }
+    result.targets = [
+        Target(
+            "round trips per steady-state turn",
+            "<= 4",
+            f"median {steady_rt['median']}, max {steady_rt['max']} ({steady_rt['typical_by_command']})",
+            steady_rt["max"] <= 4,
+        )
+    ]
+    result.notes.append(
+        f"a tool-calling turn stores 4 messages and takes {tool_rt['median']} round trips; a stateless request "
+        f"adds the restore reads: {stateless_rt['median']} round trips"
+    )
+    return result
+
+
+def main() -> None:
+    args = parse_args(__doc__ or "")
+    quiet_logs()
+    with mongo_uri() as uri:
+        emit(run(uri), args.json)
+
+
+if __name__ == "__main__":
+    main()
