@@ -139,6 +139,17 @@ def ensure_encodable(value: Mapping[str, Any], *, what: str, session_id: str | N
         raise InvalidMetadataError(f"{what} cannot be stored in MongoDB: {exc}", session_id=session_id) from exc
 
 
+def approximate_size(value: Any) -> int:
+    """A cheap lower bound of a value's BSON size: the lengths of its strings and bytes, plus keys."""
+    if isinstance(value, str | bytes | bytearray):
+        return len(value)
+    if isinstance(value, Mapping):
+        return sum(len(str(k)) + approximate_size(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return sum(approximate_size(v) for v in value)
+    return 8
+
+
 def new_viewer_password() -> str:
     """32 alphanumeric characters from ``secrets``: opens one session in the viewer."""
     return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH))

@@ -50,6 +50,10 @@ logger = logging.getLogger(__name__)
 #: Default size after which a warning is logged once per session (75% of the BSON limit).
 DEFAULT_SIZE_WARNING_BYTES = 12 * 1024 * 1024
 
+#: The document size is measured on every n-th append, and after any message of at least this size.
+SIZE_CHECK_INTERVAL = 25
+LARGE_MESSAGE_BYTES = 64 * 1024
+
 #: Sessions already warned about their size, per process (a manager per request must not warn each time).
 _warned_sizes: set[tuple[str, str]] = set()
 _WARNED_SIZES_LIMIT = 10_000
@@ -215,11 +219,14 @@ class MongoDBSessionRepository(SessionRepository):
         sid = d.validate_id(session_id, "session")
         aid = d.validate_id(agent_id, "agent", session_id=sid)
         mid = d.validate_message_id(session_message.message_id, session_id=sid)
+        # Measuring the document costs the server a pass over it; sample every few appends, and always
+        # after a large message. The 16 MB limit itself is enforced by MongoDB on every write.
+        measure = mid % SIZE_CHECK_INTERVAL == 0 or d.approximate_size(session_message.message) >= LARGE_MESSAGE_BYTES
         with self._translate(sid, aid):
             doc = self.collection.find_one_and_update(
                 d.append_message_filter(sid, aid, mid),
                 d.append_message_update(aid, session_message),
-                projection={d.ID: 0, "size": {"$bsonSize": "$$ROOT"}},
+                projection={d.ID: 0, "size": {"$bsonSize": "$$ROOT"}} if measure else {d.ID: 1},
                 return_document=ReturnDocument.AFTER,
             )
             if doc is None:

@@ -426,3 +426,9 @@ def test_from_bson_gives_back_what_was_stored() -> None:
     assert plain["nested"] == [{"$ref": "users", "$id": {"inner": {"$ref": "x", "$id": 1}}, "$db": "db", "extra": True}]
     assert plain["legacy"] == PNG
     assert plain["when"] == decoded["when"]
+
+
+def test_approximate_size_counts_strings_bytes_and_keys() -> None:
+    assert d.approximate_size({"text": "x" * 1000}) == 4 + 1000
+    assert d.approximate_size([{"image": {"bytes": b"\0" * 70_000}}]) >= 70_000
+    assert d.approximate_size({"n": 1}) == 1 + 8
