@@ -25,25 +25,22 @@ from typing import Any
 
 from pymongo import MongoClient
 
-from mongodb_session_manager.embedded import MongoReplicaSet
+from mongodb_session_manager.embedded import local_mongodb
 
 logger = logging.getLogger("benchmarks")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@contextlib.contextmanager
-def mongo_uri() -> Iterator[str]:
-    """``MONGODB_CONNECTION_STRING`` when set, else a single-node replica set for this script only."""
-    external = os.environ.get("MONGODB_CONNECTION_STRING")
-    if external:
-        yield external
-        return
-    rs = MongoReplicaSet(members=1)
-    rs.start()
-    try:
-        yield rs.connection_string
-    finally:
-        rs.stop()
+#: The configured server, or a local single-node replica set for this script only.
+mongo_uri = local_mongodb
+
+
+def run_main(run: Callable[[str], Result], description: str) -> None:
+    """The ``main`` of every benchmark script: parse args, quiet logs, run against a server, print."""
+    args = parse_args(description)
+    quiet_logs()
+    with mongo_uri() as uri:
+        emit(run(uri), args.json)
 
 
 @contextlib.contextmanager

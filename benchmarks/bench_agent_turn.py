@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from _common import Result, Stats, Target, emit, line, mongo_uri, parse_args, quiet_logs, scratch_database
+from _common import Result, Stats, Target, line, run_main, scratch_database
 from pymongo import MongoClient, monitoring
 from strands import Agent
 
@@ -188,10 +188,7 @@ def run(uri: str) -> Result:
 
 
 def main() -> None:
-    args = parse_args(__doc__ or "")
-    quiet_logs()
-    with mongo_uri() as uri:
-        emit(run(uri), args.json)
+    run_main(run, __doc__ or "")
 
 
 if __name__ == "__main__":

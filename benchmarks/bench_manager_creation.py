@@ -19,13 +19,10 @@ from _common import (
     Result,
     Stats,
     Target,
-    emit,
     line,
     measure,
-    mongo_uri,
-    parse_args,
-    quiet_logs,
     ratio,
+    run_main,
     scratch_database,
 )
 from pymongo import MongoClient, monitoring
@@ -123,10 +120,7 @@ def round_trips(uri: str, db: str, session_id: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    args = parse_args(__doc__ or "")
-    quiet_logs()
-    with mongo_uri() as uri:
-        emit(run(uri), args.json)
+    run_main(run, __doc__ or "")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import Result, Stats, Target, emit, line, mongo_uri, parse_args, quiet_logs, ratio, scratch_database
+from _common import Result, Stats, Target, line, ratio, run_main, scratch_database
 
 from mongodb_session_manager.embedded import free_port
 
@@ -174,10 +174,7 @@ def run(uri: str) -> Result:
 
 
 def main() -> None:
-    args = parse_args(__doc__ or "")
-    quiet_logs()
-    with mongo_uri() as uri:
-        emit(run(uri), args.json)
+    run_main(run, __doc__ or "")
 
 
 if __name__ == "__main__":
