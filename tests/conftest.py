@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from pymongo import MongoClient
 
+from mongodb_session_manager import MongoDBSessionManager
 from mongodb_session_manager.embedded import MongoReplicaSet
 from mongodb_session_manager.mongodb_connection_pool import MongoDBConnectionPool
 from mongodb_session_manager.mongodb_session_factory import close_global_factory
@@ -57,6 +58,32 @@ def repo(mongo_client: MongoClient[Any], db_name: str) -> Iterator[MongoDBSessio
     repository = MongoDBSessionRepository(client=mongo_client, database_name=db_name, collection_name="sessions")
     yield repository
     repository.close()
+
+
+@pytest.fixture
+def default_session_id() -> str:
+    """The session id ``make_manager`` uses when none is given (test folders override it)."""
+    return "test-session"
+
+
+@pytest.fixture
+def make_manager(
+    mongo_client: MongoClient[Any], db_name: str, default_session_id: str
+) -> Iterator[Callable[..., MongoDBSessionManager]]:
+    """Build managers on the shared client and the test's database; all are closed afterwards."""
+    managers: list[MongoDBSessionManager] = []
+
+    def make(session_id: str | None = None, **kwargs: Any) -> MongoDBSessionManager:
+        kwargs.setdefault("client", mongo_client)
+        manager = MongoDBSessionManager(
+            session_id or default_session_id, database_name=db_name, collection_name="sessions", **kwargs
+        )
+        managers.append(manager)
+        return manager
+
+    yield make
+    for manager in managers:
+        manager.close()
 
 
 @pytest.fixture(autouse=True)

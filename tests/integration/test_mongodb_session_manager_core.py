@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -37,18 +37,8 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01" + bytes(range(256))
 
 
 @pytest.fixture
-def make_manager(mongo_client: MongoClient[Any], db_name: str) -> Iterator[Callable[..., MongoDBSessionManager]]:
-    managers: list[MongoDBSessionManager] = []
-
-    def make(session_id: str = "core-session", **kwargs: Any) -> MongoDBSessionManager:
-        kwargs.setdefault("client", mongo_client)
-        manager = MongoDBSessionManager(session_id, database_name=db_name, collection_name="sessions", **kwargs)
-        managers.append(manager)
-        return manager
-
-    yield make
-    for manager in managers:
-        manager.close()
+def default_session_id() -> str:
+    return "core-session"
 
 
 def make_agent(manager: MongoDBSessionManager, responses: list[Any] | None = None, **kwargs: Any) -> Agent:

@@ -22,19 +22,8 @@ from mongodb_session_manager.testing import Reply, ScriptedModel, ToolCall
 
 
 @pytest.fixture
-def make_manager(mongo_client: Any, db_name: str):
-    managers: list[MongoDBSessionManager] = []
-
-    def make(session_id: str = "feature-session", **kwargs: Any) -> MongoDBSessionManager:
-        manager = MongoDBSessionManager(
-            session_id=session_id, client=mongo_client, database_name=db_name, collection_name="sessions", **kwargs
-        )
-        managers.append(manager)
-        return manager
-
-    yield make
-    for manager in managers:
-        manager.close()
+def default_session_id() -> str:
+    return "feature-session"
 
 
 def tool_result_text(message: dict[str, Any]) -> str:

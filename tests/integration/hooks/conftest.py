@@ -19,7 +19,6 @@ import botocore.endpoint
 import pytest
 from moto import mock_aws
 
-from mongodb_session_manager import MongoDBSessionManager
 from mongodb_session_manager.hooks import close_aws_hooks
 
 REGION = "us-east-1"
@@ -185,16 +184,5 @@ def api_gateway() -> Iterator[FakeApiGateway]:
 
 
 @pytest.fixture
-def make_manager(mongo_client: Any, db_name: str) -> Iterator[Any]:
-    managers: list[MongoDBSessionManager] = []
-
-    def make(session_id: str = "hook-session", **kwargs: Any) -> MongoDBSessionManager:
-        manager = MongoDBSessionManager(
-            session_id=session_id, client=mongo_client, database_name=db_name, collection_name="sessions", **kwargs
-        )
-        managers.append(manager)
-        return manager
-
-    yield make
-    for manager in managers:
-        manager.close()
+def default_session_id() -> str:
+    return "hook-session"
