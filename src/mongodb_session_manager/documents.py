@@ -9,16 +9,24 @@ Shape (one document per session, ``_id == session_id``)::
 
     {
       _id, session_id, session_type, session_viewer_password, created_at, updated_at,
+      application_name,                      # immutable, set at creation (None when not given), indexed
       metadata: {<key>: <value>},
       feedbacks: [{rating, comment, created_at}],
+      guardrail_events: [{message_id, agent_id, action, timestamp, stop_reason?, policies_triggered?}],
       agents: {<agent_id>: {
           agent_data: {agent_id, state, conversation_manager_state, _internal_state,
-                       model, system_prompt, created_at, updated_at},
+                       model, system_prompt, totals, created_at, updated_at},
+          created_at, updated_at,            # the agent's own timestamps, as the original library kept them
+          prompt_metadata?: {prompt_id, prompt_name, prompt_version, deployment_id, ...},
           messages: [{message_id, message, redact_message, created_at, updated_at,
-                      event_loop_metrics?}],
+                      event_loop_metrics?, guardrail_event?}],
           next_message_id: <int>}},
       multi_agents: {<multi_agent_id>: {state, created_at, updated_at}}
     }
+
+``prompt_metadata`` lives beside ``agent_data``, not in it, so an agent sync (which rewrites Strands'
+fields) can never wipe it; sessions written by the original library keep it in ``agent_data`` and are
+read from there.
 
 Timestamps are BSON dates (UTC) so the viewer can range-filter and sort them; Strands receives
 ISO-8601 strings as it expects. Bytes (images, documents) are stored as BSON binary, not base64.
@@ -63,6 +71,30 @@ SYSTEM_PROMPT = "system_prompt"
 STATE = "state"
 TOTALS = "totals"
 CONFIG_CAPTURED = "config_captured"
+APPLICATION_NAME = "application_name"
+GUARDRAIL_EVENTS = "guardrail_events"
+GUARDRAIL_EVENT = "guardrail_event"
+PROMPT_METADATA = "prompt_metadata"
+
+# Feedback entries: ``{rating, comment, created_at, <extra keys>}``.
+RATING = "rating"
+COMMENT = "comment"
+VALID_RATINGS = ("up", "down", None)
+
+# Per-agent running totals (``agent_data.totals``), summed with ``$inc`` after every turn.
+TOTALS_USAGE = "usage"
+TOTALS_LATENCY_MS = "latencyMs"
+TOTALS_TURNS = "turns"
+TOTALS_CYCLES = "cycles"
+TOTALS_TOOL_CALLS = "tool_calls"
+#: Session-level lists and totals kept beside the per-agent data so the viewer can filter and sort
+#: sessions by agent, model and tokens through ordinary indexes (agent ids are map keys, which no
+#: index can reach).
+AGENT_IDS = "agent_ids"
+MODELS = "models"
+USAGE = "usage"
+TOTAL_TOKENS_PATH = f"{TOTALS}.{USAGE}.totalTokens"
+FEEDBACK_RATING_PATH = f"{FEEDBACKS}.rating"
 
 MAX_BSON_SIZE = 16 * 1024 * 1024
 MAX_ID_LENGTH = 512
@@ -216,6 +248,11 @@ def agent_data_path(agent_id: str, field: str | None = None) -> str:
     return f"{base}.{field}" if field else base
 
 
+def agent_field_path(agent_id: str, field: str) -> str:
+    """A field of the agent entry itself, beside ``agent_data`` (``created_at``, ``prompt_metadata``)."""
+    return f"{AGENTS}.{agent_id}.{field}"
+
+
 def messages_path(agent_id: str) -> str:
     return f"{AGENTS}.{agent_id}.{MESSAGES}"
 
@@ -235,20 +272,43 @@ def metadata_path(key: str) -> str:
 # ---- sessions ------------------------------------------------------------------------------------------
 
 
-def new_session_document(session: Session, *, viewer_password: str | None = None) -> dict[str, Any]:
+def new_session_document(
+    session: Session, *, viewer_password: str | None = None, application_name: str | None = None
+) -> dict[str, Any]:
+    """The inserted document. ``application_name`` is written here only: no update ever sets it."""
     created = to_datetime(session.created_at)
     return {
         ID: session.session_id,
         SESSION_ID: session.session_id,
         SESSION_TYPE: _session_type_value(session.session_type),
         VIEWER_PASSWORD: viewer_password or new_viewer_password(),
+        APPLICATION_NAME: application_name,
         CREATED_AT: created,
         UPDATED_AT: to_datetime(session.updated_at),
         METADATA: {},
         FEEDBACKS: [],
+        GUARDRAIL_EVENTS: [],
         AGENTS: {},
         MULTI_AGENTS: {},
+        AGENT_IDS: [],
+        MODELS: [],
+        TOTALS: {USAGE: {"totalTokens": 0}},
     }
+
+
+def validate_application_name(value: object) -> str | None:
+    """``None`` or a non-empty string (a filter value in the viewer, never a path segment)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or "\x00" in value or len(value) > MAX_ID_LENGTH:
+        raise InvalidInputError(
+            f"application_name must be None or a non-empty string of at most {MAX_ID_LENGTH} characters, "
+            f"got {value!r:.80}"
+        )
+    return value
+
+
+APPLICATION_NAME_PROJECTION = {ID: 0, APPLICATION_NAME: 1}
 
 
 def _session_type_value(value: Any) -> str:
@@ -304,9 +364,13 @@ def create_agent_update(agent: SessionAgent) -> dict[str, Any]:
                 AGENT_DATA: agent_data_document(agent),
                 MESSAGES: [],
                 NEXT_MESSAGE_ID: 0,
+                # Beside agent_data, as the original library kept them (dashboards read these).
+                CREATED_AT: at,
+                UPDATED_AT: at,
             },
             **touch(at),
-        }
+        },
+        "$addToSet": {AGENT_IDS: agent.agent_id},
     }
 
 
@@ -324,6 +388,7 @@ def update_agent_update(agent: SessionAgent) -> dict[str, Any]:
             agent_data_path(aid, "conversation_manager_state"): agent.conversation_manager_state,
             agent_data_path(aid, INTERNAL_STATE): agent._internal_state,
             agent_data_path(aid, UPDATED_AT): at,
+            agent_field_path(aid, UPDATED_AT): at,
             **touch(at),
         }
     }
@@ -367,7 +432,10 @@ def agent_config_update(agent_id: str, *, model: str | None, system_prompt: str 
         fields[agent_data_path(agent_id, MODEL)] = model
     if system_prompt is not None:
         fields[agent_data_path(agent_id, SYSTEM_PROMPT)] = system_prompt
-    return {"$set": fields}
+    update: dict[str, Any] = {"$set": fields}
+    if model is not None:
+        update["$addToSet"] = {MODELS: model}
+    return update
 
 
 def list_agents_pipeline(session_id: str) -> list[dict[str, Any]]:
@@ -453,13 +521,18 @@ def update_message_update(agent_id: str, message: SessionMessage) -> tuple[dict[
 def message_metrics_update(
     agent_id: str, message_id: int, metrics: Mapping[str, Any], totals: Mapping[str, int] | None = None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Metrics onto one message and, in the same write, ``$inc`` of the agent's session totals."""
+    """Metrics onto one message and, in the same write, ``$inc`` of the agent's and the session's totals.
+
+    The session-level copy (``totals`` at the top) is what the viewer sorts by tokens on: per-agent
+    totals live under map keys that no index can reach.
+    """
     at = now()
     element = f"{messages_path(agent_id)}.$[m]"
     update: dict[str, Any] = {"$set": {f"{element}.{METRICS}": {**metrics, "recorded_at": at}, **touch(at)}}
     if totals:
         base = agent_data_path(agent_id, TOTALS)
         update["$inc"] = {f"{base}.{_safe_segment(k)}": int(v) for k, v in totals.items()}
+        update["$inc"].update({f"{TOTALS}.{_safe_segment(k)}": int(v) for k, v in totals.items()})
     return update, [{f"m.{MESSAGE_ID}": message_id}]
 
 
@@ -506,6 +579,7 @@ def capture_config_update(agent_id: str, model: str, system_prompt: str | None) 
                 agent_data_path(agent_id, SYSTEM_PROMPT): pick(SYSTEM_PROMPT, system_prompt),
                 agent_data_path(agent_id, CONFIG_CAPTURED): {"$literal": {MODEL: model, SYSTEM_PROMPT: system_prompt}},
                 agent_data_path(agent_id, UPDATED_AT): {"$literal": at},
+                MODELS: {"$setUnion": [{"$ifNull": [f"${MODELS}", []]}, [{"$literal": model}]]},
                 UPDATED_AT: {"$literal": at},
             }
         }
@@ -679,8 +753,45 @@ def missing_viewer_password_filter(session_id: str) -> dict[str, Any]:
 
 # ---- indexes ----------------------------------------------------------------------------------------------
 
-#: Indexes every session collection gets (the viewer lists fields that have an index).
+#: Leading key of each index every session collection gets (the viewer lists fields that have an index).
+#: The indexes themselves are the compound keys of :data:`BASE_INDEX_KEYS`.
 BASE_INDEXES: tuple[tuple[str, int], ...] = ((CREATED_AT, -1), (UPDATED_AT, -1), (SESSION_ID, 1))
+
+IndexKey = tuple[tuple[str, int], ...]
+#: The dates (and the token total) the viewer sorts sessions by, newest / largest first.
+SORT_FIELDS: tuple[str, ...] = (CREATED_AT, UPDATED_AT, TOTAL_TOKENS_PATH)
+#: Session-level fields the viewer filters by equality besides metadata (multikey: one key per element).
+LIST_FILTER_FIELDS: tuple[str, ...] = (AGENT_IDS, MODELS, FEEDBACK_RATING_PATH)
+
+
+def sort_index_key(field: str) -> IndexKey:
+    """``{field: -1, _id: 1}``: the viewer's sort order exactly, ``_id`` breaking ties for stable pages."""
+    return ((field, -1), (ID, 1))
+
+
+def filter_index_keys(path: str) -> list[IndexKey]:
+    """Equality first, then the sort (equality-sort-range): one index per date the viewer sorts by.
+
+    ``{path: 1, created_at: -1, _id: 1}`` serves "filter on path, newest first" and a created-date
+    range, reading only the page it returns; the ``updated_at`` twin does the same for "recently updated".
+    """
+    return [((path, 1), (CREATED_AT, -1), (ID, 1)), ((path, 1), (UPDATED_AT, -1), (ID, 1))]
+
+
+#: Every session collection: the three sorts, the session-id lookup, and the built-in list filters.
+BASE_INDEX_KEYS: tuple[IndexKey, ...] = (
+    *(sort_index_key(f) for f in SORT_FIELDS),
+    ((SESSION_ID, 1),),
+    *(key for f in LIST_FILTER_FIELDS for key in filter_index_keys(f)),
+)
+
+
+def index_keys(metadata_paths: list[str] | None = None) -> list[IndexKey]:
+    """The base indexes plus the compound pair of each ``metadata.<field>`` path, without duplicates."""
+    keys = list(BASE_INDEX_KEYS)
+    for path in metadata_paths or []:
+        keys += [k for k in filter_index_keys(path) if k not in keys]
+    return keys
 
 
 def metadata_index_fields(metadata_fields: list[str] | None) -> list[str]:

@@ -11,7 +11,7 @@ import threading
 import weakref
 from typing import Any
 
-from pymongo import MongoClient
+from pymongo import IndexModel, MongoClient
 from pymongo.collection import Collection
 
 from . import documents as d
@@ -24,24 +24,28 @@ _indexes_lock = threading.Lock()
 _indexes_done: weakref.WeakKeyDictionary[MongoClient[Any], set[tuple[str, str, str]]] = weakref.WeakKeyDictionary()
 
 
-def ensure_indexes(collection: Collection[Any], extra_fields: list[str] | None = None) -> None:
-    """Create the base indexes (and ``metadata.<field>`` ones) once per collection per process.
+def index_name(key: d.IndexKey) -> str:
+    """The server's default name for ``key`` (``created_at_-1__id_1``), used as the bookkeeping key."""
+    return "_".join(f"{field}_{direction}" for field, direction in key)
 
-    Constructing managers per request therefore costs no index round trips after the first.
+
+def ensure_indexes(collection: Collection[Any], extra_fields: list[str] | None = None) -> None:
+    """Create the base indexes (and the compound pair of each ``metadata.<field>``) once per collection per process.
+
+    Constructing managers per request therefore costs no index round trips after the first, and the
+    missing ones go in one ``createIndexes`` command. Indexes created by earlier versions (single-field
+    ``created_at`` / ``updated_at``) are left alone: they are prefixes of the new ones and can be dropped.
     """
     client = collection.database.client
-    wanted = [(field, direction) for field, direction in d.BASE_INDEXES]
-    wanted += [(field, 1) for field in extra_fields or []]
     names = (collection.database.name, collection.name)
     with _indexes_lock:
         done = _indexes_done.setdefault(client, set())
-        missing = [(f, o) for f, o in wanted if (*names, f) not in done]
+        missing = [key for key in d.index_keys(extra_fields) if (*names, index_name(key)) not in done]
         if not missing:
             return
-        for field, direction in missing:
-            collection.create_index([(field, direction)])
-            done.add((*names, field))
-    logger.debug("collection=<%s> | ensured indexes %s", collection.full_name, [f for f, _ in missing])
+        collection.create_indexes([IndexModel(list(key)) for key in missing])
+        done.update((*names, index_name(key)) for key in missing)
+    logger.debug("collection=<%s> | ensured indexes %s", collection.full_name, [index_name(k) for k in missing])
 
 
 def forget_indexes() -> None:

@@ -104,7 +104,9 @@ def test_managers_use_the_factory_defaults_and_per_call_overrides(mongo_client: 
     assert mongo_client[db_name]["default"].count_documents({"_id": "s-default"}) == 1
     assert mongo_client[db_name]["other"].count_documents({"_id": "s-other"}) == 1
     indexed = [tuple(spec["key"]) for spec in mongo_client[db_name]["default"].index_information().values()]
-    assert (("metadata.priority", 1),) in indexed, "manager defaults from the factory apply to every manager"
+    assert (("metadata.priority", 1), ("created_at", -1), ("_id", 1)) in indexed, (
+        "manager defaults from the factory apply to every manager"
+    )
 
 
 def test_overriding_the_client_per_call_is_refused(mongo_client: MongoClient[Any], db_name: str) -> None:
@@ -124,7 +126,7 @@ def test_ensure_indexes_at_start_up(mongo_client: MongoClient[Any], db_name: str
         client=mongo_client, database_name=db_name, collection_name="sessions"
     ).ensure_indexes()
     keys = {tuple(spec["key"]) for spec in mongo_client[db_name]["sessions"].index_information().values()}
-    assert {(("created_at", -1),), (("updated_at", -1),)} <= keys
+    assert {(("created_at", -1), ("_id", 1)), (("updated_at", -1), ("_id", 1))} <= keys
 
 
 # ---- close: owned vs borrowed -------------------------------------------------------------------------

@@ -335,6 +335,9 @@ def test_metrics_update_neutralises_operator_characters_in_total_paths() -> None
         "agents.a1.agent_data.totals.usage.inputTokens",
         "agents.a1.agent_data.totals.tool_calls._evil",
         "agents.a1.agent_data.totals.a._.b",
+        "totals.usage.inputTokens",  # the session-level copy the viewer sorts by
+        "totals.tool_calls._evil",
+        "totals.a._.b",
     }
     assert "recorded_at" in update["$set"]["agents.a1.messages.$[m].event_loop_metrics"]
 
@@ -404,6 +407,29 @@ def test_indexes() -> None:
     assert d.metadata_index_fields(None) == []
     with pytest.raises(InvalidMetadataError):
         d.metadata_index_fields(["$bad"])
+
+
+def test_index_keys_follow_equality_sort_range() -> None:
+    keys = d.index_keys(["metadata.status"])
+    assert (("created_at", -1), ("_id", 1)) in keys and (("updated_at", -1), ("_id", 1)) in keys
+    assert (("totals.usage.totalTokens", -1), ("_id", 1)) in keys
+    for path in ("metadata.status", "agent_ids", "models", "feedbacks.rating"):
+        assert ((path, 1), ("created_at", -1), ("_id", 1)) in keys
+        assert ((path, 1), ("updated_at", -1), ("_id", 1)) in keys
+    assert len(keys) == len(set(keys)) == len(d.index_keys(["metadata.status", "metadata.status"]))
+
+
+def test_session_level_lists_and_totals_are_maintained_by_the_writes() -> None:
+    from strands.types.session import Session, SessionAgent, SessionType
+
+    doc = d.new_session_document(Session(session_id="s", session_type=SessionType.AGENT))
+    assert doc["agent_ids"] == [] and doc["models"] == [] and doc["totals"] == {"usage": {"totalTokens": 0}}
+    agent = SessionAgent(agent_id="a1", state={}, conversation_manager_state={})
+    assert d.create_agent_update(agent)["$addToSet"] == {"agent_ids": "a1"}
+    assert d.agent_config_update("a1", model="m1", system_prompt=None)["$addToSet"] == {"models": "m1"}
+    assert "$addToSet" not in d.agent_config_update("a1", model=None, system_prompt="p")
+    [stage] = d.capture_config_update("a1", "m2", None)
+    assert stage["$set"]["models"] == {"$setUnion": [{"$ifNull": ["$models", []]}, [{"$literal": "m2"}]]}
 
 
 def test_internal_fields_include_the_viewer_password() -> None:
