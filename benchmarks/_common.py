@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -31,8 +32,8 @@ logger = logging.getLogger("benchmarks")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-#: The configured server, or a local single-node replica set for this script only.
-mongo_uri = local_mongodb
+#: The configured server, or a local single-node replica set for this script only (never the shared data dir).
+mongo_uri = functools.partial(local_mongodb, temporary=True)
 
 
 def run_main(run: Callable[[str], Result], description: str) -> None:
