@@ -761,7 +761,7 @@ IndexKey = tuple[tuple[str, int], ...]
 #: The dates (and the token total) the viewer sorts sessions by, newest / largest first.
 SORT_FIELDS: tuple[str, ...] = (CREATED_AT, UPDATED_AT, TOTAL_TOKENS_PATH)
 #: Session-level fields the viewer filters by equality besides metadata (multikey: one key per element).
-LIST_FILTER_FIELDS: tuple[str, ...] = (AGENT_IDS, MODELS, FEEDBACK_RATING_PATH)
+LIST_FILTER_FIELDS: tuple[str, ...] = (AGENT_IDS, MODELS, FEEDBACK_RATING_PATH, APPLICATION_NAME)
 
 
 def sort_index_key(field: str) -> IndexKey:
