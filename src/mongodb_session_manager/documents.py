@@ -796,3 +796,13 @@ def index_keys(metadata_paths: list[str] | None = None) -> list[IndexKey]:
 
 def metadata_index_fields(metadata_fields: list[str] | None) -> list[str]:
     return [metadata_path(validate_metadata_key(f)) for f in (metadata_fields or [])]
+
+
+# ---- snapshot path -------------------------------------------------------------------------------------
+# Field names a session written by Strands' SnapshotSessionManager over MongoDBStorage adds to the same
+# session document; the snapshot shapes themselves live in documents_snapshot.py.
+SNAPSHOTS = "snapshots"
+SNAPSHOT_KEYS = "snapshot_keys"
+SNAPSHOT_TOKENS = "snapshot_tokens"
+SNAPSHOT_AGENTS = "snapshot_agents"
+SNAPSHOT_FORMAT = "snapshot_format"
