@@ -8,7 +8,7 @@ down). Input errors are also ``ValueError`` so ordinary validation handlers catc
 
 from __future__ import annotations
 
-from strands.types.exceptions import SessionException
+from strands.types.exceptions import SessionException, StorageError
 
 
 class SessionStoreError(SessionException):
@@ -143,3 +143,24 @@ __all__ = [
     "SessionNotFoundError",
     "SessionStoreError",
 ]
+
+
+# ---- Strands ``Storage`` (the snapshot path) ----------------------------------------------------------
+
+
+class StorageKeyError(InvalidInputError, StorageError):
+    """A ``Storage`` key or prefix was refused (empty, a ``..`` segment, a backslash); nothing was sent.
+
+    Also Strands' ``StorageError``, which its own backends raise for the same keys.
+    """
+
+
+class StorageBackendError(DatabaseError, StorageError):
+    """MongoDB failed during a ``MongoDBStorage`` operation.
+
+    Also Strands' ``StorageError``, the one type Strands' snapshot code expects from a storage; the
+    precise typed error (``DatabaseUnavailableError``, ``DocumentTooLargeError``...) is the ``__cause__``.
+    """
+
+
+__all__ += ["StorageBackendError", "StorageKeyError"]
