@@ -36,10 +36,13 @@ test: sync mongod browser lint
 test-fast: sync mongod
 	$(UV) run pytest -q -x tests/unit tests/integration
 
-demo: sync mongod
+# With MONGODB_CONNECTION_STRING set, the demo and the viewer use that server: nothing is installed.
+LOCAL_MONGOD := $(if $(MONGODB_CONNECTION_STRING),,mongod)
+
+demo: sync $(LOCAL_MONGOD)
 	$(UV) run mongodb-session-manager demo
 
-viewer: sync mongod
+viewer: sync $(LOCAL_MONGOD)
 	$(UV) run mongodb-session-manager viewer
 
 bench: sync mongod

@@ -8,6 +8,7 @@ makes the app generate one at start-up (see :func:`session_viewer.backend.main.c
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,28 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=100, ge=1)
     enum_fields_str: str = ""
     enum_max_values: int = Field(default=50, ge=1)
+    #: A search counts its matches exactly up to this many, then shows "10,000+": never a full scan per click.
+    count_cap: int = Field(default=10_000, ge=1)
+    #: Time limit of a "contains" search (it reads every key of an index), below the general query limit.
+    contains_max_time_ms: int = Field(default=2_000, ge=1)
+    #: Prices for the cost estimate on list cards, USD per million tokens, keyed by the stored model id:
+    #: ``{"<model id>": {"input": 3.0, "output": 15.0}}``. Empty: cards show no cost.
+    model_prices_str: str = ""
+
+    @field_validator("model_prices_str")
+    @classmethod
+    def _valid_prices(cls, value: str) -> str:
+        from .cards import parse_prices
+
+        parse_prices(value)
+        return value
+
+    @property
+    def model_prices(self) -> dict[str, Any]:
+        """The parsed price table (model id -> :class:`session_viewer.backend.cards.Price`)."""
+        from .cards import parse_prices
+
+        return dict(parse_prices(self.model_prices_str))
 
     #: Failed password attempts allowed per client IP within ``auth_window_seconds`` before 429.
     auth_max_failures: int = Field(default=10, ge=1)

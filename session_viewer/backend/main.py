@@ -27,6 +27,7 @@ from mongodb_session_manager import __version__
 from mongodb_session_manager import documents as d
 from mongodb_session_manager.errors import InvalidIdentifierError
 
+from . import listing
 from . import queries as q
 from .auth import (
     BACKEND_PASSWORD_HEADER,
@@ -40,11 +41,12 @@ from .models import (
     AuthCheckResponse,
     HealthResponse,
     MetadataFieldsResponse,
+    SearchOptionsResponse,
     SearchResponse,
     SessionDetailResponse,
 )
 from .store import SessionStore, make_client
-from .timeline import session_detail, session_summary
+from .timeline import session_detail
 
 logger = logging.getLogger("session_viewer")
 
@@ -182,34 +184,87 @@ async def metadata_fields(request: Request) -> MetadataFieldsResponse:
 
 async def search_sessions(
     request: Request,
-    session_id: Annotated[str | None, Query(description="part of the session id (case-insensitive)")] = None,
+    session_id: Annotated[str | None, Query(description="the session id or its beginning (session_id_match)")] = None,
+    session_id_match: Annotated[
+        str, Query(description="prefix (default, indexed), exact, or contains (slow: reads every id, time-limited)")
+    ] = "prefix",
     created_from: Annotated[str | None, Query(description="ISO date or date-time, inclusive")] = None,
     created_to: Annotated[str | None, Query(description="ISO date (whole day) or date-time, exclusive")] = None,
+    updated_from: Annotated[str | None, Query(description="last update, ISO date or date-time, inclusive")] = None,
+    updated_to: Annotated[str | None, Query(description="last update, a whole day or date-time, exclusive")] = None,
     filters: Annotated[str | None, Query(description='JSON: {"metadata.status": "open"} or a list')] = None,
-    page: Annotated[int, Query()] = 1,
+    feedback: Annotated[str | None, Query(description="up or down: has an end-user rating of that kind")] = None,
+    agent_id: Annotated[str | None, Query(max_length=d.MAX_ID_LENGTH)] = None,
+    model: Annotated[str | None, Query(max_length=d.MAX_ID_LENGTH, description="model id an agent used")] = None,
+    application_name: Annotated[str | None, Query(max_length=d.MAX_ID_LENGTH)] = None,
+    cursor: Annotated[str | None, Query(max_length=2048, description="next_cursor / prev_cursor of a response")] = None,
+    page: Annotated[int, Query(description="shown page number; without a cursor, pages by skipping")] = 1,
     page_size: Annotated[int | None, Query(description="clamped to 1..MAX_PAGE_SIZE")] = None,
-    sort_by: Annotated[str | None, Query()] = None,
-    sort_order: Annotated[str | None, Query(description="asc or desc")] = None,
+    sort_by: Annotated[str | None, Query(description="created (default), updated or tokens")] = None,
+    sort_order: Annotated[str | None, Query(description="desc (default) or asc")] = None,
 ) -> SearchResponse:
+    """One page of list cards. Each search walks one compound index from a cursor (see ``listing``)."""
     state = viewer(request)
     settings = state.settings
     page_spec = q.page_of(page, page_size, settings.page_size, settings.max_page_size)
-    start = q.parse_date_bound(created_from, end=False, what="created_from")
-    end = q.parse_date_bound(created_to, end=True, what="created_to")
+    ranges = {
+        name: q.parse_date_bound(value, end=name.endswith("_to"), what=name)
+        for name, value in (
+            ("created_from", created_from),
+            ("created_to", created_to),
+            ("updated_from", updated_from),
+            ("updated_to", updated_to),
+        )
+    }
     allowed = await state.store.filterable_fields()
     conditions = q.parse_filters(filters, allowed)
-    match = q.search_filter(session_id=session_id, created_from=start, created_to=end, conditions=conditions)
-    sort = q.sort_spec(sort_by, sort_order, allowed)
-    rows, total = await state.store.search(match, sort, page_spec)
-    return SearchResponse.model_validate(
-        {
-            "sessions": [session_summary(row) for row in rows],
-            "total": total,
-            "page": page_spec.number,
-            "page_size": page_spec.size,
-            "total_pages": q.total_pages(total, page_spec.size),
-        }
+    match = q.search_filter(
+        session_id=session_id,
+        session_id_mode=session_id_match,
+        conditions=conditions,
+        feedback=feedback or None,
+        agent_id=agent_id,
+        model=model,
+        application_name=application_name,
+        **ranges,
     )
+    sort = q.sort_spec(sort_by, sort_order, allowed)
+    decoded = q.decode_cursor(cursor, sort) if cursor else None
+    keyset = next(iter(sort)) in q.SORTS.values()
+    date_fields = [
+        field
+        for field, start, end in (
+            (d.CREATED_AT, "created_from", "created_to"),
+            (d.UPDATED_AT, "updated_from", "updated_to"),
+        )
+        if ranges[start] or ranges[end]
+    ]
+    id_mode = session_id_match if session_id and session_id.strip() else "prefix"
+    plan = listing.SearchPlan(
+        match=match,
+        sort=sort,
+        size=page_spec.size,
+        page=page_spec.number,
+        cursor=decoded,
+        skip=0 if decoded is not None else page_spec.skip,
+        slow=q.slow_reasons(
+            sort=sort,
+            session_id_mode=id_mode,
+            conditions=conditions,
+            date_fields=date_fields,
+            filtered=bool(match),
+            keyset=keyset,
+        ),
+        uses_contains=id_mode == "contains" or any(c.op == "contains" for c in conditions),
+    )
+    body = await listing.search(state.store.collection, plan, settings, settings.model_prices)
+    return SearchResponse.model_validate(body)
+
+
+async def search_options(request: Request) -> SearchOptionsResponse:
+    """Choices for the list filters (distinct index keys: cheap at any size) and the sorts offered."""
+    state = viewer(request)
+    return SearchOptionsResponse.model_validate(await listing.filter_options(state.store.collection, state.settings))
 
 
 async def get_session(
@@ -294,6 +349,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_api_route(f"{API}/auth/check", auth_check, methods=["GET"], tags=["auth"])
     app.add_api_route(f"{API}/metadata-fields", metadata_fields, methods=["GET"], dependencies=guarded)
     app.add_api_route(f"{API}/sessions/search", search_sessions, methods=["GET"], dependencies=guarded)
+    app.add_api_route(f"{API}/search-options", search_options, methods=["GET"], dependencies=guarded)
     app.add_api_route(f"{API}/sessions/{{session_id:path}}", get_session, methods=["GET"])
 
     app.add_exception_handler(StarletteHTTPException, on_http_error)

@@ -40,23 +40,58 @@ class MetadataFieldsResponse(BaseModel):
     fields: list[MetadataField]
 
 
+class TokenTotals(BaseModel):
+    inputTokens: int = 0
+    outputTokens: int = 0
+    totalTokens: int = 0
+
+
 class SessionSummary(BaseModel):
+    """One list card: aggregates from the library's running totals, never from loading the messages."""
+
     session_id: str
     session_type: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    application_name: str | None = None
     agent_ids: list[str] = Field(default_factory=list)
+    models: list[str] = Field(default_factory=list, description="model ids of the session's agents")
     message_count: int = 0
-    feedback_count: int = 0
+    turns: int = Field(default=0, description="model invocations recorded with metrics")
+    tokens: TokenTotals = Field(default_factory=TokenTotals)
+    latency_ms: int = Field(default=0, description="summed model latency")
+    cost_usd: float | None = Field(default=None, description="estimate from MODEL_PRICES_STR; None: no price known")
+    cost_complete: bool = Field(default=True, description="False when some tokens came from an unpriced model")
+    feedback_count: int = Field(default=0, description="end-user feedback entries (reviewer notes excluded)")
+    feedback_up: int = 0
+    feedback_down: int = 0
+    preview: str | None = Field(default=None, description="start of the first message (redacted text if redacted)")
 
 
 class SearchResponse(BaseModel):
     sessions: list[SessionSummary]
-    total: int
+    total: int | None = Field(description="None on cursor pages (the first page's total still holds)")
+    total_kind: Literal["exact", "at_least", "estimate", "unknown"] = Field(
+        description="at_least: more than COUNT_CAP match; estimate: nothing filtered, the collection's size"
+    )
     page: int
     page_size: int
-    total_pages: int
+    total_pages: int | None
+    next_cursor: str | None = Field(default=None, description="pass as cursor for the next page")
+    prev_cursor: str | None = Field(default=None, description="pass as cursor for the previous page")
+    sort: str
+    sort_order: Literal["asc", "desc"]
+    slow: list[str] = Field(default_factory=list, description="why this search cannot walk one index")
+
+
+class SearchOptionsResponse(BaseModel):
+    agent_ids: list[str] | None = Field(description="None: too many to list, type one in")
+    models: list[str] | None
+    application_names: list[str] | None
+    feedback: list[str]
+    sorts: list[str]
+    count_cap: int
 
 
 class AgentInfo(BaseModel):

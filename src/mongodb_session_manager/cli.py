@@ -18,13 +18,14 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from .embedded import MongoReplicaSet
+from . import defaults
+from .embedded import default_data_dir, shared_mongod
 
 logger = logging.getLogger(__name__)
 
 CHECKOUT = Path(__file__).resolve().parents[2]
-DEFAULT_DATABASE = "session_viewer_demo"
-DEFAULT_COLLECTION = "sessions"
+DEFAULT_DATABASE = defaults.DATABASE_NAME
+DEFAULT_COLLECTION = defaults.COLLECTION_NAME
 #: Demo metadata fields the viewer shows as dropdowns (override with ENUM_FIELDS_STR).
 DEMO_ENUM_FIELDS = "metadata.status,metadata.priority,metadata.channel,metadata.case_type"
 
@@ -37,20 +38,27 @@ def _say(message: str = "") -> None:
 
 @contextmanager
 def mongodb(data_dir: Path | None) -> Iterator[str]:
-    """The configured server, or a local mongod kept in ``data_dir`` and stopped on exit."""
+    """The configured server, or the shared local mongod (reused if running, else started and stopped on exit).
+
+    Its address is printed, so a user can point their own code (or ``mongosh``) at the same server.
+    """
     external = os.environ.get("MONGODB_CONNECTION_STRING")
     if external:
+        _say("Using MONGODB_CONNECTION_STRING from the environment.")
         yield external
         return
-    target = data_dir or CHECKOUT / ".demo-data" / "mongod"
-    rs = MongoReplicaSet(dbpath=target)
-    _say(f"Starting a local mongod (data in {target}) ...")
-    rs.start()
+    target = data_dir or default_data_dir()
+    _say(f"Local mongod: data in {target} ...")
+    started = False
     try:
-        yield rs.connection_string
+        with shared_mongod(target) as server:
+            started = server.started
+            how = "started" if started else "already running, reused"
+            _say(f"MONGODB_CONNECTION_STRING={server.connection_string}  ({how})")
+            yield server.connection_string
     finally:
-        rs.stop()
-        _say("Local mongod stopped.")
+        if started:
+            _say("Local mongod stopped.")
 
 
 def _viewer_app(connection_string: str, database: str, collection: str, password: str) -> Any:
@@ -89,7 +97,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if not args.no_seed:
             _say("Creating demo sessions with real agent loops ...")
             created = seed_demo_sessions(uri, database_name=database, collection_name=collection)
-            _say(f"{len(created)} new demo sessions in {database}.{collection}.")
+            _say(f"{len(created)} new demo sessions in {database}.{collection} (DATABASE_NAME, COLLECTION_NAME).")
         return _run_viewer(args, uri, database, collection)
 
 
@@ -113,8 +121,7 @@ def _run_viewer(args: argparse.Namespace, uri: str, database: str, collection: s
 
 
 def cmd_mongod(args: argparse.Namespace) -> int:
-    with mongodb(args.data_dir) as uri:
-        _say(f"MONGODB_CONNECTION_STRING={uri}")
+    with mongodb(args.data_dir):
         _say("Press Ctrl-C to stop.")
         with suppress(KeyboardInterrupt):
             signal.pause()

@@ -2,22 +2,29 @@
 
 Used by ``mongodb-session-manager demo`` and the browser tests: several agents per session, tool
 calls, metadata (through the API and through the agent's metadata tool), feedback and metrics,
-with enough variety for the viewer's filters and pagination.
+spread over two weeks (newest: the multi-agent and tool cases), with enough variety for the
+viewer's filters and pagination. The conversations themselves are in :mod:`.demo_data`.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import MongoClient
 from strands import Agent, tool
 
+from . import defaults
+from .demo_clock import DemoClock, virtual_time
+from .demo_data import DemoConversation, Turn, demo_conversations
 from .mongodb_session_manager import MongoDBSessionManager
-from .testing import default_model
+from .testing import ScriptedModel, default_model
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["DEMO_METADATA_FIELDS", "DemoConversation", "Turn", "calculator", "demo_conversations", "lookup_order"]
+__all__ += ["seed_demo_sessions"]
 
 DEMO_METADATA_FIELDS = ["status", "priority", "channel", "customer_name", "case_type"]
 
@@ -57,142 +64,100 @@ def calculator(expression: str) -> str:
     return f"Result: {round(value, 10)}"
 
 
-@dataclass
-class DemoConversation:
-    session_id: str
-    metadata: dict[str, Any]
-    turns: list[tuple[str, str]]  # (agent_id, prompt)
-    feedback: dict[str, Any] | None = None
-    system_prompts: dict[str, str] = field(default_factory=dict)
-
-
 _PROMPTS = {
     "support": "You are a friendly customer support agent for an online shop.",
     "billing": "You are a billing specialist. Be precise with amounts.",
     "triage": "You route customer requests to the right team.",
 }
 
-_CUSTOMERS = ["Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson", "Linus Torvalds", "Margaret Hamilton"]
+#: Latency reported by the offline model per agent, so the viewer's per-message figures differ.
+_LATENCY_MS = {"triage": 380, "support": 910, "billing": 1240}
+
+_ORDERS = {
+    "1001": "Order 1001: 3 x Stoneware mug at 19.99, delivered yesterday, carrier reports a damaged box.",
+    "3003": "Order 3003: 1 x Desk lamp, shipped Monday from Leeds, with the courier, due tomorrow.",
+}
 
 
-def demo_conversations() -> list[DemoConversation]:
-    """The fixed set of demo conversations (deterministic, so repeated demos look the same)."""
-    conversations = [
-        DemoConversation(
-            "demo-order-1001",
-            {
-                "status": "open",
-                "priority": "high",
-                "channel": "web",
-                "customer_name": "Ada Lovelace",
-                "case_type": "refund",
-            },
-            [
-                ("support", "Hi, my order 1001 arrived damaged."),
-                ("billing", "The refund should be 3 items at 19.99 each, what is 3 * 19.99?"),
-                ("support", "Remember that my preferred contact is email."),
-            ],
-            {"rating": "up", "comment": "Quick and clear, thank you!"},
-        ),
-        DemoConversation(
-            "demo-billing-2002",
-            {
-                "status": "escalated",
-                "priority": "high",
-                "channel": "email",
-                "customer_name": "Grace Hopper",
-                "case_type": "billing",
-            },
-            [
-                ("triage", "I was charged twice this month."),
-                ("billing", "Two charges of 49.50 and one refund of 12.25: what is 49.50 * 2 - 12.25?"),
-                ("billing", "What do you remember about me?"),
-            ],
-            {"rating": "down", "comment": "Still waiting for the second charge to be reversed. <b>bold?</b>"},
-        ),
-        DemoConversation(
-            "demo-shipping-3003",
-            {
-                "status": "closed",
-                "priority": "low",
-                "channel": "mobile",
-                "customer_name": "Alan Turing",
-                "case_type": "shipping",
-            },
-            [
-                ("support", "Where is my parcel? Tracking says 'in transit' for 5 days."),
-                ("support", "Remember that my delivery window is after 6pm."),
-            ],
-            {"rating": None, "comment": "It arrived in the end."},
-        ),
-    ]
-    statuses = ["open", "closed", "escalated"]
-    priorities = ["low", "medium", "high"]
-    channels = ["web", "mobile", "email"]
-    for n in range(4, 25):
-        conversations.append(
-            DemoConversation(
-                f"demo-case-{n:04d}",
-                {
-                    "status": statuses[n % 3],
-                    "priority": priorities[(n // 3) % 3],
-                    "channel": channels[(n // 2) % 3],
-                    "customer_name": _CUSTOMERS[n % len(_CUSTOMERS)],
-                    "case_type": ["general", "refund", "billing"][n % 3],
-                },
-                [
-                    ("support", f"Question number {n}: how long does a return take?"),
-                    ("support", f"And what is {n} * 12 days in hours? Compute {n} * 12 * 24."),
-                ],
-                {"rating": "up" if n % 4 else "down", "comment": f"Feedback for case {n}"} if n % 2 == 0 else None,
-            )
-        )
-    return conversations
+@tool
+def lookup_order(order_id: str) -> str:
+    """Look up an order's items and delivery status (demo data).
+
+    Args:
+        order_id: The order number, for example "1001".
+    """
+    return _ORDERS.get(order_id.strip(), f"Order {order_id}: no such order.")
+
+
+def _turn(item: tuple[str, str] | Turn) -> Turn:
+    return item if isinstance(item, Turn) else Turn(item[0], item[1])
 
 
 def seed_demo_sessions(
     connection_string: str | None = None,
     *,
     client: MongoClient[Any] | None = None,
-    database_name: str = "session_viewer_demo",
-    collection_name: str = "sessions",
+    database_name: str = defaults.DATABASE_NAME,
+    collection_name: str = defaults.COLLECTION_NAME,
     conversations: list[DemoConversation] | None = None,
+    now: datetime | None = None,
 ) -> list[str]:
-    """Create the demo sessions that do not exist yet; return the ids created now."""
+    """Create the demo sessions that do not exist yet; return the ids created now.
+
+    Each conversation runs through real Strands agent loops on :func:`default_model` (the offline
+    model unless Bedrock is configured) under a virtual clock, so it is dated ``days_ago`` before
+    ``now`` with realistic pauses between turns instead of all sharing the seeding second.
+    """
     own_client = client is None
     client = client or MongoClient(connection_string)
     created: list[str] = []
+    now = now or datetime.now(UTC)
+    clock = DemoClock(now)
     try:
         existing = set(client[database_name][collection_name].distinct("_id"))
-        for conv in conversations or demo_conversations():
-            if conv.session_id in existing:
-                continue
-            manager = MongoDBSessionManager(
-                conv.session_id,
-                client=client,
-                database_name=database_name,
-                collection_name=collection_name,
-                metadata_fields=DEMO_METADATA_FIELDS,
-            )
-            manager.update_metadata(conv.metadata)
-            agents: dict[str, Agent] = {}
-            for agent_id, prompt in conv.turns:
-                if agent_id not in agents:
-                    agents[agent_id] = Agent(
-                        agent_id=agent_id,
-                        name=agent_id,
-                        model=default_model(),
-                        system_prompt=conv.system_prompts.get(agent_id, _PROMPTS.get(agent_id)),
-                        tools=[calculator, manager.get_metadata_tool()],
-                        session_manager=manager,
-                        callback_handler=None,
-                    )
-                agents[agent_id](prompt)
-            if conv.feedback:
-                manager.add_feedback(conv.feedback)
-            created.append(conv.session_id)
-            logger.info("session_id=<%s> | demo session created", conv.session_id)
+        with virtual_time(clock):
+            for conv in conversations or demo_conversations():
+                if conv.session_id in existing:
+                    continue
+                clock.set(now - timedelta(days=conv.days_ago))
+                _play(conv, client, database_name, collection_name, clock)
+                created.append(conv.session_id)
+                logger.info("session_id=<%s> | demo session created", conv.session_id)
     finally:
         if own_client:
             client.close()
     return created
+
+
+def _play(
+    conv: DemoConversation, client: MongoClient[Any], database_name: str, collection_name: str, clock: DemoClock
+) -> None:
+    """One conversation: metadata, every turn through its agent's real loop, then the feedback."""
+    manager = MongoDBSessionManager(
+        conv.session_id,
+        client=client,
+        database_name=database_name,
+        collection_name=collection_name,
+        metadata_fields=DEMO_METADATA_FIELDS,
+    )
+    manager.update_metadata(conv.metadata)
+    agents: dict[str, Agent] = {}
+    for item in conv.turns:
+        turn = _turn(item)
+        agent = agents.get(turn.agent_id)
+        if agent is None:
+            agent = agents[turn.agent_id] = Agent(
+                agent_id=turn.agent_id,
+                name=turn.agent_id,
+                model=default_model(latency_ms=_LATENCY_MS.get(turn.agent_id, 700)),
+                system_prompt=conv.system_prompts.get(turn.agent_id, _PROMPTS.get(turn.agent_id)),
+                tools=[calculator, lookup_order, manager.get_metadata_tool()],
+                session_manager=manager,
+                callback_handler=None,
+            )
+        if isinstance(agent.model, ScriptedModel):  # a real model (Bedrock) answers on its own
+            agent.model.responses.extend(turn.replies)
+        agent(turn.prompt)
+        clock.advance(conv.turn_gap_seconds)
+    if conv.feedback:
+        manager.add_feedback(conv.feedback)

@@ -35,7 +35,7 @@ def test_demo_serves_the_viewer_with_demo_sessions_and_stops_cleanly(chromium_br
     )
     output: list[str] = []
     try:
-        url = password = None
+        url = password = uri = None
         deadline = time.monotonic() + 240
         assert proc.stdout is not None
         while password is None:
@@ -43,11 +43,14 @@ def test_demo_serves_the_viewer_with_demo_sessions_and_stops_cleanly(chromium_br
             assert line or proc.poll() is None, "demo exited early:\n" + "".join(output)
             assert time.monotonic() < deadline, "demo did not start:\n" + "".join(output)
             output.append(line)
+            if match := re.match(r"MONGODB_CONNECTION_STRING=(\S+)", line):
+                uri = match.group(1)
             if match := re.match(r"Session Viewer: (\S+)", line):
                 url = match.group(1)
             if match := re.match(r"Password:\s+(\S+)", line):
                 password = match.group(1)
         assert url == f"http://127.0.0.1:{port}/"
+        assert uri and uri.startswith("mongodb://127.0.0.1:"), "the demo tells the user where its mongod is"
         assert len(password) >= 16  # generated, never a weak default
 
         page = chromium_browser.new_context().new_page()
@@ -61,7 +64,9 @@ def test_demo_serves_the_viewer_with_demo_sessions_and_stops_cleanly(chromium_br
         page.click("#login-submit")
         expect(page.locator("#login")).to_be_hidden()
         expect(page.locator("#results-count")).to_have_text(f"{len(demo_conversations())} found")
-        page.fill("#filter-session-id", "billing-2002")
+        # Newest first: the multi-agent, tool-using cases open the list, not look-alike filler.
+        expect(page.locator(".session-card").first).to_have_attribute("data-session-id", "demo-order-1001")
+        page.fill("#filter-session-id", "demo-billing-2002")
         page.click("#search-button")
         expect(page.locator("#results-count")).to_have_text("1 found")
         page.click(".session-card[data-session-id='demo-billing-2002']")
