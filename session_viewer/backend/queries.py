@@ -1,15 +1,20 @@
-"""Pure builders for the viewer's queries: filterable fields, search filters, pipelines, paging.
+"""Pure builders for the viewer's queries: filterable fields, search filters, sorts, keyset paging.
 
 Everything a client sends ends up in a MongoDB query, so this module is where hostile input is
 made harmless: filter keys must be known, indexed field paths (never ``$``-anything, never an
 internal field), values are literals (``$eq`` / an escaped regex, never an operator), dates are
-parsed strictly, and page sizes are clamped. Field names and paths come from
-:mod:`mongodb_session_manager.documents`, the single owner of the document shape. No I/O here,
-so all of it is unit-tested without a database.
+parsed strictly, and page sizes are clamped. It is also where every search is shaped to walk an
+index in the order it is shown: the library's compound indexes follow equality-sort-range
+(``{<field>: 1, created_at: -1, _id: 1}``), so an equality filter plus a date sort reads only the page it
+returns, and "next"/"previous" continue from an opaque cursor (keyset paging) instead of skipping.
+Field names and paths come from :mod:`mongodb_session_manager.documents`, the single owner of the
+document shape. No I/O here, so all of it is unit-tested without a database.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import re
@@ -22,13 +27,17 @@ from mongodb_session_manager import documents as d
 
 #: Fields every session has and the viewer always offers, indexed or not (the library indexes them).
 ALWAYS_FILTERABLE = (d.SESSION_ID, d.CREATED_AT)
+#: Indexed fields with their own search parameters (feedback, agent_id, model, application_name, sort=tokens),
+#: so they are not offered again as generic filters.
+DEDICATED_FIELDS = frozenset({*d.LIST_FILTER_FIELDS, d.TOTAL_TOKENS_PATH})
 #: Text the user types is bounded: a regex over 200 characters is never a legitimate lookup.
 MAX_TEXT_LENGTH = 200
 MAX_FILTERS = 20
 MAX_FILTERS_JSON = 10_000
 #: ``skip`` beyond this is never a human paging; it would only make the server walk the index.
 MAX_PAGE = 100_000
-OPERATORS = ("eq", "contains")
+#: ``eq`` and ``prefix`` use an index; ``contains`` cannot (an unanchored regex reads every key) and is slow.
+OPERATORS = ("eq", "prefix", "contains")
 SCALAR_TYPES = (str, int, float, bool)
 
 
@@ -80,7 +89,7 @@ def filterable_fields(index_information: Mapping[str, Mapping[str, Any]]) -> lis
     found: set[str] = set()
     for spec in index_information.values():
         for key, direction in spec.get("key", []):
-            if isinstance(direction, int | float) and is_safe_path(str(key)):
+            if isinstance(direction, int | float) and is_safe_path(str(key)) and str(key) not in DEDICATED_FIELDS:
                 found.add(str(key))
     ordered = [f for f in ALWAYS_FILTERABLE]
     ordered += sorted(f for f in found if f not in ALWAYS_FILTERABLE)
@@ -197,8 +206,8 @@ def _condition(item: Any, known: set[str]) -> Condition:
         raise ViewerInputError(f"the value for {field!r} must be a finite number")
     if isinstance(value, str):
         value = clean_text(value, f"the value for {field!r}")
-    if op == "contains" and (not isinstance(value, str) or not value):
-        raise ViewerInputError(f"'contains' on {field!r} needs non-empty text")
+    if op in ("contains", "prefix") and (not isinstance(value, str) or not value):
+        raise ViewerInputError(f"{op!r} on {field!r} needs non-empty text")
     return Condition(field=field, op=op, value=value)
 
 
@@ -242,88 +251,289 @@ def literal_regex(text: str) -> dict[str, Any]:
 
 # ---- queries ----------------------------------------------------------------------------------------
 
+#: How the session id text is matched: a prefix of the id (index range, the default), the whole id,
+#: or anywhere in it (case-insensitive, reads every key: explicit, and bounded by its own maxTimeMS).
+SESSION_ID_MODES = ("prefix", "exact", "contains")
+FEEDBACK_RATINGS = ("up", "down")
+
+
+def prefix_regex(text: str) -> dict[str, Any]:
+    """Case-sensitive anchored regex: the server turns ``^literal`` into tight index bounds."""
+    return {"$regex": f"^{re.escape(text)}"}
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """``[start, end)`` on one date field; either side may be open."""
+
+    field: str
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def clause(self) -> dict[str, Any] | None:
+        if self.start is None and self.end is None:
+            return None
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            label = "created" if self.field == d.CREATED_AT else "updated"
+            raise ViewerInputError(f"{label}_from must be before {label}_to")
+        bounds: dict[str, Any] = {}
+        if self.start is not None:
+            bounds["$gte"] = self.start
+        if self.end is not None:
+            bounds["$lt"] = self.end
+        return {self.field: bounds}
+
+
+def feedback_clause(rating: str) -> dict[str, Any]:
+    """Sessions with at least one end-user entry of ``rating`` (reviewer notes never count).
+
+    ``$elemMatch`` keeps both conditions on the same entry; its ``rating`` equality becomes the
+    bounds of the ``{feedbacks.rating: 1, <date>: -1, _id: 1}`` index.
+    """
+    if rating not in FEEDBACK_RATINGS:
+        raise ViewerInputError(f"feedback must be one of {', '.join(FEEDBACK_RATINGS)}")
+    return {d.FEEDBACKS: {"$elemMatch": {d.RATING: rating, d.FEEDBACK_SOURCE: {"$ne": d.REVIEWER_SOURCE}}}}
+
 
 def search_filter(
     *,
     session_id: str | None = None,
+    session_id_mode: str = "prefix",
     created_from: datetime | None = None,
     created_to: datetime | None = None,
+    updated_from: datetime | None = None,
+    updated_to: datetime | None = None,
     conditions: Iterable[Condition] = (),
+    feedback: str | None = None,
+    agent_id: str | None = None,
+    model: str | None = None,
+    application_name: str | None = None,
 ) -> dict[str, Any]:
-    """AND of everything the user asked for. ``created_to`` is exclusive, ``created_from`` inclusive."""
+    """AND of everything the user asked for. Date ends are exclusive, starts inclusive.
+
+    Every clause is a literal on an indexed path (equality, an anchored prefix, a range), except
+    ``contains`` matches, which :func:`slow_reasons` reports.
+    """
     clauses: list[dict[str, Any]] = []
     if session_id:
-        clauses.append({d.SESSION_ID: literal_regex(clean_text(session_id, "session_id"))})
-    if created_from is not None or created_to is not None:
-        if created_from is not None and created_to is not None and created_from >= created_to:
-            raise ViewerInputError("created_from must be before created_to")
-        bounds: dict[str, Any] = {}
-        if created_from is not None:
-            bounds["$gte"] = created_from
-        if created_to is not None:
-            bounds["$lt"] = created_to
-        clauses.append({d.CREATED_AT: bounds})
+        text = clean_text(session_id, "session_id")
+        if session_id_mode not in SESSION_ID_MODES:
+            raise ViewerInputError(f"session_id_match must be one of {', '.join(SESSION_ID_MODES)}")
+        if text:
+            if session_id_mode == "exact":
+                clauses.append({d.SESSION_ID: {"$eq": text}})
+            elif session_id_mode == "prefix":
+                clauses.append({d.SESSION_ID: prefix_regex(text)})
+            else:
+                clauses.append({d.SESSION_ID: literal_regex(text)})
+    for date_range in (
+        DateRange(d.CREATED_AT, created_from, created_to),
+        DateRange(d.UPDATED_AT, updated_from, updated_to),
+    ):
+        clause = date_range.clause()
+        if clause:
+            clauses.append(clause)
     for condition in conditions:
         if condition.op == "contains":
             clauses.append({condition.field: literal_regex(str(condition.value))})
+        elif condition.op == "prefix":
+            clauses.append({condition.field: prefix_regex(str(condition.value))})
         else:
             clauses.append({condition.field: {"$eq": condition.value}})
+    if feedback:
+        clauses.append(feedback_clause(feedback))
+    for path, value, what in (
+        (d.AGENT_IDS, agent_id, "agent_id"),
+        (d.MODELS, model, "model"),
+        (d.APPLICATION_NAME, application_name, "application_name"),
+    ):
+        if value is not None and value.strip():
+            clauses.append({path: {"$eq": clean_text(value, what)}})
     if not clauses:
         return {}
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+#: The sorts the UI offers, by short name, each served by ``{<field>: -1, _id: 1}``.
+SORTS: dict[str, str] = {"created": d.CREATED_AT, "updated": d.UPDATED_AT, "tokens": d.TOTAL_TOKENS_PATH}
+
+
+def sort_field(sort_by: str | None, allowed: Iterable[str]) -> str:
+    """``created``/``updated``/``tokens`` or, for older clients, any filterable (indexed) field path."""
+    name = sort_by or "created"
+    if name in SORTS:
+        return SORTS[name]
+    if name in SORTS.values():
+        return name
+    if not is_safe_path(name) or name not in set(allowed):
+        raise ViewerInputError(f"cannot sort on {name[:80]!r}: use created, updated or tokens")
+    return name
+
+
 def sort_spec(sort_by: str | None, order: str | None, allowed: Iterable[str]) -> dict[str, int]:
-    """Sort on an allowed field (newest first by default); ``_id`` breaks ties so pages never overlap."""
-    field = sort_by or d.CREATED_AT
-    if not is_safe_path(field) or field not in set(allowed):
-        raise ViewerInputError(f"cannot sort on {field[:80]!r}: not a filterable field")
+    """Sort on an allowed field (newest first by default); ``_id`` breaks ties so pages never overlap.
+
+    The tie-break runs opposite to the field for ascending order, so both directions are one index
+    (``{field: -1, _id: 1}``) walked forwards or backwards, never an in-memory sort.
+    """
+    field = sort_field(sort_by, allowed)
     direction = (order or "desc").lower()
     if direction not in ("asc", "desc"):
         raise ViewerInputError("sort_order must be 'asc' or 'desc'")
-    return {field: 1 if direction == "asc" else -1, d.ID: 1}
+    return {field: 1, d.ID: -1} if direction == "asc" else {field: -1, d.ID: 1}
 
 
-def _object_or_empty(expr: str) -> dict[str, Any]:
-    return {"$cond": [{"$eq": [{"$type": expr}, "object"]}, expr, {}]}
+# ---- keyset paging -------------------------------------------------------------------------------------
 
 
-def _array_or_empty(expr: str) -> dict[str, Any]:
-    return {"$cond": [{"$isArray": expr}, expr, []]}
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page starts: just after (``next``) or just before (``prev``) the row ``(value, id)``.
+
+    The sort is part of the cursor, so a cursor from another sort is refused rather than misread.
+    """
+
+    field: str
+    order: int
+    direction: str
+    value: datetime | int | float | str | bool | None
+    row_id: str
 
 
-#: A search row: identity, dates, metadata and counts computed on the server (never the messages).
-SUMMARY_PROJECTION: dict[str, Any] = {
-    d.ID: 0,
-    d.SESSION_ID: 1,
-    d.SESSION_TYPE: 1,
-    d.CREATED_AT: 1,
-    d.UPDATED_AT: 1,
-    d.METADATA: 1,
-    "agent_ids": {
-        "$map": {"input": {"$objectToArray": _object_or_empty(f"${d.AGENTS}")}, "in": "$$this.k"},
-    },
-    "message_count": {
-        "$sum": {
-            "$map": {
-                "input": {"$objectToArray": _object_or_empty(f"${d.AGENTS}")},
-                "in": {"$size": _array_or_empty(f"$$this.v.{d.MESSAGES}")},
-            }
-        }
-    },
-    "feedback_count": {"$size": _array_or_empty(f"${d.FEEDBACKS}")},
-}
+def _encode_value(value: Any) -> list[Any]:
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return ["d", int(aware.timestamp() * 1000)]
+    if value is None or isinstance(value, bool | int | float | str):
+        return ["v", value]
+    return ["s", str(value)]
 
 
-def search_pipeline(match: Mapping[str, Any], sort: Mapping[str, int], page: Page) -> list[dict[str, Any]]:
-    """One page of summaries. ``$sort`` + ``$skip`` + ``$limit`` become a top-k sort on the index."""
-    return [
-        {"$match": dict(match)},
-        {"$sort": dict(sort)},
-        {"$skip": page.skip},
-        {"$limit": page.size},
-        {"$project": SUMMARY_PROJECTION},
-    ]
+def _decode_value(encoded: Any) -> Any:
+    if not isinstance(encoded, list) or len(encoded) != 2:
+        raise ViewerInputError("cursor is not valid")
+    kind, value = encoded
+    if kind == "d" and isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ViewerInputError("cursor is not valid") from exc
+    if kind in ("v", "s") and (value is None or isinstance(value, SCALAR_TYPES)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ViewerInputError("cursor is not valid")
+        return value
+    raise ViewerInputError("cursor is not valid")
+
+
+def encode_cursor(sort: Mapping[str, int], direction: str, row: Mapping[str, Any]) -> str:
+    """An opaque token for the page after (or before) ``row``; URL-safe, no padding."""
+    field, order = next(iter(sort.items()))
+    payload = [field, order, direction, _encode_value(value_at(row, field)), str(row.get(d.ID))]
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str, sort: Mapping[str, int]) -> Cursor:
+    if len(token) > 2048:
+        raise ViewerInputError("cursor is not valid")
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        payload = json.loads(raw)
+    except (binascii.Error, ValueError) as exc:
+        raise ViewerInputError("cursor is not valid") from exc
+    if not isinstance(payload, list) or len(payload) != 5:
+        raise ViewerInputError("cursor is not valid")
+    field, order, direction, value, row_id = payload
+    if direction not in ("next", "prev") or not isinstance(row_id, str) or not isinstance(field, str):
+        raise ViewerInputError("cursor is not valid")
+    if [field, order] != list(next(iter(sort.items()))):
+        raise ViewerInputError("cursor belongs to another sort order; start again from the first page")
+    return Cursor(field=field, order=int(order), direction=direction, value=_decode_value(value), row_id=row_id)
+
+
+def keyset_clause(cursor: Cursor) -> dict[str, Any]:
+    """Rows strictly after ``cursor`` in the sort ``{field: order, _id: -order}`` (``prev``: strictly before).
+
+    Written as a bound on the sort field (``$lte``/``$gte``, which the server turns into index bounds)
+    plus a residual ``$or`` that only decides ties, so the scan starts at the cursor instead of skipping.
+    """
+    forward = cursor.direction == "next"
+    descending = cursor.order < 0
+    past_value = "$lt" if descending == forward else "$gt"
+    bound = "$lte" if past_value == "$lt" else "$gte"
+    id_after = "$gt" if descending == forward else "$lt"
+    return {
+        cursor.field: {bound: cursor.value},
+        "$or": [{cursor.field: {past_value: cursor.value}}, {d.ID: {id_after: cursor.row_id}}],
+    }
+
+
+def reverse(sort: Mapping[str, int]) -> dict[str, int]:
+    return {field: -order for field, order in sort.items()}
+
+
+def with_clause(match: Mapping[str, Any], clause: Mapping[str, Any]) -> dict[str, Any]:
+    if not match:
+        return dict(clause)
+    return {"$and": [dict(match), dict(clause)]}
+
+
+def page_pipeline(
+    match: Mapping[str, Any],
+    sort: Mapping[str, int],
+    size: int,
+    projection: Mapping[str, Any],
+    *,
+    cursor: Cursor | None = None,
+    skip: int = 0,
+) -> list[dict[str, Any]]:
+    """One page plus one row (to tell whether another page follows), in display order or, for
+    ``prev``, in reverse (the caller flips it back). ``$sort`` + ``$limit`` is a top-k walk of the index."""
+    effective_sort = dict(sort)
+    filters = dict(match)
+    if cursor is not None:
+        filters = with_clause(match, keyset_clause(cursor))
+        if cursor.direction == "prev":
+            effective_sort = reverse(sort)
+    stages: list[dict[str, Any]] = [{"$match": filters}, {"$sort": effective_sort}]
+    if skip:
+        stages.append({"$skip": skip})
+    stages += [{"$limit": size + 1}, {"$project": dict(projection)}]
+    return stages
+
+
+def slow_reasons(
+    *,
+    sort: Mapping[str, int],
+    session_id_mode: str,
+    conditions: Iterable[Condition],
+    date_fields: Iterable[str],
+    filtered: bool,
+    keyset: bool,
+) -> list[str]:
+    """Why a search cannot be answered by walking one index (shown in the UI, listed in the API docs).
+
+    Everything else the viewer offers reads about one page of index keys per click.
+    """
+    reasons: list[str] = []
+    field = next(iter(sort))
+    if session_id_mode == "contains":
+        reasons.append("session id 'contains' reads every session id (time-limited)")
+    for condition in conditions:
+        if condition.op == "contains":
+            reasons.append(f"'contains' on {field_label(condition.field)} reads every key of its index (time-limited)")
+        elif condition.op == "prefix":
+            reasons.append(f"'starts with' on {field_label(condition.field)} sorts its matches in memory")
+    for date_field in date_fields:
+        if date_field != field:
+            reasons.append(
+                f"a {field_label(date_field)} range while sorting by {field_label(field)} is filtered, not bounded"
+            )
+    if field == d.TOTAL_TOKENS_PATH and filtered:
+        reasons.append("sorting by tokens with filters reads sessions until a page matches")
+    if not keyset:
+        reasons.append(f"sorting by {field_label(field)} pages by skipping")
+    return reasons
 
 
 def detail_projection() -> dict[str, int]:
@@ -333,3 +543,19 @@ def detail_projection() -> dict[str, int]:
 
 def total_pages(total: int, size: int) -> int:
     return max(1, -(-total // size))
+
+
+def search_pipeline(match: Mapping[str, Any], sort: Mapping[str, int], page: Page) -> list[dict[str, Any]]:
+    """One page of card rows by page number (``$skip``): kept for callers of earlier versions.
+
+    The API pages with :func:`page_pipeline` and a cursor; this reads ``skip`` index keys first.
+    """
+    from .cards import SUMMARY_PROJECTION
+
+    return [
+        {"$match": dict(match)},
+        {"$sort": dict(sort)},
+        {"$skip": page.skip},
+        {"$limit": page.size},
+        {"$project": SUMMARY_PROJECTION},
+    ]

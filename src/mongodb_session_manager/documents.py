@@ -742,6 +742,26 @@ def push_feedback_update(feedback: Mapping[str, Any]) -> dict[str, Any]:
     return {"$push": {FEEDBACKS: dict(feedback)}, "$set": touch()}
 
 
+#: A feedback entry's author kind. End users' entries have none; the viewer's reviewer notes say "reviewer".
+FEEDBACK_SOURCE = "source"
+REVIEWER_SOURCE = "reviewer"
+
+
+def reviewer_note(comment: str, rating: str | None, at: datetime | None = None) -> dict[str, Any]:
+    """A reviewer's note as a feedback entry, marked so it is never counted as end-user feedback."""
+    return {"rating": rating, "comment": comment, CREATED_AT: at or now(), FEEDBACK_SOURCE: REVIEWER_SOURCE}
+
+
+def push_reviewer_note_update(note: Mapping[str, Any]) -> dict[str, Any]:
+    """Append a note without touching ``updated_at``: a review is not activity in the conversation."""
+    return {"$push": {FEEDBACKS: dict(note)}}
+
+
+def is_end_user_feedback(entry_expr: str = "$$this") -> dict[str, Any]:
+    """Aggregation condition: the feedback entry at ``entry_expr`` came from an end user, not a reviewer."""
+    return {"$ne": [f"{entry_expr}.{FEEDBACK_SOURCE}", REVIEWER_SOURCE]}
+
+
 FEEDBACKS_PROJECTION = {ID: 0, FEEDBACKS: 1}
 VIEWER_PASSWORD_PROJECTION = {ID: 0, VIEWER_PASSWORD: 1}
 

@@ -71,8 +71,12 @@ def test_regex_metacharacters_match_literally(
         ]
     )
     with make_api(db_name) as other:
-        assert [s["session_id"] for s in raw_search(other, session_id="(a+)+$").json()["sessions"]] == ["weird-(a+)+$"]
-        assert [s["session_id"] for s in raw_search(other, session_id="-*-").json()["sessions"]] == ["star-*-x"]
+        for text, mode in (("(a+)+$", "contains"), ("weird-(a+", "prefix")):
+            found = raw_search(other, session_id=text, session_id_match=mode).json()["sessions"]
+            assert [s["session_id"] for s in found] == ["weird-(a+)+$"], mode
+        found = raw_search(other, session_id="-*-", session_id_match="contains").json()["sessions"]
+        assert [s["session_id"] for s in found] == ["star-*-x"]
+        assert raw_search(other, session_id="star-*").json()["sessions"][0]["session_id"] == "star-*-x"
 
 
 @pytest.mark.parametrize(

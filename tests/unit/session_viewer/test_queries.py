@@ -140,6 +140,7 @@ def test_too_many_filters_and_too_long_json_are_refused() -> None:
 def test_search_filter_uses_literal_equality_and_escaped_regexes() -> None:
     built = q.search_filter(
         session_id="a.*(b",
+        session_id_mode="contains",
         created_from=datetime(2024, 1, 1, tzinfo=UTC),
         created_to=datetime(2024, 2, 1, tzinfo=UTC),
         conditions=[q.Condition("metadata.status", "eq", "$ne"), q.Condition("metadata.status", "contains", "o+")],
@@ -153,7 +154,10 @@ def test_search_filter_uses_literal_equality_and_escaped_regexes() -> None:
         ]
     }
     assert q.search_filter() == {}
-    assert q.search_filter(session_id="x") == {"session_id": {"$regex": "x", "$options": "i"}}
+    assert q.search_filter(session_id="x.") == {"session_id": {"$regex": "^x\\."}}, "an anchored, indexed prefix"
+    assert q.search_filter(session_id="x", session_id_mode="exact") == {"session_id": {"$eq": "x"}}
+    with pytest.raises(q.ViewerInputError, match="session_id_match"):
+        q.search_filter(session_id="x", session_id_mode="regex")
 
 
 def test_escaped_regex_matches_the_text_literally() -> None:
@@ -226,7 +230,10 @@ def test_page_size_is_clamped_and_page_bounded() -> None:
 
 def test_sort_only_on_allowed_fields() -> None:
     assert q.sort_spec(None, None, ALLOWED) == {"created_at": -1, "_id": 1}
-    assert q.sort_spec("metadata.score", "asc", ALLOWED) == {"metadata.score": 1, "_id": 1}
+    # ascending walks the same {field: -1, _id: 1} index backwards, so the tie-break flips too
+    assert q.sort_spec("metadata.score", "asc", ALLOWED) == {"metadata.score": 1, "_id": -1}
+    assert q.sort_spec("updated", None, ALLOWED) == {"updated_at": -1, "_id": 1}
+    assert q.sort_spec("tokens", "desc", []) == {"totals.usage.totalTokens": -1, "_id": 1}
     for field in ("session_viewer_password", "_id", "$natural", "metadata.unindexed"):
         with pytest.raises(q.ViewerInputError, match="cannot sort"):
             q.sort_spec(field, "asc", ALLOWED)
@@ -238,9 +245,130 @@ def test_search_pipeline_projects_counts_not_messages() -> None:
     pipeline = q.search_pipeline({}, {"created_at": -1, "_id": 1}, q.Page(2, 10))
     assert pipeline[2:4] == [{"$skip": 10}, {"$limit": 10}]
     projection = pipeline[-1]["$project"]
-    assert projection["_id"] == 0
+    assert projection["_id"] == 1, "the id is the cursor's tie-break"
     assert "agents" not in projection and "session_viewer_password" not in projection
-    assert {"agent_ids", "message_count", "feedback_count"} <= set(projection)
+    assert {"agents_summary", "feedback_count", "feedback_up", "feedback_down", "preview"} <= set(projection)
+    assert "messages" not in json.dumps(projection).replace("$$this.v.messages", "")
     assert q.detail_projection() == {"session_viewer_password": 0}
     assert q.total_pages(0, 20) == 1
     assert q.total_pages(41, 20) == 3
+
+
+# ---- keyset paging ---------------------------------------------------------------------------------------
+
+
+def test_cursor_round_trip_and_tampering() -> None:
+    sort = {"created_at": -1, "_id": 1}
+    at = datetime(2024, 5, 1, 12, 30, 15, 123000, tzinfo=UTC)
+    token = q.encode_cursor(sort, "next", {"_id": "s-9", "created_at": at})
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", token), "URL-safe and opaque"
+    cursor = q.decode_cursor(token, sort)
+    assert (cursor.field, cursor.order, cursor.direction, cursor.value, cursor.row_id) == (
+        "created_at",
+        -1,
+        "next",
+        at,
+        "s-9",
+    )
+    with pytest.raises(q.ViewerInputError, match="another sort"):
+        q.decode_cursor(token, {"updated_at": -1, "_id": 1})
+    for bad in ("", "!!!", "e30", "W10", "x" * 3000, q.encode_cursor(sort, "next", {"_id": "a"})[:-2] + "zz"):
+        with pytest.raises(q.ViewerInputError, match="cursor"):
+            q.decode_cursor(bad or "=", sort)
+
+
+def test_keyset_clause_bounds_the_sort_field_and_breaks_ties_by_id() -> None:
+    after = q.Cursor("created_at", -1, "next", 5, "m")
+    assert q.keyset_clause(after) == {
+        "created_at": {"$lte": 5},
+        "$or": [{"created_at": {"$lt": 5}}, {"_id": {"$gt": "m"}}],
+    }
+    before = q.Cursor("created_at", -1, "prev", 5, "m")
+    assert q.keyset_clause(before) == {
+        "created_at": {"$gte": 5},
+        "$or": [{"created_at": {"$gt": 5}}, {"_id": {"$lt": "m"}}],
+    }
+    ascending = q.Cursor("created_at", 1, "next", 5, "m")
+    assert q.keyset_clause(ascending) == {
+        "created_at": {"$gte": 5},
+        "$or": [{"created_at": {"$gt": 5}}, {"_id": {"$lt": "m"}}],
+    }
+
+
+def test_keyset_pages_match_a_sorted_list_exactly() -> None:
+    """The clause, evaluated in Python over rows with many ties, yields exactly the next/previous page."""
+    rows = [{"_id": f"s{n:03d}", "v": n // 4} for n in range(40)]
+    sort = {"v": -1, "_id": 1}
+    ordered = sorted(rows, key=lambda r: (-r["v"], r["_id"]))
+
+    def matches(row: dict[str, Any], cursor: q.Cursor) -> bool:
+        clause = q.keyset_clause(cursor)
+        bound_op, bound = next(iter(clause["v"].items()))
+        in_bound = row["v"] <= bound if bound_op == "$lte" else row["v"] >= bound
+        strict, tie = clause["$or"]
+        strict_op, value = next(iter(strict["v"].items()))
+        past = row["v"] < value if strict_op == "$lt" else row["v"] > value
+        id_op, rid = next(iter(tie["_id"].items()))
+        tie_ok = row["_id"] > rid if id_op == "$gt" else row["_id"] < rid
+        return in_bound and (past or tie_ok)
+
+    for i in range(len(ordered) - 1):
+        cursor = q.decode_cursor(q.encode_cursor(sort, "next", ordered[i]), sort)
+        assert [r for r in ordered if matches(r, cursor)] == ordered[i + 1 :]
+        back = q.decode_cursor(q.encode_cursor(sort, "prev", ordered[i + 1]), sort)
+        assert [r for r in ordered if matches(r, back)] == ordered[: i + 1]
+
+
+def test_page_pipeline_reads_one_row_more_and_reverses_for_prev() -> None:
+    sort = {"updated_at": -1, "_id": 1}
+    first = q.page_pipeline({"agent_ids": {"$eq": "a"}}, sort, 20, {"_id": 1})
+    assert first[1] == {"$sort": sort} and first[2] == {"$limit": 21}
+    back = q.page_pipeline({}, sort, 20, {"_id": 1}, cursor=q.Cursor("updated_at", -1, "prev", 1, "x"))
+    assert back[1] == {"$sort": {"updated_at": 1, "_id": -1}}
+
+
+def test_new_filters_are_literal_and_index_shaped() -> None:
+    built = q.search_filter(
+        feedback="down",
+        agent_id="support",
+        model="m-1",
+        application_name="shop",
+        updated_from=datetime(2024, 1, 1, tzinfo=UTC),
+    )
+    clauses = built["$and"]
+    assert {"updated_at": {"$gte": datetime(2024, 1, 1, tzinfo=UTC)}} in clauses
+    assert {"feedbacks": {"$elemMatch": {"rating": "down", "source": {"$ne": "reviewer"}}}} in clauses
+    assert {"agent_ids": {"$eq": "support"}} in clauses and {"models": {"$eq": "m-1"}} in clauses
+    assert {"application_name": {"$eq": "shop"}} in clauses
+    with pytest.raises(q.ViewerInputError, match="feedback"):
+        q.search_filter(feedback="meh")
+    with pytest.raises(q.ViewerInputError, match="updated_from must be before"):
+        q.search_filter(updated_from=datetime(2024, 2, 1, tzinfo=UTC), updated_to=datetime(2024, 1, 1, tzinfo=UTC))
+    assert q.search_filter(conditions=[q.Condition("metadata.status", "prefix", "op.")]) == {
+        "metadata.status": {"$regex": "^op\\."}
+    }
+
+
+def test_slow_reasons_name_what_cannot_walk_an_index() -> None:
+    created = {"created_at": -1, "_id": 1}
+    fast = q.slow_reasons(
+        sort=created, session_id_mode="prefix", conditions=[], date_fields=["created_at"], filtered=True, keyset=True
+    )
+    assert fast == []
+    slow = q.slow_reasons(
+        sort={"totals.usage.totalTokens": -1, "_id": 1},
+        session_id_mode="contains",
+        conditions=[q.Condition("metadata.status", "contains", "x")],
+        date_fields=["updated_at"],
+        filtered=True,
+        keyset=True,
+    )
+    assert len(slow) == 4
+
+
+def test_dedicated_fields_are_not_offered_as_generic_filters() -> None:
+    info = {
+        "a": {"key": [("agent_ids", 1), ("created_at", -1), ("_id", 1)]},
+        "t": {"key": [("totals.usage.totalTokens", -1)]},
+    }
+    assert q.filterable_fields(info) == ["session_id", "created_at"]
