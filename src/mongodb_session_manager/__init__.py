@@ -6,8 +6,6 @@ user feedback and per-turn metrics. See ``docs/README.md`` for the guides.
 
 from __future__ import annotations
 
-from typing import Any
-
 from .errors import (
     ConcurrentModificationError,
     DatabaseError,
@@ -17,6 +15,8 @@ from .errors import (
     InvalidInputError,
     InvalidMetadataError,
     SessionStoreError,
+    StorageBackendError,
+    StorageKeyError,
 )
 from .hooks import (
     FeedbackSNSHook,
@@ -40,27 +40,12 @@ from .mongodb_session_factory import (
     get_global_factory,
     initialize_global_factory,
 )
-from .mongodb_session_manager import MongoDBSessionManager
+from .mongodb_session_manager import MongoDBSessionManager, create_mongodb_session_manager
 from .mongodb_session_repository import MongoDBSessionRepository
+from .snapshot_session_manager import MongoDBSnapshotSessionManager
+from .storage import MongoDBStorage
 
 __version__ = "0.3.0"
-
-
-def create_mongodb_session_manager(
-    session_id: str,
-    connection_string: str | None = None,
-    database_name: str = "database_name",
-    collection_name: str = "collection_name",
-    **kwargs: Any,
-) -> MongoDBSessionManager:
-    """Convenience constructor: a manager with its own client (use the factory in services)."""
-    return MongoDBSessionManager(
-        session_id=session_id,
-        connection_string=connection_string,
-        database_name=database_name,
-        collection_name=collection_name,
-        **kwargs,
-    )
 
 
 __all__ = [
@@ -78,7 +63,11 @@ __all__ = [
     "MongoDBSessionManager",
     "MongoDBSessionManagerFactory",
     "MongoDBSessionRepository",
+    "MongoDBSnapshotSessionManager",
+    "MongoDBStorage",
     "SessionStoreError",
+    "StorageBackendError",
+    "StorageKeyError",
     "__version__",
     "close_aws_hooks",
     "close_global_factory",

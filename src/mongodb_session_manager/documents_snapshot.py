@@ -336,13 +336,19 @@ def write_latest_pipeline(rt: Route, key: str, data: bytes, at: Any) -> list[dic
     fields[f"{path}.{KEY_TOKENS}"] = {"$literal": key_tokens(key)}
     fields[f"{path}.{MESSAGE_COUNT}"] = {"$literal": message_count(payload[DATA])}
     fields[f"{path}.{d.UPDATED_AT}"] = {"$literal": at}
-    base = {name: _if_missing(name, value) for name, value in session_base_fields(rt.session_id).items()}
+    base = _base_stage(rt.session_id, at, rt.owner_id if rt.scope == "agent" else None)
+    return [base, {"$set": fields}, _recompute_search_fields()]
+
+
+def _base_stage(session_id: str, at: Any, agent_id: str | None) -> dict[str, Any]:
+    """Pipeline stage: the base fields where missing (an upsert creates a complete session document)."""
+    base = {name: _if_missing(name, value) for name, value in session_base_fields(session_id).items()}
     base[SNAPSHOT_FORMAT] = {"$literal": SNAPSHOT_FORMAT_VALUE}
     base[d.UPDATED_AT] = {"$literal": at}
     agent_ids = getattr(d, "AGENT_IDS", None)
-    if agent_ids and rt.scope == "agent":
-        base[agent_ids] = {"$setUnion": [{"$ifNull": [f"${agent_ids}", []]}, {"$literal": [rt.owner_id]}]}
-    return [{"$set": base}, {"$set": fields}, _recompute_search_fields()]
+    if agent_ids and agent_id is not None:
+        base[agent_ids] = {"$setUnion": [{"$ifNull": [f"${agent_ids}", []]}, {"$literal": [agent_id]}]}
+    return {"$set": base}
 
 
 def delete_latest_pipeline(rt: Route, at: Any) -> list[dict[str, Any]]:
@@ -458,26 +464,50 @@ def ensure_session_update(session_id: str) -> dict[str, Any]:
     return {"$setOnInsert": {**session_base_fields(session_id), SNAPSHOT_FORMAT: SNAPSHOT_FORMAT_VALUE}}
 
 
-def turn_update(
+def _add_to(path: str, value: Any) -> dict[str, Any]:
+    return {"$add": [{"$ifNull": [f"${path}", 0]}, {"$literal": value}]}
+
+
+def turn_pipeline(
+    session_id: str,
     agent_id: str,
     *,
     metrics: Mapping[str, Any] | None,
     totals: Mapping[str, int] | None,
     config: tuple[str, str | None] | None,
     at: Any,
-) -> dict[str, Any]:
-    """One update after a turn: the turn's metrics (capped list), running totals and, if changed, config."""
-    update: dict[str, Any] = {"$set": {d.UPDATED_AT: at}}
+) -> list[dict[str, Any]]:
+    """One update after a turn: its metrics (capped list), running totals and the agent's config.
+
+    The config is compared with the one captured last time inside the server, so an override set with
+    ``update_agent_config`` is kept until the agent's own model or prompt changes, without a read.
+    """
+    fields: dict[str, Any] = {d.UPDATED_AT: {"$literal": at}}
     if metrics is not None:
-        update["$push"] = {
-            agent_features_path(agent_id, TURN_METRICS): {"$each": [dict(metrics)], "$slice": -MAX_TURN_METRICS}
+        path = agent_features_path(agent_id, TURN_METRICS)
+        fields[path] = {
+            "$slice": [
+                {"$concatArrays": [{"$ifNull": [f"${path}", []]}, {"$literal": [dict(metrics)]}]},
+                -MAX_TURN_METRICS,
+            ]
         }
-    if totals:
-        update["$inc"] = {agent_features_path(agent_id, f"{d.TOTALS}.{k}"): v for k, v in totals.items()}
+    for name, value in (totals or {}).items():
+        path = agent_features_path(agent_id, f"{d.TOTALS}.{name}")
+        fields[path] = _add_to(path, value)
+    if totals and "usage.totalTokens" in totals:
+        fields[f"{d.TOTALS}.usage.totalTokens"] = _add_to(f"{d.TOTALS}.usage.totalTokens", totals["usage.totalTokens"])
     if config is not None:
-        update["$set"][agent_features_path(agent_id, d.MODEL)] = config[0]
-        update["$set"][agent_features_path(agent_id, d.SYSTEM_PROMPT)] = config[1]
-    return update
+        captured = {d.MODEL: config[0], d.SYSTEM_PROMPT: config[1]}
+        captured_path = agent_features_path(agent_id, d.CONFIG_CAPTURED)
+        unchanged = {"$eq": [f"${captured_path}", {"$literal": captured}]}
+        for name in (d.MODEL, d.SYSTEM_PROMPT):
+            path = agent_features_path(agent_id, name)
+            fields[path] = {"$cond": [unchanged, f"${path}", {"$literal": captured[name]}]}
+        fields[captured_path] = {"$literal": captured}
+        models = getattr(d, "MODELS", None)
+        if models:
+            fields[models] = {"$setUnion": [{"$ifNull": [f"${models}", []]}, {"$literal": [config[0]]}]}
+    return [_base_stage(session_id, at, agent_id), {"$set": fields}]
 
 
 def agent_config_override_update(agent_id: str, *, model: str | None, system_prompt: str | None) -> dict[str, Any]:
@@ -489,25 +519,57 @@ def agent_config_override_update(agent_id: str, *, model: str | None, system_pro
     return {"$set": fields}
 
 
-AGENTS_PROJECTION = {d.ID: 0, SNAPSHOTS: 1, SNAPSHOT_AGENTS: 1}
+_COUNTS = "agent_counts"
+_FEATURES = "agent_features"
+
+#: Counts and config of every agent, computed by the server: neither messages nor turn metrics are sent.
+AGENTS_PROJECTION = {
+    d.ID: 0,
+    _COUNTS: {
+        "$map": {
+            "input": {"$objectToArray": {"$ifNull": [f"${SNAPSHOTS}.agent", {}]}},
+            "in": {"k": "$$this.k", "c": f"$$this.v.{MESSAGE_COUNT}"},
+        }
+    },
+    _FEATURES: {
+        "$map": {
+            "input": {"$objectToArray": {"$ifNull": [f"${SNAPSHOT_AGENTS}", {}]}},
+            "in": {
+                "k": "$$this.k",
+                d.MODEL: f"$$this.v.{d.MODEL}",
+                d.SYSTEM_PROMPT: f"$$this.v.{d.SYSTEM_PROMPT}",
+                d.TOTALS: f"$$this.v.{d.TOTALS}",
+            },
+        }
+    },
+}
 
 
 def agents_from_document(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """``[{agent_id, model, system_prompt, message_count, totals}]`` without reading any message."""
-    features = doc.get(SNAPSHOT_AGENTS) or {}
+    """``[{agent_id, model, system_prompt, message_count, totals}]``, sorted by agent id."""
+    features = {row["k"]: row for row in doc.get(_FEATURES) or []}
     rows = []
-    for escaped, entry in sorted((doc.get(SNAPSHOTS, {}).get("agent") or {}).items()):
-        extra = features.get(escaped) or {}
+    for counted in sorted(doc.get(_COUNTS) or [], key=lambda row: row["k"]):
+        extra = features.get(counted["k"]) or {}
         rows.append(
             {
-                "agent_id": unescape_field(escaped),
+                "agent_id": unescape_field(counted["k"]),
                 d.MODEL: extra.get(d.MODEL),
                 d.SYSTEM_PROMPT: extra.get(d.SYSTEM_PROMPT),
-                "message_count": entry.get(MESSAGE_COUNT) or 0,
+                "message_count": counted.get("c") or 0,
                 d.TOTALS: extra.get(d.TOTALS) or {},
             }
         )
     return rows
+
+
+def turn_metrics_projection(agent_id: str) -> dict[str, Any]:
+    return {d.ID: 0, agent_features_path(agent_id, TURN_METRICS): 1}
+
+
+def turn_metrics_from_document(doc: Mapping[str, Any], agent_id: str) -> list[dict[str, Any]]:
+    features = (doc.get(SNAPSHOT_AGENTS) or {}).get(escape_field(agent_id)) or {}
+    return list(features.get(TURN_METRICS) or [])
 
 
 # ---- migration from the message-log shape -------------------------------------------------------------

@@ -9,23 +9,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo import MongoClient
 
 from . import documents as d
 from .errors import FactoryNotInitializedError
-from .mongodb_connection_pool import MongoDBConnectionPool
-from .mongodb_session_manager import MongoDBSessionManager
+from .mongodb_connection_pool import MongoDBConnectionPool, reachability, split_client_options
+from .mongodb_session_manager import MongoDBSessionManager, pop_deprecated_hooks
 from .mongodb_session_repository import ensure_indexes
 
+if TYPE_CHECKING:
+    from .snapshot_session_manager import MongoDBSnapshotSessionManager
+    from .storage import MongoDBStorage
+
 logger = logging.getLogger(__name__)
-
-
-#: Open factories per pooled client (by identity), so closing one factory never closes the client
-#: another open factory still uses. Guarded by the pool's own RLock: one lock, no ordering to get wrong.
-_pool_users_lock = MongoDBConnectionPool._lock
-_pool_users: dict[int, tuple[MongoClient[Any], int]] = {}
 
 
 class MongoDBSessionManagerFactory:
@@ -36,10 +34,21 @@ class MongoDBSessionManagerFactory:
         database_name / collection_name: Defaults for every manager (overridable per call).
         client: A client to borrow instead of the pool; the factory never closes it.
         **client_kwargs: Options for the pooled client (``maxPoolSize=...``), or manager defaults
-            (``metadata_fields``, ``metadataHook``, ``feedbackHook``) applied to every manager.
+            applied to every manager (:attr:`MANAGER_DEFAULT_KEYS`: ``metadata_fields``, the hooks,
+            ``application_name``...); ``metadataHook`` / ``feedbackHook`` work with a
+            ``DeprecationWarning``; any other name raises ``TypeError``.
     """
 
-    _MANAGER_DEFAULT_KEYS = ("metadata_fields", "metadataHook", "feedbackHook", "metadata_hook", "feedback_hook")
+    #: Keyword arguments that become defaults of every manager (overridable per manager).
+    MANAGER_DEFAULT_KEYS = (
+        "metadata_fields",
+        "metadata_hook",
+        "feedback_hook",
+        "application_name",
+        "turn_lease_seconds",
+        "busy_timeout",
+    )
+    _MANAGER_DEFAULT_KEYS = MANAGER_DEFAULT_KEYS
 
     def __init__(
         self,
@@ -51,19 +60,30 @@ class MongoDBSessionManagerFactory:
     ) -> None:
         self.database_name = database_name
         self.collection_name = collection_name
-        self.manager_defaults = {k: client_kwargs.pop(k) for k in self._MANAGER_DEFAULT_KEYS if k in client_kwargs}
+        kwargs = dict(client_kwargs)
+        current = {k: kwargs.pop(k, None) for k in ("metadata_hook", "feedback_hook")}
+        hooks = pop_deprecated_hooks(kwargs, **current)
+        client_options, defaults = split_client_options(
+            kwargs, accepted=self.MANAGER_DEFAULT_KEYS, where="MongoDBSessionManagerFactory()"
+        )
+        d.validate_application_name(defaults.get("application_name"))
+        self.manager_defaults: dict[str, Any] = {**defaults, **{k: v for k, v in hooks.items() if v is not None}}
         if client is not None:
+            if client_options:
+                logger.warning(
+                    "options=<%s> | MongoClient options are ignored when a client is passed", sorted(client_options)
+                )
             self._client = client
             self._owns_pool = False
         else:
             if connection_string is None:
                 raise ValueError("MongoDBSessionManagerFactory needs a connection_string or a client")
-            with _pool_users_lock:
-                self._client = MongoDBConnectionPool.initialize(connection_string, **client_kwargs)
-                _, users = _pool_users.get(id(self._client), (self._client, 0))
-                _pool_users[id(self._client)] = (self._client, users + 1)
+            # The pool counts its users: closing this factory closes the client only if no other uses it.
+            self._client = MongoDBConnectionPool.acquire(connection_string, **client_options)
             self._owns_pool = True
         self._closed = False
+        self._storages: dict[tuple[str, str], MongoDBStorage] = {}
+        self._storages_lock = threading.Lock()
 
     @property
     def client(self) -> MongoClient[Any]:
@@ -72,18 +92,56 @@ class MongoDBSessionManagerFactory:
     def create_session_manager(self, session_id: str, **overrides: Any) -> MongoDBSessionManager:
         """A manager for ``session_id`` on the shared client (no new connections).
 
-        ``overrides`` may change ``database_name``, ``collection_name``, hooks, ``metadata_fields``
-        or pass Strands options; a ``client`` or ``connection_string`` override is refused
-        because it would silently bypass the pool.
+        ``overrides`` may change ``database_name``, ``collection_name``, hooks, ``metadata_fields``,
+        ``application_name`` (this session's, if it creates it) or any other manager argument; a
+        ``client`` or ``connection_string`` override is refused because it would bypass the pool.
         """
         if self._closed:
             raise RuntimeError("this MongoDBSessionManagerFactory is closed")
         if "client" in overrides or "connection_string" in overrides:
             raise ValueError("create_session_manager shares the factory's client; create another factory instead")
-        options = {**self.manager_defaults, **overrides}
+        overrides = dict(overrides)
+        current = {k: overrides.pop(k) for k in ("metadata_hook", "feedback_hook") if k in overrides}
+        # Only the hooks given here (a None disables a default hook); camelCase names are renamed.
+        hooks = pop_deprecated_hooks(overrides, **current)
+        options = {**self.manager_defaults, **overrides, **hooks}
         options.setdefault("database_name", self.database_name)
         options.setdefault("collection_name", self.collection_name)
         return MongoDBSessionManager(session_id=session_id, client=self._client, **options)
+
+    def get_storage(self, database_name: str | None = None, collection_name: str | None = None) -> MongoDBStorage:
+        """The ``MongoDBStorage`` of a collection, one per factory: its clients are shared by every manager."""
+        from .storage import MongoDBStorage
+
+        key = (database_name or self.database_name, collection_name or self.collection_name)
+        with self._storages_lock:
+            if key not in self._storages:
+                self._storages[key] = MongoDBStorage(database_name=key[0], collection_name=key[1], client=self._client)
+            return self._storages[key]
+
+    def create_snapshot_session_manager(self, session_id: str, **overrides: Any) -> MongoDBSnapshotSessionManager:
+        """A ``MongoDBSnapshotSessionManager`` on the factory's shared storage (no new connections).
+
+        ``overrides`` work as in :meth:`create_session_manager` (plus Strands' snapshot options such
+        as ``save_latest_on`` and ``snapshot_trigger``).
+        """
+        from .snapshot_session_manager import MongoDBSnapshotSessionManager
+
+        if self._closed:
+            raise RuntimeError("this MongoDBSessionManagerFactory is closed")
+        if "client" in overrides or "connection_string" in overrides or "storage" in overrides:
+            raise ValueError("create_snapshot_session_manager shares the factory's storage; create another factory")
+        options = {**self.manager_defaults, **overrides}
+        storage = self.get_storage(options.pop("database_name", None), options.pop("collection_name", None))
+        return MongoDBSnapshotSessionManager(session_id, storage=storage, **options)
+
+    async def acreate_snapshot_session_manager(
+        self, session_id: str, **overrides: Any
+    ) -> MongoDBSnapshotSessionManager:
+        """The async twin: the first call per collection creates the storage's indexes without blocking the loop."""
+        manager = self.create_snapshot_session_manager(session_id, **overrides)
+        await manager.mongodb_storage.prepare()
+        return manager
 
     def ensure_indexes(self) -> None:
         """Create the collection's indexes now (e.g. at application start-up) instead of on first use."""
@@ -91,9 +149,11 @@ class MongoDBSessionManagerFactory:
         ensure_indexes(self._client[self.database_name][self.collection_name], d.metadata_index_fields(fields))
 
     def get_connection_stats(self) -> dict[str, Any]:
-        stats: dict[str, Any] = (
-            MongoDBConnectionPool.get_pool_stats() if self._owns_pool else {"status": "borrowed_client"}
-        )
+        """Pool configuration (or ``borrowed_client``) and whether the server answers a ping right now."""
+        if self._owns_pool:
+            stats: dict[str, Any] = MongoDBConnectionPool.get_pool_stats()
+        else:
+            stats = {"borrowed_client": True, **reachability(self._client)}
         stats.update({"database_name": self.database_name, "collection_name": self.collection_name})
         return stats
 
@@ -102,22 +162,12 @@ class MongoDBSessionManagerFactory:
         if self._closed:
             return
         self._closed = True
-        if not self._owns_pool:
-            return
-        with _pool_users_lock:
-            key = id(self._client)
-            _, users = _pool_users.get(key, (self._client, 1))
-            if users > 1:
-                # Another open factory shares the pooled client: leave it open for that one.
-                _pool_users[key] = (self._client, users - 1)
-                return
-            _pool_users.pop(key, None)
-            if MongoDBConnectionPool.is_initialized() and MongoDBConnectionPool.get_client() is self._client:
-                MongoDBConnectionPool.close()
-            else:
-                # The pool was re-initialised since (and closed this client then); never close the
-                # client that replaced it, which other code is using now.
-                self._client.close()
+        with self._storages_lock:
+            for storage in self._storages.values():
+                storage.close()
+            self._storages.clear()
+        if self._owns_pool:
+            MongoDBConnectionPool.release(self._client)
 
 
 _global_lock = threading.RLock()

@@ -88,6 +88,10 @@ class MongoDBStorage:
         """Close the clients this storage created; borrowed clients stay open."""
         self._shared.close()
 
+    async def prepare(self) -> None:
+        """Create the indexes now (once per collection per process) without blocking the event loop."""
+        await self._run(None, "latest", lambda c: None)
+
     async def aclose(self) -> None:
         await self._shared.aclose()
 
@@ -216,6 +220,14 @@ class MongoDBStorage:
         """Every snapshot key of ``session_id``: its latest entries, its history and its stash."""
         await self._run(session_id, "history", lambda c: c.delete_many(ds.history_of_session_filter(session_id)))
         await self._run(session_id, "kv", lambda c: c.delete_many(ds.stash_filter(session_id)))
+
+    async def update_session_document(self, session_id: str, update: Any) -> None:
+        """Apply one prepared update (from :mod:`.documents_snapshot`) to the session document, upserting."""
+        flt = ds.session_filter(session_id)
+        await self._run(session_id, "latest", lambda c: c.update_one(flt, update, upsert=True))
+
+    async def delete_session_document(self, session_id: str) -> None:
+        await self._run(session_id, "latest", lambda c: c.delete_one(ds.session_filter(session_id)))
 
     # ---- execution ------------------------------------------------------------------------------
 

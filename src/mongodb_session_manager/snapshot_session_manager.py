@@ -1,0 +1,282 @@
+"""``MongoDBSnapshotSessionManager``: Strands' ``SnapshotSessionManager`` with this library's session features.
+
+Strands' manager keeps the whole snapshot lifecycle (restore on init, save latest, immutable
+checkpoints, redaction flush, Graph/Swarm latest state, BidiAgent); :class:`.MongoDBStorage` puts
+the snapshots into the session document. This class adds, by composition, what users choose the
+library for: metadata (and its tool and hooks), feedback (and hooks), per-turn metrics, agent config,
+message counts and the viewer password. Session-level writes go through a
+:class:`.MongoDBSessionRepository` pointed at the same collection; the snapshot-specific updates
+(turn metrics, creating the document) come from :mod:`.documents_snapshot`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pymongo import AsyncMongoClient, MongoClient
+from strands.hooks import AfterInvocationEvent, BeforeInvocationEvent, HookRegistry, MessageAddedEvent
+from strands.session.snapshot_session_manager import SnapshotSessionManager
+
+from . import documents as d
+from . import documents_snapshot as ds
+from .metadata_tool import PROTECTED_METADATA_KEYS, build_metadata_tool
+from .metrics import model_id, summarize, totals_increment
+from .mongodb_session_manager import MongoDBSessionManager, OperationHook
+from .mongodb_session_repository import MongoDBSessionRepository
+from .storage import MongoDBStorage
+
+if TYPE_CHECKING:
+    from strands.tools.decorator import DecoratedFunctionTool
+    from strands.types.agent import LocalAgent
+    from strands.types.content import Message
+
+logger = logging.getLogger(__name__)
+
+
+class MongoDBSnapshotSessionManager(SnapshotSessionManager):
+    """Strands' snapshot session manager on MongoDB, plus metadata, feedback, metrics and the viewer.
+
+    Args:
+        session_id: The conversation; its document has the same ``_id`` as on the message-log path.
+        storage: A :class:`.MongoDBStorage` to share (the factory passes one per collection).
+            Without it one is built from ``connection_string`` / ``client``.
+        connection_string / database_name / collection_name / client: Where sessions live.
+        metadata_fields: Metadata keys to index (the viewer filters on indexed fields).
+        metadataHook / metadata_hook, feedbackHook / feedback_hook: Intercept every metadata /
+            feedback operation, with the same signature as on ``MongoDBSessionManager``.
+        **kwargs: Strands' options (``save_latest_on``, ``snapshot_trigger``, ...).
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        storage: MongoDBStorage | None = None,
+        connection_string: str | None = None,
+        database_name: str = "database_name",
+        collection_name: str = "collection_name",
+        client: MongoClient[Any] | AsyncMongoClient[Any] | None = None,
+        metadata_fields: list[str] | None = None,
+        metadataHook: OperationHook | None = None,
+        feedbackHook: OperationHook | None = None,
+        *,
+        metadata_hook: OperationHook | None = None,
+        feedback_hook: OperationHook | None = None,
+        **kwargs: Any,
+    ) -> None:
+        d.validate_id(session_id, "session")
+        self._owns_storage = storage is None
+        if storage is None:
+            storage = MongoDBStorage(connection_string, database_name, collection_name, client)
+        super().__init__(session_id, storage=storage, **kwargs)
+        self.mongodb_storage: MongoDBStorage = storage
+        self.repository = MongoDBSessionRepository(
+            client=storage.sync_client,
+            database_name=storage.database_name,
+            collection_name=storage.collection_name,
+            metadata_fields=metadata_fields,
+        )
+        self.metadata_fields = list(metadata_fields or [])
+        self.metadata_hook = metadata_hook or metadataHook
+        self.feedback_hook = feedback_hook or feedbackHook
+        self._turn_messages: dict[str, list[Message]] = {}
+        self._session_ensured = False
+
+    def close(self) -> None:
+        """Close the storage's clients if this manager created the storage (a shared one stays open)."""
+        if self._owns_storage:
+            self.mongodb_storage.close()
+
+    def __enter__(self) -> MongoDBSnapshotSessionManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- Strands lifecycle ----------------------------------------------------------------------
+
+    def register_hooks(self, registry: HookRegistry, **kwargs: Any) -> None:
+        """Strands' snapshot hooks first (the latest snapshot is saved), then one write for the turn's metrics."""
+        super().register_hooks(registry, **kwargs)
+        registry.add_callback(BeforeInvocationEvent, lambda event: self._start_turn(event.agent))
+        registry.add_callback(MessageAddedEvent, lambda event: self._record_turn_message(event.agent, event.message))
+        registry.add_callback(AfterInvocationEvent, self._finish_turn)
+
+    def _start_turn(self, agent: LocalAgent) -> None:
+        self._turn_messages[agent.agent_id] = []
+
+    def _record_turn_message(self, agent: LocalAgent, message: Message) -> None:
+        self._turn_messages.setdefault(agent.agent_id, []).append(message)
+
+    async def _finish_turn(self, event: AfterInvocationEvent) -> None:
+        """Metrics of the turn (on the index of its last message), running totals and the agent's config.
+
+        One pipeline update after Strands saved the snapshot; it also creates the document's feature
+        fields, and it runs on the storage's client for this loop, so the event loop never blocks.
+        """
+        agent = event.agent
+        aid = agent.agent_id
+        turn = self._turn_messages.pop(aid, [])
+        event_loop_metrics = getattr(agent, "event_loop_metrics", None)
+        metrics = None
+        totals = None
+        if event_loop_metrics is not None and any(m.get("role") == "assistant" for m in turn):
+            summary = summarize(event_loop_metrics, turn)
+            metrics = {ds.MESSAGE_INDEX: len(agent.messages) - 1, **summary, d.CREATED_AT: d.now()}
+            totals = totals_increment(summary)
+        model = getattr(agent, "model", None)
+        config = (model_id(model), _prompt_text(getattr(agent, "system_prompt", None))) if model else None
+        if metrics is None and config is None:
+            return
+        update = ds.turn_pipeline(self.session_id, aid, metrics=metrics, totals=totals, config=config, at=d.now())
+        await self.mongodb_storage.update_session_document(self.session_id, update)
+
+    async def delete_session(self) -> None:
+        """Strands' deletion of every snapshot and stash key, then the session document itself."""
+        await super().delete_session()
+        await self.mongodb_storage.delete_session_keys(self.session_id)
+        await self.mongodb_storage.delete_session_document(self.session_id)
+
+    # ---- the session document -------------------------------------------------------------------
+
+    def _ensure_session(self) -> None:
+        """Create the document (base fields, viewer password) if no snapshot has been saved yet."""
+        if self._session_ensured:
+            return
+        with self.repository._translate(self.session_id):
+            self.repository.collection.update_one(
+                ds.session_filter(self.session_id), ds.ensure_session_update(self.session_id), upsert=True
+            )
+        self._session_ensured = True
+
+    # ---- metadata ----------------------------------------------------------------------------------
+
+    def update_metadata(self, metadata: Mapping[str, Any]) -> Any:
+        """Set the given keys; other keys stay as they are (``metadata_hook`` sees ``"update"``)."""
+        if self.metadata_hook:
+            return self.metadata_hook(
+                self._update_metadata, "update", self.session_id, metadata=metadata, session_manager=self
+            )
+        return self._update_metadata(metadata)
+
+    def get_metadata(self) -> dict[str, Any]:
+        if self.metadata_hook:
+            return self.metadata_hook(self._get_metadata, "get", self.session_id, session_manager=self)
+        return self._get_metadata()
+
+    def delete_metadata(self, metadata_keys: list[str]) -> Any:
+        if self.metadata_hook:
+            return self.metadata_hook(
+                self._delete_metadata, "delete", self.session_id, keys=metadata_keys, session_manager=self
+            )
+        return self._delete_metadata(metadata_keys)
+
+    def _update_metadata(self, metadata: Mapping[str, Any]) -> None:
+        self._ensure_session()
+        named = getattr(self.repository, "update_metadata", None)
+        if named is not None:
+            named(self.session_id, metadata)
+            return
+        checked = d.validate_metadata(metadata, session_id=self.session_id)
+        if checked:
+            self.repository.update_session_fields(self.session_id, d.set_metadata_update(checked))
+
+    def _get_metadata(self) -> dict[str, Any]:
+        self._ensure_session()
+        named = getattr(self.repository, "get_metadata", None)
+        if named is not None:
+            return dict(named(self.session_id))
+        doc = self.repository.read_session_fields(self.session_id, d.METADATA_PROJECTION)
+        return dict(doc.get(d.METADATA) or {})
+
+    def _delete_metadata(self, metadata_keys: list[str]) -> None:
+        self._ensure_session()
+        named = getattr(self.repository, "delete_metadata", None)
+        if named is not None:
+            named(self.session_id, metadata_keys)
+            return
+        keys = [metadata_keys] if isinstance(metadata_keys, str) else list(metadata_keys)
+        checked = [d.validate_metadata_key(k, session_id=self.session_id) for k in keys]
+        if checked:
+            self.repository.update_session_fields(self.session_id, d.unset_metadata_update(checked))
+
+    def get_metadata_tool(
+        self, protected_keys: frozenset[str] = PROTECTED_METADATA_KEYS
+    ) -> DecoratedFunctionTool[..., str]:
+        """The ``manage_metadata`` tool bound to this session, for ``Agent(tools=[...])``."""
+        return build_metadata_tool(self, protected_keys)  # type: ignore[arg-type]
+
+    # ---- feedback ------------------------------------------------------------------------------------
+
+    def add_feedback(self, feedback: Mapping[str, Any]) -> Any:
+        """Append ``{"rating": "up"|"down"|None, "comment": str}`` (``feedback_hook`` sees ``"add"``)."""
+        if self.feedback_hook:
+            return self.feedback_hook(
+                self._add_feedback, "add", self.session_id, feedback=feedback, session_manager=self
+            )
+        return self._add_feedback(feedback)
+
+    def _add_feedback(self, feedback: Mapping[str, Any]) -> None:
+        self._ensure_session()
+        named = getattr(self.repository, "add_feedback", None)
+        if named is not None:
+            named(self.session_id, feedback)
+            return
+        # The message-log manager's validation, reused as is: it needs only ``session_id``.
+        entry = MongoDBSessionManager._validated_feedback(self, feedback)  # type: ignore[arg-type]
+        self.repository.update_session_fields(self.session_id, d.push_feedback_update(entry))
+
+    def get_feedbacks(self) -> list[dict[str, Any]]:
+        self._ensure_session()
+        named = getattr(self.repository, "get_feedbacks", None)
+        if named is not None:
+            return list(named(self.session_id))
+        doc = self.repository.read_session_fields(self.session_id, d.FEEDBACKS_PROJECTION)
+        return list(doc.get(d.FEEDBACKS) or [])
+
+    # ---- agent configuration, counts, metrics, password -----------------------------------------------
+
+    def list_agents(self) -> list[dict[str, Any]]:
+        """Every agent with a latest snapshot: id, ``model``, ``system_prompt``, ``message_count``, ``totals``.
+
+        Read with a server-side projection: no message is sent back.
+        """
+        self._ensure_session()
+        doc = self.repository.read_session_fields(self.session_id, ds.AGENTS_PROJECTION)
+        return ds.agents_from_document(doc)
+
+    def get_agent_config(self, agent_id: str) -> dict[str, Any] | None:
+        return next((a for a in self.list_agents() if a["agent_id"] == agent_id), None)
+
+    def update_agent_config(self, agent_id: str, model: str | None = None, system_prompt: str | None = None) -> None:
+        """Override the stored model / system prompt (kept until the agent's own config changes)."""
+        self._ensure_session()
+        self.repository.update_session_fields(
+            self.session_id, ds.agent_config_override_update(agent_id, model=model, system_prompt=system_prompt)
+        )
+
+    def get_message_count(self, agent_id: str | None = None) -> int:
+        """Messages in the latest snapshot of one agent, or of all agents (counted when saved)."""
+        rows = self.list_agents()
+        return sum(int(r["message_count"]) for r in rows if agent_id is None or r["agent_id"] == agent_id)
+
+    def get_turn_metrics(self, agent_id: str) -> list[dict[str, Any]]:
+        """The per-turn metrics of one agent, oldest first (``message_index`` locates the turn's last message)."""
+        self._ensure_session()
+        doc = self.repository.read_session_fields(self.session_id, ds.turn_metrics_projection(agent_id))
+        return ds.turn_metrics_from_document(doc, agent_id)
+
+    def get_session_viewer_password(self) -> str:
+        """The password that opens this session (only) in the Session Viewer. Never logged."""
+        self._ensure_session()
+        return self.repository.read_viewer_password(self.session_id)
+
+
+def _prompt_text(system_prompt: Any) -> str | None:
+    """The system prompt as the viewer shows it: a string, or the text of its content blocks."""
+    if system_prompt is None or isinstance(system_prompt, str):
+        return system_prompt
+    if isinstance(system_prompt, list):
+        return "".join(b.get("text", "") for b in system_prompt if isinstance(b, dict)) or None
+    return str(system_prompt)

@@ -1,0 +1,45 @@
+"""The storage contract on MongoDBStorage and on Strands' InMemoryStorage / LocalFileStorage, with identical results."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from strands.storage import InMemoryStorage, LocalFileStorage
+
+from mongodb_session_manager.storage import MongoDBStorage
+
+from .suite import StorageContract, transcript
+
+
+@pytest.fixture
+def mongodb_storage(mongo_uri: str, db_name: str) -> Iterator[MongoDBStorage]:
+    storage = MongoDBStorage(mongo_uri, db_name, "sessions")
+    yield storage
+    storage.close()
+
+
+class TestMongoDBStorageContract(StorageContract):
+    @pytest.fixture
+    def storage(self, mongodb_storage: MongoDBStorage) -> MongoDBStorage:
+        return mongodb_storage
+
+
+class TestInMemoryStorageContract(StorageContract):
+    @pytest.fixture
+    def storage(self) -> InMemoryStorage:
+        return InMemoryStorage()
+
+
+class TestLocalFileStorageContract(StorageContract):
+    @pytest.fixture
+    def storage(self, tmp_path: Path) -> LocalFileStorage:
+        return LocalFileStorage(str(tmp_path / "strands"))
+
+
+async def test_every_backend_gives_the_same_results(mongodb_storage: MongoDBStorage, tmp_path: Path) -> None:
+    reference = await transcript(InMemoryStorage())
+    assert await transcript(LocalFileStorage(str(tmp_path / uuid.uuid4().hex))) == reference
+    assert await transcript(mongodb_storage) == reference
