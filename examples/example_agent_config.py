@@ -12,7 +12,9 @@ from mongodb_session_manager.testing import default_model
 
 def main() -> None:
     with local_mongodb() as uri:
-        manager = MongoDBSessionManager("agent-config-demo", connection_string=uri, database_name="examples")
+        manager = MongoDBSessionManager(
+            "agent-config-demo", connection_string=uri, database_name="chat", collection_name="sessions"
+        )
         for agent_id, prompt in (
             ("support", "You are a friendly support agent."),
             ("billing", "You are a precise billing specialist."),

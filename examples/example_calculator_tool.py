@@ -15,7 +15,9 @@ from mongodb_session_manager.testing import default_model
 
 def main() -> None:
     with local_mongodb() as uri:
-        manager = create_mongodb_session_manager("calculator-demo", connection_string=uri, database_name="examples")
+        manager = create_mongodb_session_manager(
+            "calculator-demo", connection_string=uri, database_name="chat", collection_name="sessions"
+        )
         agent = Agent(
             agent_id="calculator",
             model=default_model(),
@@ -31,7 +33,9 @@ def main() -> None:
         manager.close()
 
         # A new manager and a new agent with the same session id continue the conversation.
-        resumed = create_mongodb_session_manager("calculator-demo", connection_string=uri, database_name="examples")
+        resumed = create_mongodb_session_manager(
+            "calculator-demo", connection_string=uri, database_name="chat", collection_name="sessions"
+        )
         agent = Agent(agent_id="calculator", model=default_model(), session_manager=resumed, callback_handler=None)
         print(f"Resumed agent remembers {len(agent.messages)} messages; last: {agent.messages[-1]['content'][0]}")
         resumed.repository.delete_session("calculator-demo")  # keep the example repeatable

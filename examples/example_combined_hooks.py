@@ -79,7 +79,8 @@ def main() -> None:
         manager = MongoDBSessionManager(
             "combined-hooks-demo",
             connection_string=uri,
-            database_name="examples",
+            database_name="chat",
+            collection_name="sessions",
             metadataHook=metadata_hook,
             feedbackHook=feedback_hook,
         )

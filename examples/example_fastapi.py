@@ -28,9 +28,7 @@ class ChatRequest(BaseModel):
 def create_app(connection_string: str) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        initialize_global_factory(
-            connection_string, database_name="examples", collection_name="fastapi_sessions", maxPoolSize=50
-        )
+        initialize_global_factory(connection_string, database_name="chat", collection_name="sessions", maxPoolSize=50)
         yield
         close_global_factory()
 

@@ -48,8 +48,8 @@ def create_app(connection_string: str, allowed_origins: list[str] | None = None)
     async def lifespan(app: FastAPI):
         initialize_global_factory(
             connection_string,
-            database_name="examples",
-            collection_name="playground_sessions",
+            database_name="chat",
+            collection_name="sessions",
             metadata_fields=["topic"],
         )
         yield

@@ -25,7 +25,11 @@ def feedback_hook(original_func, action, session_id, **kwargs):
 def main() -> None:
     with local_mongodb() as uri:
         manager = MongoDBSessionManager(
-            "feedback-demo", connection_string=uri, database_name="examples", feedbackHook=feedback_hook
+            "feedback-demo",
+            connection_string=uri,
+            database_name="chat",
+            collection_name="sessions",
+            feedbackHook=feedback_hook,
         )
         manager.add_feedback({"rating": "up", "comment": "Great answer!"})
         manager.add_feedback({"rating": "down", "comment": "The refund amount was wrong."})

@@ -67,7 +67,11 @@ def main() -> None:
             body_prefix_good="Rated {rating} at {timestamp}\n",
         )
         manager = MongoDBSessionManager(
-            "sns-feedback-demo", connection_string=uri, database_name="examples", feedbackHook=hook
+            "sns-feedback-demo",
+            connection_string=uri,
+            database_name="chat",
+            collection_name="sessions",
+            feedbackHook=hook,
         )
         manager.add_feedback({"rating": "down", "comment": "Response was incomplete"})
         manager.add_feedback({"rating": "up", "comment": "Great answer!"})

@@ -37,7 +37,11 @@ def main() -> None:
         queue_url = REAL_QUEUE_URL or sqs.create_queue(QueueName="metadata-updates")["QueueUrl"]
         hook = create_metadata_sqs_hook(queue_url, metadata_fields=["status", "agent_state", "priority"])
         manager = MongoDBSessionManager(
-            "sqs-metadata-demo", connection_string=uri, database_name="examples", metadataHook=hook
+            "sqs-metadata-demo",
+            connection_string=uri,
+            database_name="chat",
+            collection_name="sessions",
+            metadataHook=hook,
         )
 
         manager.update_metadata({"status": "processing", "agent_state": "thinking", "internal_notes": "private"})

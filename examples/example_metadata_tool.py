@@ -12,7 +12,9 @@ from mongodb_session_manager.testing import default_model
 
 def main() -> None:
     with local_mongodb() as uri:
-        manager = create_mongodb_session_manager("metadata-tool-demo", connection_string=uri, database_name="examples")
+        manager = create_mongodb_session_manager(
+            "metadata-tool-demo", connection_string=uri, database_name="chat", collection_name="sessions"
+        )
         agent = Agent(
             agent_id="assistant",
             model=default_model(),

@@ -9,7 +9,9 @@ from mongodb_session_manager.embedded import local_mongodb
 
 def main() -> None:
     with local_mongodb() as uri:
-        manager = create_mongodb_session_manager("metadata-direct", connection_string=uri, database_name="examples")
+        manager = create_mongodb_session_manager(
+            "metadata-direct", connection_string=uri, database_name="chat", collection_name="sessions"
+        )
         metadata_tool = manager.get_metadata_tool()
         print(metadata_tool(action="set", metadata={"customer": "ACME", "priority": "high"}))
         print(metadata_tool(action="update", metadata='{"priority": "low"}'))  # JSON strings work too

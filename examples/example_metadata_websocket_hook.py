@@ -88,7 +88,7 @@ def main() -> None:
             region=None if REAL_ENDPOINT else "us-east-1",
         )
         manager = MongoDBSessionManager(
-            "websocket-demo", connection_string=uri, database_name="examples", metadataHook=hook
+            "websocket-demo", connection_string=uri, database_name="chat", collection_name="sessions", metadataHook=hook
         )
         manager.update_metadata({"ws_connection_id": CONNECTION_ID})  # what a $connect handler would store
 

@@ -26,15 +26,13 @@ def timed(create) -> list[float]:
 
 def main() -> None:
     with local_mongodb() as uri:
-        factory = MongoDBSessionManagerFactory(uri, database_name="examples", collection_name="perf")
+        factory = MongoDBSessionManagerFactory(uri, database_name="chat", collection_name="perf")
         factory.create_session_manager("warm-up").get_metadata()
         pooled = timed(factory.create_session_manager)
         fresh = timed(
-            lambda sid: MongoDBSessionManager(
-                sid, connection_string=uri, database_name="examples", collection_name="perf"
-            )
+            lambda sid: MongoDBSessionManager(sid, connection_string=uri, database_name="chat", collection_name="perf")
         )
-        factory.client["examples"]["perf"].drop()
+        factory.client["chat"]["perf"].drop()
         factory.close()
     p_med, f_med = statistics.median(pooled), statistics.median(fresh)
     print(f"factory (shared pool):     median {p_med:.2f} ms")

@@ -25,7 +25,9 @@ async def chat(agent: Agent, prompt: str) -> None:
 
 async def main() -> None:
     with local_mongodb() as uri:
-        manager = create_mongodb_session_manager("stream-demo", connection_string=uri, database_name="examples")
+        manager = create_mongodb_session_manager(
+            "stream-demo", connection_string=uri, database_name="chat", collection_name="sessions"
+        )
         agent = Agent(
             agent_id="streamer",
             model=default_model(),

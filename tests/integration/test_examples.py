@@ -42,16 +42,18 @@ def test_example_script_runs(script: str, mongo_uri: str) -> None:
     assert proc.stdout.strip(), f"{script} printed nothing"
 
 
-def test_example_starts_its_own_mongod_when_none_is_configured() -> None:
+def test_example_starts_its_own_mongod_when_none_is_configured(tmp_path: Path) -> None:
+    """Without a configured server an example uses the shared local mongod (here in a private data dir)."""
     proc = subprocess.run(
         [sys.executable, str(EXAMPLES / "example_metadata_tool_direct.py")],
-        env=example_env(None),
+        env=example_env(None) | {"MSM_DATA_DIR": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=240,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "Session metadata" in proc.stdout
+    assert (tmp_path / "member0" / "mongod.lock").read_text().strip() == "", "it stopped the mongod it started"
 
 
 def _serve(script: str, mongo_uri: str) -> tuple[subprocess.Popen[str], str]:
