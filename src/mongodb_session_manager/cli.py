@@ -144,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--port", type=int, default=int(os.environ.get("BACKEND_PORT", "8882")))
         if name == "demo":
             cmd.add_argument("--no-seed", action="store_true", help="do not create demo sessions")
+    from .cli_migrate import add_migrate_command
+
+    add_migrate_command(sub)
     return parser
 
 
