@@ -1,22 +1,19 @@
-"""Password checks and the failed-attempt limiter.
+"""Password checks, password strength, and who a client is.
 
 Passwords arrive in headers (``X-Backend-Password`` for everything, ``X-Session-Password`` for one
 session), never in URLs, which end up in logs and browser history. Comparison is constant-time
 over SHA-256 digests so neither content nor length leaks through timing. Failed attempts are
-counted per client IP in a sliding window; once the limit is reached every attempt from that IP,
-right or wrong, gets 429 until old failures age out, so guessing cannot continue at speed.
+counted per client (see :func:`client_key` and :mod:`.lockout`): forwarded headers are believed
+only from proxies configured in ``TRUSTED_PROXIES_STR``, so one client can neither lock out the
+others behind the same proxy (when the proxy is configured) nor rotate addresses to guess on.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import math
+import ipaddress
 import secrets
-import threading
-import time
-from collections import OrderedDict, deque
-from collections.abc import Callable
 
 BACKEND_PASSWORD_HEADER = "X-Backend-Password"
 SESSION_PASSWORD_HEADER = "X-Session-Password"
@@ -37,62 +34,82 @@ def generate_password() -> str:
     return secrets.token_urlsafe(18)
 
 
-class FailedAttemptLimiter:
-    """Sliding-window count of failed password attempts per client.
+#: Shortest configured ``BACKEND_PASSWORD`` accepted without ``ALLOW_WEAK_PASSWORD``.
+MIN_PASSWORD_LENGTH = 12
+#: Passwords of 12+ characters that top the public breach lists, and shapes of them: refused outright.
+COMMON_PASSWORDS = frozenset(
+    {
+        "123456789012", "1234567890123", "12345678901234", "123456789123", "1234567890qwerty",
+        "qwertyuiop12", "qwertyuiopasdf", "qwertyuiopasdfgh", "1q2w3e4r5t6y", "1q2w3e4r5t6y7u",
+        "1qaz2wsx3edc", "1qaz2wsx3edc4rfv", "zaq12wsxcde3", "passwordpassword", "password1234",
+        "password12345", "password123456", "passw0rd1234", "administrator", "administrator1",
+        "changemechangeme", "changeme1234", "letmein12345", "welcome12345", "iloveyou1234",
+        "trustno1trustno1", "abcdefghijkl", "abcdefghijklmnop", "abc123abc123", "aaaaaaaaaaaa",
+        "000000000000", "111111111111", "123123123123", "112233445566", "987654321000",
+        "sessionviewer", "session-viewer", "session_viewer", "mongodbmongodb", "secretsecret",
+        "superadmin123", "qazwsxedcrfv", "asdfghjklqwe", "football1234", "baseball1234",
+        "sunshine1234", "princess1234", "monkey123456", "dragon123456", "master123456",
+    }
+)  # fmt: skip
 
-    In memory, per process: enough for one viewer instance; behind several instances each has
-    its own window (put a shared limiter in the reverse proxy if that matters). The number of
-    tracked clients is capped so a flood of spoofed addresses cannot grow memory without bound.
+
+def password_problem(password: str) -> str | None:
+    """Why ``password`` is too weak to protect every transcript, or None when it is acceptable.
+
+    The bar is deliberately simple and explainable: at least 12 characters, not one of the most
+    common passwords (compared without case, spaces, dashes and underscores), and not a single
+    character or a short pattern repeated (``abcabcabcabc``).
     """
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"is shorter than {MIN_PASSWORD_LENGTH} characters"
+    folded = "".join(ch for ch in password.lower() if ch not in " -_")
+    if folded in COMMON_PASSWORDS or password.lower() in COMMON_PASSWORDS:
+        return "is one of the most common passwords"
+    if len(set(password)) < 4 or any(folded == folded[:n] * (len(folded) // n) for n in range(1, 4)):
+        return "is a repeated pattern"
+    return None
 
-    def __init__(
-        self,
-        max_failures: int,
-        window_seconds: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        max_clients: int = 10_000,
-    ) -> None:
-        self.max_failures = max_failures
-        self.window_seconds = window_seconds
-        self.max_clients = max_clients
-        self._clock = clock
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
 
-    def _prune(self, client: str, now: float) -> deque[float] | None:
-        attempts = self._failures.get(client)
-        if attempts is None:
-            return None
-        while attempts and attempts[0] <= now - self.window_seconds:
-            attempts.popleft()
-        if not attempts:
-            del self._failures[client]
-            return None
-        return attempts
+# ---- who the client is ------------------------------------------------------------------------------
 
-    def retry_after(self, client: str) -> int | None:
-        """Seconds until ``client`` may try again, or None when it may try now."""
-        with self._lock:
-            now = self._clock()
-            attempts = self._prune(client, now)
-            if attempts is None or len(attempts) < self.max_failures:
-                return None
-            # The window frees up when the oldest failure that still counts ages out.
-            oldest_counting = attempts[len(attempts) - self.max_failures]
-            return max(1, math.ceil(oldest_counting + self.window_seconds - now))
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: IPv6 clients are counted per /64: one host usually owns a whole /64 and could rotate inside it.
+IPV6_CLIENT_PREFIX = 64
 
-    def record_failure(self, client: str) -> None:
-        with self._lock:
-            now = self._clock()
-            attempts = self._prune(client, now) or deque()
-            attempts.append(now)
-            self._failures[client] = attempts
-            self._failures.move_to_end(client)
-            while len(self._failures) > self.max_clients:
-                self._failures.popitem(last=False)
 
-    def failures(self, client: str) -> int:
-        with self._lock:
-            attempts = self._prune(client, self._clock())
-            return len(attempts) if attempts else 0
+def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(value.strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address, trusted: list[IPNetwork]) -> bool:
+    return any(address.version == net.version and address in net for net in trusted)
+
+
+def client_key(peer: str | None, forwarded_for: str | None, trusted: list[IPNetwork]) -> str:
+    """The client the lockout counts failures for.
+
+    The peer address, unless the peer is a configured trusted proxy: then the right-most address of
+    ``X-Forwarded-For`` that is not itself a trusted proxy (everything left of it was written by
+    the client and proves nothing). With no trusted proxies, forwarded headers are ignored, so a
+    client cannot pick a fresh address per guess. IPv6 addresses count per /64.
+    """
+    address = _parse_ip(peer or "")
+    if address is not None and trusted and _trusted(address, trusted) and forwarded_for:
+        for hop in reversed(forwarded_for.split(",")):
+            candidate = _parse_ip(hop)
+            if candidate is None:
+                break  # garbage from an untrusted hop: stop at the last proxy we trust
+            address = candidate
+            if not _trusted(candidate, trusted):
+                break
+    if address is None:
+        return f"peer:{(peer or 'unknown')[:64]}"
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.ip_network(f"{address}/{IPV6_CLIENT_PREFIX}", strict=False))
+    return str(address)

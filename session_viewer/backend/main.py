@@ -1,10 +1,12 @@
 """The Session Viewer API: ``create_app(settings)``, and ``app`` for ``uvicorn main:app``.
 
 Endpoints: ``GET /health``, ``GET /api/v1/auth/check``, ``GET /api/v1/metadata-fields``,
-``GET /api/v1/sessions/search`` and ``GET /api/v1/sessions/{session_id}``. Search and field
-discovery need ``BACKEND_PASSWORD`` (header ``X-Backend-Password``); one session can also be
-opened with its own viewer password (header ``X-Session-Password``). With ``SERVE_FRONTEND`` the
-same app serves the frontend, so the whole viewer runs on one origin.
+``GET /api/v1/sessions/search``, ``GET /api/v1/session/{session_id}`` (one timeline page;
+``/api/v1/sessions/{session_id}`` is the older spelling, which cannot open a session named
+``search``), ``GET /api/v1/session-export/{session_id}`` and ``POST /api/v1/session-notes/{session_id}``.
+Search, field discovery and notes need ``BACKEND_PASSWORD`` (header ``X-Backend-Password``); one
+session can also be opened and exported with its own viewer password (header ``X-Session-Password``).
+With ``SERVE_FRONTEND`` the same app serves the frontend, so the whole viewer runs on one origin.
 """
 
 from __future__ import annotations
@@ -15,38 +17,43 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from bson.errors import BSONError
+from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError, ServerSelectionTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mongodb_session_manager import __version__
 from mongodb_session_manager import documents as d
 from mongodb_session_manager.errors import InvalidIdentifierError
+from mongodb_session_manager.export import export_session_document
 
 from . import listing
 from . import queries as q
 from .auth import (
     BACKEND_PASSWORD_HEADER,
     SESSION_PASSWORD_HEADER,
-    FailedAttemptLimiter,
+    client_key,
     generate_password,
+    password_problem,
     passwords_match,
 )
 from .config import Settings
 from .models import (
     AuthCheckResponse,
+    FeedbackEntry,
     HealthResponse,
     MetadataFieldsResponse,
+    NoteRequest,
     SearchOptionsResponse,
     SearchResponse,
     SessionDetailResponse,
 )
 from .store import SessionStore, make_client
-from .timeline import session_detail
+from .timeline import session_detail_page, timeline_row_item
 
 logger = logging.getLogger("session_viewer")
 
@@ -62,13 +69,17 @@ SAME_ORIGIN_CONFIG_JS = (
 )
 
 
+class WeakPasswordError(ValueError):
+    """``BACKEND_PASSWORD`` is too weak to protect every transcript (set ``ALLOW_WEAK_PASSWORD`` for a demo)."""
+
+
 class ViewerState:
-    """What the request handlers share: settings, the effective password, the limiter, the store."""
+    """What the request handlers share: settings, the effective password, the store (and its lockout)."""
 
     def __init__(self, settings: Settings, password: str) -> None:
         self.settings = settings
         self.password = password
-        self.limiter = FailedAttemptLimiter(settings.auth_max_failures, settings.auth_window_seconds)
+        self.trusted_proxies = settings.trusted_proxies
         self._store: SessionStore | None = None
 
     @property
@@ -86,6 +97,12 @@ def effective_password(settings: Settings) -> str:
     """
     configured = settings.backend_password.get_secret_value()
     if configured:
+        problem = password_problem(configured)
+        if problem and not settings.allow_weak_password:
+            raise WeakPasswordError(
+                f"BACKEND_PASSWORD {problem}; choose at least 12 characters that are not a common password "
+                "(or set ALLOW_WEAK_PASSWORD=true for a local demo)"
+            )
         return configured
     generated = generate_password()
     logger.warning("BACKEND_PASSWORD is not set; generated a random password for this run")
@@ -95,7 +112,9 @@ def effective_password(settings: Settings) -> str:
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The lockout key of this request's client (forwarded headers only from TRUSTED_PROXIES_STR)."""
+    peer = request.client.host if request.client else None
+    return client_key(peer, request.headers.get("x-forwarded-for"), viewer(request).trusted_proxies)
 
 
 def viewer(request: Request) -> ViewerState:
@@ -118,7 +137,8 @@ async def authorize(
     """
     state = viewer(request)
     client = client_address(request)
-    wait = state.limiter.retry_after(client)
+    lockout = state.store.lockout
+    wait = await lockout.retry_after(client)
     if wait is not None:
         raise HTTPException(429, "too many failed password attempts; try again later", {"Retry-After": str(wait)})
     usable_session_password = session_password if session_id is not None else None
@@ -130,7 +150,7 @@ async def authorize(
         stored = await state.store.viewer_password(session_id)
         if passwords_match(usable_session_password, stored):
             return "session"
-    state.limiter.record_failure(client)
+    await lockout.record_failure(client)
     logger.warning("client=<%s> | failed password attempt", client)
     raise HTTPException(401, "invalid password")
 
@@ -270,15 +290,65 @@ async def search_options(request: Request) -> SearchOptionsResponse:
 async def get_session(
     request: Request,
     session_id: str,
+    timeline_offset: Annotated[int, Query(ge=0, le=d.MAX_BSON_SIZE, description="first timeline item")] = 0,
+    timeline_limit: Annotated[
+        int | None, Query(ge=1, le=10_000, description="items per page, clamped to MAX_TIMELINE_PAGE_SIZE")
+    ] = None,
     x_backend_password: BackendPassword = None,
     x_session_password: SessionPassword = None,
 ) -> SessionDetailResponse:
+    """The session's header and one page of its timeline (the frontend asks for more as you scroll)."""
+    sid = checked_session_id(session_id)
+    await authorize(request, backend_password=x_backend_password, session_password=x_session_password, session_id=sid)
+    state = viewer(request)
+    store = state.store
+    header = await store.header(sid)
+    if header is None:
+        raise HTTPException(404, "session not found")
+    limit = min(timeline_limit or state.settings.timeline_page, state.settings.max_timeline_page_size)
+    rows, total = await store.timeline_page(sid, timeline_offset, limit)
+    return SessionDetailResponse.model_validate(session_detail_page(header, rows, total, timeline_offset))
+
+
+async def export_session(
+    request: Request,
+    session_id: str,
+    x_backend_password: BackendPassword = None,
+    x_session_password: SessionPassword = None,
+) -> JSONResponse:
+    """The whole session as JSON (``mongodb_session_manager.export`` format), as a download."""
     sid = checked_session_id(session_id)
     await authorize(request, backend_password=x_backend_password, session_password=x_session_password, session_id=sid)
     doc = await viewer(request).store.session(sid)
     if doc is None:
         raise HTTPException(404, "session not found")
-    return SessionDetailResponse.model_validate(session_detail(doc))
+    logger.info("session_id=<%s> | session exported", sid)
+    safe_name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in sid)[:80] or "session"
+    return JSONResponse(
+        export_session_document(doc),
+        headers={"Content-Disposition": f'attachment; filename="session-{safe_name}.json"'},
+    )
+
+
+async def add_note(
+    request: Request,
+    session_id: str,
+    note: Annotated[NoteRequest, Body()],
+) -> FeedbackEntry:
+    """Store a reviewer's note as a feedback entry marked ``source: "reviewer"`` (global password only)."""
+    sid = checked_session_id(session_id)
+    state = viewer(request)
+    comment = note.comment.strip()
+    if not comment:
+        raise q.ViewerInputError("a note needs some text")
+    if len(comment) > state.settings.max_note_length:
+        raise q.ViewerInputError(f"a note is at most {state.settings.max_note_length} characters")
+    stored = d.reviewer_note(comment, note.rating)
+    if not await state.store.add_note(sid, stored):
+        raise HTTPException(404, "session not found")
+    logger.info("session_id=<%s> | reviewer note added", sid)
+    total = len((await state.store.header(sid) or {}).get(d.FEEDBACKS) or [])
+    return FeedbackEntry.model_validate(timeline_row_item({"kind": 1, "index": max(0, total - 1), "item": stored}))
 
 
 # ---- errors ----------------------------------------------------------------------------------------
@@ -297,6 +367,13 @@ async def on_viewer_input(request: Request, exc: Exception) -> JSONResponse:
     return _error(422, str(exc))
 
 
+async def on_malformed_input(request: Request, exc: Exception) -> JSONResponse:
+    """Input no validator foresaw but Python or BSON could not take: nesting too deep, integers past
+    64 bits, lone surrogates, dates out of range. A clear 422, never a 500 (and never the input)."""
+    logger.info("path=<%s> | malformed input: %s", request.url.path, type(exc).__name__)
+    return _error(422, f"malformed input ({type(exc).__name__})")
+
+
 async def on_validation(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's 422 without echoing the input back: location and message only."""
     assert isinstance(exc, RequestValidationError)
@@ -306,9 +383,15 @@ async def on_validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
     """Never show a driver message to a client (it names hosts, databases, sometimes queries)."""
-    if isinstance(exc, ConnectionFailure):
+    unreachable = isinstance(exc, ServerSelectionTimeoutError) or (
+        isinstance(exc, ConnectionFailure) and not getattr(exc, "timeout", False)
+    )
+    if unreachable:
         logger.warning("path=<%s> | database unavailable: %s", request.url.path, type(exc).__name__)
         return _error(503, "the database is unavailable")
+    if isinstance(exc, ExecutionTimeout) or getattr(exc, "timeout", False):
+        logger.warning("path=<%s> | query exceeded QUERY_MAX_TIME_MS: %s", request.url.path, type(exc).__name__)
+        return _error(504, "the query took too long (QUERY_MAX_TIME_MS)")
     logger.error("path=<%s> | database error", request.url.path, exc_info=exc)
     return _error(500, "internal error")
 
@@ -350,21 +433,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_api_route(f"{API}/metadata-fields", metadata_fields, methods=["GET"], dependencies=guarded)
     app.add_api_route(f"{API}/sessions/search", search_sessions, methods=["GET"], dependencies=guarded)
     app.add_api_route(f"{API}/search-options", search_options, methods=["GET"], dependencies=guarded)
-    app.add_api_route(f"{API}/sessions/{{session_id:path}}", get_session, methods=["GET"])
+    app.add_api_route(f"{API}/session/{{session_id:path}}", get_session, methods=["GET"])
+    app.add_api_route(f"{API}/session-export/{{session_id:path}}", export_session, methods=["GET"])
+    app.add_api_route(
+        f"{API}/session-notes/{{session_id:path}}", add_note, methods=["POST"], dependencies=guarded, status_code=201
+    )
+    app.add_api_route(f"{API}/sessions/{{session_id:path}}", get_session, methods=["GET"], include_in_schema=False)
 
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(q.ViewerInputError, on_viewer_input)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(PyMongoError, on_database_error)
+    for malformed in (RecursionError, OverflowError, UnicodeError, BSONError):
+        app.add_exception_handler(malformed, on_malformed_input)
 
-    origins = settings.allowed_origins
-    if "*" in origins:
-        logger.warning("ALLOWED_ORIGINS_STR contains '*': any web page may call this API with a password")
+    # Settings refuse "*" (credential headers are always in use), so only listed origins get CORS.
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=origins,
-        allow_methods=["GET"],
-        allow_headers=[BACKEND_PASSWORD_HEADER, SESSION_PASSWORD_HEADER],
+        allow_origins=settings.allowed_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=[BACKEND_PASSWORD_HEADER, SESSION_PASSWORD_HEADER, "Content-Type"],
         expose_headers=["Retry-After"],
         max_age=600,
     )

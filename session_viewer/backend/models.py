@@ -12,10 +12,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 
-class ErrorResponse(BaseModel):
-    detail: str | list[dict[str, Any]]
-
-
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded"]
     database: Literal["reachable", "unreachable"]
@@ -111,7 +107,26 @@ class FeedbackEntry(BaseModel):
     rating: Literal["up", "down"] | None = None
     comment: str = ""
     created_at: str | None = None
+    source: str | None = Field(default=None, description='"reviewer" for a reviewer\'s note; None for end users')
     extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class FeedbackSummary(BaseModel):
+    """End-user feedback only; reviewer notes are counted apart and never as feedback."""
+
+    up: int = 0
+    down: int = 0
+    total: int = 0
+    reviewer_notes: int = 0
+
+
+class NoteRequest(BaseModel):
+    """A reviewer's note on a session: free text and an optional rating."""
+
+    model_config = {"extra": "forbid"}
+
+    comment: str = Field(min_length=1, description="the note (at most MAX_NOTE_LENGTH characters)")
+    rating: Literal["up", "down"] | None = None
 
 
 class TimelineMessage(BaseModel):
@@ -150,6 +165,10 @@ class SessionDetailResponse(BaseModel):
     agents: list[AgentInfo]
     totals: SessionTotals
     feedbacks: list[FeedbackEntry]
+    feedback_summary: FeedbackSummary
     timeline: list[Annotated[TimelineMessage | FeedbackEntry, Field(discriminator="type")]] = Field(
-        description="Messages of all agents and feedback entries, oldest first"
+        description="One page of the messages of all agents and the feedback entries, oldest first"
     )
+    timeline_offset: int = Field(description="position of the page's first item in the whole timeline")
+    timeline_total: int = Field(description="items in the whole timeline")
+    timeline_next_offset: int | None = Field(description="timeline_offset of the next page; None on the last page")

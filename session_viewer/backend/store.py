@@ -1,8 +1,10 @@
 """The viewer's only MongoDB access: async, projected, built from :mod:`.queries`.
 
-One ``AsyncMongoClient`` per app (created in the lifespan, closed on shutdown). Every read
-projects: search rows are computed on the server and never carry message arrays, and the
-detail read excludes the viewer password at the source.
+One ``AsyncMongoClient`` per app (created in the lifespan, closed on shutdown), with a
+per-operation time limit (``QUERY_MAX_TIME_MS``, sent as ``maxTimeMS``). Every read projects:
+search rows are computed on the server and never carry message arrays, the detail page reads the
+header without messages and one timeline page at a time, and the export read excludes the viewer
+password at the source. The driver's command log is silenced, so no level prints documents.
 """
 
 from __future__ import annotations
@@ -19,26 +21,56 @@ from pymongo.errors import PyMongoError
 
 from mongodb_session_manager import documents as d
 
+from . import detail_queries as dq
 from . import queries as q
 from .config import Settings
+from .lockout import LoginLockout
 
 logger = logging.getLogger(__name__)
 
 
-def make_client(settings: Settings) -> AsyncMongoClient[dict[str, Any]]:
+#: The driver's command log prints whole commands and replies (session passwords, transcripts) at DEBUG.
+DRIVER_COMMAND_LOGGER = "pymongo.command"
+
+
+class _DropEverything(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+_SILENCER = _DropEverything()
+
+
+def silence_driver_command_log() -> None:
+    """Never let the driver log commands or replies, whatever level the operator sets.
+
+    A filter on the logger itself (not a level) is used because ``LOG_LEVEL=DEBUG`` or a logging
+    config may lower levels later; a logger's filters still drop every record it creates.
+    """
+    command_logger = logging.getLogger(DRIVER_COMMAND_LOGGER)
+    if _SILENCER not in command_logger.filters:
+        command_logger.addFilter(_SILENCER)
+
+
+def make_client(settings: Settings, **options: Any) -> AsyncMongoClient[dict[str, Any]]:
+    """The app's client. ``timeoutMS`` bounds every operation and is sent to the server as
+    ``maxTimeMS``, so no viewer query (search, detail, export, the lockout) can run on unbounded."""
+    silence_driver_command_log()
     return AsyncMongoClient(
         settings.mongodb_connection_string,
         maxPoolSize=settings.max_pool_size,
         minPoolSize=min(settings.min_pool_size, settings.max_pool_size),
         maxIdleTimeMS=settings.max_idle_time_ms or None,
         serverSelectionTimeoutMS=settings.server_selection_timeout_ms,
+        timeoutMS=settings.query_max_time_ms,
         appname="session-viewer",
         tz_aware=True,
+        **options,
     )
 
 
 class SessionStore:
-    """Reads of the session collection the API needs, and nothing else (the viewer never writes)."""
+    """Reads of the session collection the API needs; the one write is a reviewer's note."""
 
     def __init__(self, client: AsyncMongoClient[dict[str, Any]], settings: Settings) -> None:
         self.client = client
@@ -46,6 +78,11 @@ class SessionStore:
         database = client.get_database(settings.database_name)
         self.collection: AsyncCollection[dict[str, Any]] = database.get_collection(
             settings.collection_name, codec_options=CodecOptions(tz_aware=True)
+        )
+        self.lockout = LoginLockout(
+            database.get_collection(settings.lockout_collection_name, codec_options=CodecOptions(tz_aware=True)),
+            settings.auth_max_failures,
+            settings.auth_window_seconds,
         )
 
     async def ping(self, timeout: float) -> bool:
@@ -98,7 +135,28 @@ class SessionStore:
         return found, count
 
     async def session(self, session_id: str) -> dict[str, Any] | None:
-        return await self.collection.find_one({d.ID: session_id}, projection=q.detail_projection())
+        """The whole document (password excluded): only the export needs it."""
+        return await self.collection.find_one(dq.session_filter(session_id), projection=dq.export_projection())
+
+    async def header(self, session_id: str) -> dict[str, Any] | None:
+        """The session without its messages (agent message counts computed on the server)."""
+        cursor = await self.collection.aggregate(dq.header_pipeline(session_id))
+        found = await cursor.to_list(1)
+        return found[0] if found else None
+
+    async def timeline_page(self, session_id: str, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of the merged timeline, in order, and the number of items in the whole timeline."""
+        pipeline = dq.timeline_page_pipeline(self.settings.collection_name, session_id, offset, limit)
+        cursor = await self.collection.aggregate(pipeline)
+        facets = await cursor.to_list(1)
+        facet = facets[0] if facets else {}
+        counted = facet.get("total") or [{}]
+        return list(facet.get("items") or []), int(counted[0].get("n", 0))
+
+    async def add_note(self, session_id: str, note: Mapping[str, Any]) -> bool:
+        """Append a reviewer note; False when the session does not exist."""
+        result = await self.collection.update_one(dq.session_filter(session_id), d.push_reviewer_note_update(note))
+        return result.matched_count == 1
 
     async def viewer_password(self, session_id: str) -> str | None:
         doc = await self.collection.find_one({d.ID: session_id}, projection=d.VIEWER_PASSWORD_PROJECTION)

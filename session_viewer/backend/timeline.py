@@ -221,15 +221,32 @@ def _message_item(agent_id: str, stored: Mapping[str, Any]) -> dict[str, Any]:
 def _feedback_item(index: int, stored: Any) -> dict[str, Any]:
     entry = stored if isinstance(stored, Mapping) else {}
     rating = entry.get("rating")
-    extra = {k: v for k, v in entry.items() if k not in ("rating", "comment", d.CREATED_AT)}
+    source = entry.get(d.FEEDBACK_SOURCE)
+    extra = {k: v for k, v in entry.items() if k not in ("rating", "comment", d.CREATED_AT, d.FEEDBACK_SOURCE)}
     return {
         "type": "feedback",
         "id": f"feedback:{index}",
         "rating": rating if rating in ("up", "down") else None,
         "comment": _text(entry.get("comment")),
         "created_at": iso_or_none(entry.get(d.CREATED_AT)),
+        "source": source if isinstance(source, str) and source else None,
         "extra": to_jsonable(extra),
     }
+
+
+def feedback_summary(feedbacks: Any) -> dict[str, int]:
+    """End users' ratings only: reviewer notes (``source: "reviewer"``) are never counted as feedback."""
+    out = {"up": 0, "down": 0, "total": 0, "reviewer_notes": 0}
+    for entry in feedbacks if isinstance(feedbacks, list) else []:
+        if not isinstance(entry, Mapping):
+            continue
+        if entry.get(d.FEEDBACK_SOURCE) == d.REVIEWER_SOURCE:
+            out["reviewer_notes"] += 1
+            continue
+        out["total"] += 1
+        if entry.get("rating") in ("up", "down"):
+            out[str(entry["rating"])] += 1
+    return out
 
 
 def build_timeline(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -269,7 +286,7 @@ def _agent_summary(agent_id: str, agent: Mapping[str, Any]) -> dict[str, Any]:
         "system_prompt": data.get(d.SYSTEM_PROMPT) if isinstance(data.get(d.SYSTEM_PROMPT), str) else None,
         "created_at": iso_or_none(data.get(d.CREATED_AT)),
         "updated_at": iso_or_none(data.get(d.UPDATED_AT)),
-        "message_count": len(messages) if isinstance(messages, list) else 0,
+        "message_count": len(messages) if isinstance(messages, list) else _int(agent.get("message_count")),
         "totals": to_jsonable(totals) if isinstance(totals, Mapping) else {},
         "state": to_jsonable(data.get(d.STATE)) if isinstance(data.get(d.STATE), Mapping) else {},
     }
@@ -292,8 +309,12 @@ def _int(value: Any) -> int:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) else 0
 
 
-def session_detail(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """The detail response body. Built from an allow-list, so no internal field can slip through."""
+def session_header(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything of the detail body but the timeline, from an allow-list (no internal field slips through).
+
+    ``doc`` is a whole session document or the result of ``detail_queries.header_pipeline`` (agents
+    without messages but with a server-computed ``message_count``).
+    """
     agents = [_agent_summary(agent_id, agent) for agent_id, agent in _agents_in_order(doc.get(d.AGENTS))]
     metadata = doc.get(d.METADATA)
     feedbacks = doc.get(d.FEEDBACKS)
@@ -306,7 +327,43 @@ def session_detail(doc: Mapping[str, Any]) -> dict[str, Any]:
         "agents": agents,
         "totals": session_totals(agents),
         "feedbacks": [_feedback_item(i, f) for i, f in enumerate(feedbacks if isinstance(feedbacks, list) else [])],
-        "timeline": build_timeline(doc),
+        "feedback_summary": feedback_summary(feedbacks),
+    }
+
+
+def session_detail(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The whole detail body of a whole document, every timeline item on one page (tests, small tools)."""
+    timeline = build_timeline(doc)
+    return {
+        **session_header(doc),
+        "timeline": timeline,
+        "timeline_offset": 0,
+        "timeline_total": len(timeline),
+        "timeline_next_offset": None,
+    }
+
+
+def timeline_row_item(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One row of ``detail_queries.timeline_page_pipeline`` as a timeline item."""
+    stored = row.get("item")
+    index = _int(row.get("index"))
+    if row.get("kind") == 1:
+        return _feedback_item(index, stored)
+    return _message_item(_text(row.get("agent_id")), stored if isinstance(stored, Mapping) else {})
+
+
+def session_detail_page(
+    header: Mapping[str, Any], rows: list[Mapping[str, Any]], total: int, offset: int
+) -> dict[str, Any]:
+    """The detail body for one timeline page: the header plus ``rows`` (already in timeline order)."""
+    items = [timeline_row_item(row) for row in rows]
+    end = offset + len(items)
+    return {
+        **session_header(header),
+        "timeline": items,
+        "timeline_offset": offset,
+        "timeline_total": total,
+        "timeline_next_offset": end if end < total and items else None,
     }
 
 

@@ -61,20 +61,30 @@ def mongodb(data_dir: Path | None) -> Iterator[str]:
             _say("Local mongod stopped.")
 
 
-def _viewer_app(connection_string: str, database: str, collection: str, password: str) -> Any:
-    if str(CHECKOUT) not in sys.path and (CHECKOUT / "session_viewer").is_dir():
-        sys.path.insert(0, str(CHECKOUT))
+VIEWER_EXTRA_MISSING = (
+    "The Session Viewer needs its dependencies: pip install 'mongodb-session-manager[viewer]' ({error})"
+)
+
+
+def _viewer_modules() -> tuple[Any, Any]:
+    """``(Settings, create_app)`` of the installed ``session_viewer`` package (shipped in the wheel)."""
     try:
         from session_viewer.backend.config import Settings
         from session_viewer.backend.main import create_app
-    except ImportError as exc:  # the viewer ships with the source checkout, not the wheel
-        raise SystemExit(f"The Session Viewer is not available here ({exc}); run from a source checkout.") from exc
-    settings = Settings(
+    except ImportError as exc:  # fastapi / uvicorn / pydantic-settings: the `viewer` extra
+        raise SystemExit(VIEWER_EXTRA_MISSING.format(error=exc)) from exc
+    return Settings, create_app
+
+
+def _viewer_app(connection_string: str, database: str, collection: str, password: str) -> Any:
+    settings_class, create_app = _viewer_modules()
+    settings = settings_class(
         mongodb_connection_string=connection_string,
         database_name=database,
         collection_name=collection,
         backend_password=password,
         serve_frontend=True,
+        allow_weak_password=True,  # the demo is local: whatever BACKEND_PASSWORD the user picked is accepted
         enum_fields_str=os.environ.get("ENUM_FIELDS_STR", DEMO_ENUM_FIELDS),
     )
     return create_app(settings)
@@ -83,7 +93,9 @@ def _viewer_app(connection_string: str, database: str, collection: str, password
 def _serve(app: Any, host: str, port: int) -> None:
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from loopback, and a client
+    # could rotate addresses past the login lockout. The viewer reads it only from TRUSTED_PROXIES_STR.
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", proxy_headers=False)
     server = uvicorn.Server(config)
     server.run()
 
@@ -102,10 +114,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_viewer(args: argparse.Namespace) -> int:
-    database = os.environ.get("DATABASE_NAME", DEFAULT_DATABASE)
-    collection = os.environ.get("COLLECTION_NAME", DEFAULT_COLLECTION)
+    """Serve the viewer configured by flags, environment variables or ``.env`` (``--help`` lists them).
+
+    Without a configured MongoDB (no ``--mongodb-connection-string``, no ``MONGODB_CONNECTION_STRING``)
+    it uses the shared local mongod, as the demo does.
+    """
+    _viewer_modules()
+    from session_viewer.backend.settings_cli import settings_from_args
+
+    settings = settings_from_args(args, serve_frontend=True)
+    if "mongodb_connection_string" in settings.model_fields_set:
+        return _serve_viewer(settings)
     with mongodb(args.data_dir) as uri:
-        return _run_viewer(args, uri, database, collection)
+        return _serve_viewer(settings.model_copy(update={"mongodb_connection_string": uri}))
+
+
+def _serve_viewer(settings: Any) -> int:
+    _settings_class, create_app = _viewer_modules()
+    app = create_app(settings)  # prints a generated password; a configured one is never printed
+    _say("")
+    _say(f"Session Viewer: http://{settings.backend_host}:{settings.backend_port}/")
+    _say(f"Database:       {settings.database_name}.{settings.collection_name}")
+    _say("Press Ctrl-C to stop.")
+    _serve(app, settings.backend_host, settings.backend_port)
+    return 0
 
 
 def _run_viewer(args: argparse.Namespace, uri: str, database: str, collection: str) -> int:
@@ -139,7 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text)
         cmd.set_defaults(func=func)
         cmd.add_argument("--data-dir", type=Path, default=None, help="where the local mongod keeps its data")
-        if name != "mongod":
+        if name == "viewer":
+            _add_viewer_settings(cmd)
+        elif name != "mongod":
             cmd.add_argument("--host", default=os.environ.get("BACKEND_HOST", "127.0.0.1"))
             cmd.add_argument("--port", type=int, default=int(os.environ.get("BACKEND_PORT", "8882")))
         if name == "demo":
@@ -148,6 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_migrate_command(sub)
     return parser
+
+
+def _add_viewer_settings(cmd: argparse.ArgumentParser) -> None:
+    """Every viewer setting as a flag (generated from its settings model), when the extra is installed."""
+    try:
+        from session_viewer.backend.settings_cli import add_settings_arguments
+    except ImportError:
+        cmd.description = VIEWER_EXTRA_MISSING.format(error="not installed")
+        return
+    add_settings_arguments(cmd)
 
 
 def _interrupt(signum: int, frame: object) -> None:

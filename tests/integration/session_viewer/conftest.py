@@ -75,6 +75,8 @@ def make_api(mongo_uri: str) -> AppFactory:
     """``with make_api(database, **settings) as api:`` a started app (lifespan run) on ``database``."""
 
     def build(database: str, *, client: tuple[str, int] = ("203.0.113.7", 50000), **overrides: Any) -> TestClient:
+        # The lockout lives in MongoDB: a collection of its own per app keeps tests independent.
+        overrides.setdefault("lockout_collection_name", f"lockout_{uuid.uuid4().hex[:8]}")
         app = create_app(viewer_settings(mongo_uri, database, **overrides))
         return TestClient(app, client=client)
 

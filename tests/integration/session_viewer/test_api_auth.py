@@ -102,13 +102,43 @@ def test_failed_attempts_are_rate_limited_per_client(make_api: AppFactory, seede
         assert "try again later" in blocked.json()["detail"]
         session = {"X-Session-Password": seeded.passwords["support-ada-001"]}
         assert attacker.get(detail("support-ada-001"), headers=session).status_code == 429
-        assert attacker.app.state.viewer.limiter.failures("203.0.113.7") == 3
+        assert attacker.portal.call(attacker.app.state.viewer.store.lockout.failures, "203.0.113.7") == 3
 
-        # Another client of the same app is unaffected (auth/check answers without a database call,
-        # so this second, lifespan-less client does not touch the first one's event loop).
-        other = TestClient(attacker.app, client=("198.51.100.9", 40000))
-        assert other.get("/api/v1/auth/check", headers=GLOBAL).json() == {"scope": "global", "session_id": None}
-        assert attacker.get("/api/v1/auth/check", headers=GLOBAL).status_code == 429
+
+def test_forwarded_headers_do_not_let_a_client_rotate_addresses(make_api: AppFactory, seeded: SeededDatabase) -> None:
+    """No trusted proxy configured (the default): X-Forwarded-For is ignored, even from loopback."""
+    with make_api(seeded.name, auth_max_failures=3, client=("127.0.0.1", 40000)) as api:
+        for n in range(3):
+            forged = {"X-Backend-Password": "guess", "X-Forwarded-For": f"198.51.100.{n}"}
+            assert api.get(SEARCH, headers=forged).status_code == 401
+        fresh = {"X-Backend-Password": "guess", "X-Forwarded-For": "198.51.100.99"}
+        assert api.get(SEARCH, headers=fresh).status_code == 429
+
+
+def test_behind_a_trusted_proxy_one_client_cannot_lock_out_the_others(
+    make_api: AppFactory, seeded: SeededDatabase
+) -> None:
+    """The proxy (the TestClient's peer address) is configured; each real client has its own count."""
+    with make_api(seeded.name, auth_max_failures=3, trusted_proxies_str="203.0.113.0/24") as proxy:
+        attacker = "198.51.100.66"
+        for n in range(3):
+            # The attacker also writes its own X-Forwarded-For; the proxy appends the real address.
+            headers = {"X-Backend-Password": "guess", "X-Forwarded-For": f"10.0.0.{n}, {attacker}"}
+            assert proxy.get(SEARCH, headers=headers).status_code == 401
+        assert proxy.get(SEARCH, headers={**GLOBAL, "X-Forwarded-For": attacker}).status_code == 429
+        colleague = {**GLOBAL, "X-Forwarded-For": "198.51.100.7"}
+        assert proxy.get(SEARCH, headers=colleague).status_code == 200
+        assert proxy.get("/api/v1/auth/check", headers=colleague).json() == {"scope": "global", "session_id": None}
+
+
+def test_the_lockout_holds_across_worker_processes(make_api: AppFactory, seeded: SeededDatabase) -> None:
+    """Two apps (as two uvicorn workers or instances) sharing the database share one count."""
+    shared = {"auth_max_failures": 4, "lockout_collection_name": f"lockout_shared_{seeded.name}"}
+    with make_api(seeded.name, **shared) as first, make_api(seeded.name, **shared) as second:
+        for api in (first, second, first, second):
+            assert api.get(SEARCH, headers={"X-Backend-Password": "guess"}).status_code == 401
+        assert first.get(SEARCH, headers=GLOBAL).status_code == 429
+        assert second.get(SEARCH, headers=GLOBAL).status_code == 429
 
 
 def test_session_password_guesses_count_too(make_api: AppFactory, seeded: SeededDatabase) -> None:

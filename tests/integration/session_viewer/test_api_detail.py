@@ -41,6 +41,7 @@ def test_timeline_merges_agents_and_feedback_in_time_order(api: TestClient) -> N
         "rating": "up",
         "comment": "Quick and **clear**, thank you!",
         "created_at": timeline[-1]["created_at"],
+        "source": None,
         "extra": {},
     }
 

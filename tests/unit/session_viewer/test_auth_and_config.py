@@ -1,22 +1,18 @@
-"""Password comparison, the failed-attempt limiter, and settings from the environment."""
+"""Password comparison and strength, client keys, the lockout window, and settings from the environment."""
 
 from __future__ import annotations
 
+import ipaddress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from session_viewer.backend.auth import FailedAttemptLimiter, generate_password, passwords_match
+from session_viewer.backend import lockout
+from session_viewer.backend.auth import client_key, generate_password, password_problem, passwords_match
 from session_viewer.backend.config import Settings
-from session_viewer.backend.main import create_app
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from session_viewer.backend.main import WeakPasswordError, create_app
 
 
 def test_passwords_match_exactly_and_never_on_empty() -> None:
@@ -29,31 +25,83 @@ def test_passwords_match_exactly_and_never_on_empty() -> None:
     assert not passwords_match("\ud800", "x")  # lone surrogates from a header do not crash the check
 
 
-def test_limiter_blocks_after_max_failures_until_the_window_slides() -> None:
-    clock = FakeClock()
-    limiter = FailedAttemptLimiter(3, 60, clock=clock)
-    for _ in range(2):
-        limiter.record_failure("1.2.3.4")
-        clock.now += 10
-    assert limiter.retry_after("1.2.3.4") is None
-    limiter.record_failure("1.2.3.4")  # failures at t=1000, 1010, 1020
-    assert limiter.retry_after("1.2.3.4") == 40  # the first ages out at t=1060
-    assert limiter.retry_after("5.6.7.8") is None  # per client
-    clock.now = 1059
-    assert limiter.retry_after("1.2.3.4") == 1
-    clock.now = 1060
-    assert limiter.retry_after("1.2.3.4") is None
-    assert limiter.failures("1.2.3.4") == 2
-    clock.now = 2000
-    assert limiter.failures("1.2.3.4") == 0
+def test_lockout_window_frees_when_its_oldest_counting_failure_ages_out() -> None:
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    newest_first = [now - timedelta(seconds=s) for s in (0, 10, 20)]
+    assert lockout.retry_after(newest_first[:2], 3, 60, now) is None
+    assert lockout.retry_after(newest_first, 3, 60, now) == 40  # the failure 20 s ago ages out in 40 s
+    assert lockout.retry_after(newest_first, 3, 60, now + timedelta(seconds=39.5)) == 1
+    document = lockout.failure_document("1.2.3.4", now, 60)
+    assert document == {"key": "1.2.3.4", "at": now, "expires_at": now + timedelta(seconds=60)}
+    assert lockout.recent_failures_filter("1.2.3.4", now, 60) == {
+        "key": "1.2.3.4",
+        "at": {"$gt": now - timedelta(seconds=60)},
+    }
 
 
-def test_limiter_memory_is_bounded() -> None:
-    limiter = FailedAttemptLimiter(1, 60, clock=FakeClock(), max_clients=100)
-    for n in range(1000):
-        limiter.record_failure(f"10.0.{n // 256}.{n % 256}")
-    assert len(limiter._failures) == 100
-    assert limiter.retry_after("10.0.3.231") is not None  # the most recent are kept
+PROXY = [ipaddress.ip_network("10.0.0.0/8")]
+
+
+def test_forwarded_headers_are_ignored_unless_the_peer_is_a_configured_proxy() -> None:
+    assert client_key("203.0.113.7", "198.51.100.1", []) == "203.0.113.7"
+    assert client_key("127.0.0.1", "198.51.100.1", []) == "127.0.0.1"  # loopback is not trusted by default
+    assert client_key("203.0.113.7", "198.51.100.1", PROXY) == "203.0.113.7"  # not from the proxy
+    assert client_key("10.1.2.3", "198.51.100.1", PROXY) == "198.51.100.1"
+    # Left of the first untrusted hop is whatever the client wrote: never believed.
+    assert client_key("10.1.2.3", "6.6.6.6, 198.51.100.1, 10.9.9.9", PROXY) == "198.51.100.1"
+    assert client_key("10.1.2.3", "garbage", PROXY) == "10.1.2.3"
+    assert client_key("10.1.2.3", None, PROXY) == "10.1.2.3"
+
+
+def test_ipv6_clients_are_counted_per_64_and_mapped_ipv4_as_ipv4() -> None:
+    assert client_key("2001:db8:1:2:aaaa::1", None, []) == "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:2:bbbb::9", None, []) == "2001:db8:1:2::/64"
+    assert client_key("::ffff:198.51.100.4", None, []) == "198.51.100.4"
+    assert client_key(None, None, []) == "peer:unknown"
+
+
+@pytest.mark.parametrize(
+    ("password", "problem"),
+    [
+        ("123456", "shorter"),
+        ("short pass", "shorter"),
+        ("123456789012", "common"),
+        ("Password1234", "common"),
+        ("pass-word-pass-word", "common"),
+        ("aaaaaaaaaaaa", "common"),
+        ("aaaaaaaaaaaaaaaa", "repeated"),
+        ("abcabcabcabcabc", "repeated"),
+        ("zzzzyyyyzzzzyyyy", "repeated"),
+    ],
+)
+def test_weak_passwords_are_refused_with_the_reason(password: str, problem: str) -> None:
+    found = password_problem(password)
+    assert found is not None and problem in found
+
+
+def test_strong_passwords_pass() -> None:
+    assert password_problem("e2e viewer password") is None
+    assert password_problem(generate_password()) is None
+
+
+def test_a_weak_configured_password_stops_the_app_unless_explicitly_allowed() -> None:
+    with pytest.raises(WeakPasswordError, match="ALLOW_WEAK_PASSWORD"):
+        create_app(Settings(_env_file=None, backend_password="123456"))  # type: ignore[call-arg]
+    app = create_app(Settings(_env_file=None, backend_password="123456", allow_weak_password=True))  # type: ignore[call-arg]
+    assert app.state.viewer.password == "123456"
+
+
+@pytest.mark.parametrize("origins", ["*", "http://a.example,*", "https://*.example.com"])
+def test_wildcard_origins_are_refused_because_credential_headers_are_used(origins: str) -> None:
+    with pytest.raises(ValidationError, match="password headers"):
+        Settings(_env_file=None, allowed_origins_str=origins)  # type: ignore[call-arg]
+
+
+def test_trusted_proxies_must_be_addresses_or_networks() -> None:
+    settings = Settings(_env_file=None, trusted_proxies_str="10.0.0.0/8, 192.0.2.1, ::1")  # type: ignore[call-arg]
+    assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8", "192.0.2.1/32", "::1/128"]
+    with pytest.raises(ValidationError, match="not an IP address"):
+        Settings(_env_file=None, trusted_proxies_str="proxy.example")  # type: ignore[call-arg]
 
 
 def test_generated_passwords_are_random_and_long() -> None:
@@ -67,6 +115,9 @@ def test_settings_read_the_documented_environment_names(monkeypatch: pytest.Monk
         "DATABASE_NAME": "db",
         "COLLECTION_NAME": "col",
         "BACKEND_PASSWORD": "pw",
+        "TRUSTED_PROXIES_STR": "10.0.0.0/8",
+        "QUERY_MAX_TIME_MS": "1234",
+        "ALLOW_WEAK_PASSWORD": "true",
         "BACKEND_HOST": "0.0.0.0",
         "BACKEND_PORT": "9999",
         "ALLOWED_ORIGINS_STR": "http://a.example, http://b.example,,",
@@ -93,6 +144,8 @@ def test_settings_read_the_documented_environment_names(monkeypatch: pytest.Monk
     assert settings.enum_max_values == 9
     assert settings.log_level == "DEBUG"
     assert settings.serve_frontend is True
+    assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8"]
+    assert settings.query_max_time_ms == 1234 and settings.allow_weak_password is True
 
 
 def test_settings_read_a_dotenv_file(tmp_path: Path) -> None:
@@ -111,12 +164,14 @@ def test_no_password_configured_means_a_random_one_printed_once(capsys: pytest.C
     assert len(printed) == 2
     for line, password in zip(printed, generated, strict=True):
         assert line.endswith(password)
-    configured = create_app(Settings(_env_file=None, backend_password="chosen"))  # type: ignore[call-arg]
-    assert configured.state.viewer.password == "chosen"
+    configured = create_app(Settings(_env_file=None, backend_password="a chosen passphrase"))  # type: ignore[call-arg]
+    assert configured.state.viewer.password == "a chosen passphrase"
     assert capsys.readouterr().err == ""
 
 
 def test_serving_a_frontend_folder_without_index_html_fails_at_start(tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, backend_password="x", serve_frontend=True, frontend_dir=tmp_path)  # type: ignore[call-arg]
+    settings = Settings(
+        _env_file=None, backend_password="x", allow_weak_password=True, serve_frontend=True, frontend_dir=tmp_path
+    )  # type: ignore[call-arg]
     with pytest.raises(RuntimeError, match=r"no index\.html"):
         create_app(settings)

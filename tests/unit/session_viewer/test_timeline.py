@@ -188,13 +188,17 @@ def test_session_detail_is_an_allow_list_without_passwords() -> None:
         "agents",
         "totals",
         "feedbacks",
+        "feedback_summary",
         "timeline",
+        "timeline_offset",
+        "timeline_total",
+        "timeline_next_offset",
     }
     assert detail["metadata"] == {"status": "open", "when": "2024-05-01T12:00:00.000Z"}
     assert detail["agents"][0]["model"] == "m1" and detail["agents"][0]["system_prompt"] == "be nice"
     assert "_internal_state" not in json.dumps(detail["agents"])
     assert detail["totals"] == {"inputTokens": 1, "outputTokens": 2, "totalTokens": 13, "latencyMs": 6, "turns": 3}
-    assert detail["feedbacks"][0]["extra"] == {"source": "widget"}
+    assert detail["feedbacks"][0]["source"] == "widget" and detail["feedbacks"][0]["extra"] == {}
 
 
 def test_malformed_documents_do_not_break_the_view() -> None:
