@@ -1,15 +1,30 @@
-"""Streaming FastAPI service (also the playground's backend): tokens as they are generated.
+"""Streaming FastAPI service (also the chat playground's backend): tokens as they are generated.
 
-POST /chat/stream streams newline-delimited JSON events ({"type": "delta", "text": ...} then one
-{"type": "done", ...} with the turn's metrics). GET /sessions/{id} returns history, metadata and
-metrics so a page can restore a conversation after a reload. POST /sessions/{id}/feedback stores feedback.
+POST /chat/stream streams newline-delimited JSON events, one per line:
 
-Run: uv run python examples/example_fastapi_streaming.py   (PORT, default 8880; ALLOWED_ORIGINS, comma-separated,
-default the playground page on port 8881)
+* ``{"type": "delta", "text": ...}``: a piece of the assistant message being generated;
+* ``{"type": "assistant_message", "tools": [{"tool_use_id", "name", "input"}]}``: that message is
+  complete (the next delta starts a new one), with the tool calls it asked for;
+* ``{"type": "tool_result", "tool_use_id", "status", "text"}``: a tool call's result;
+* ``{"type": "done", "usage": {...}}``: the turn is over.
+
+GET /sessions/{id} returns the conversation as the user saw it (one entry per user or assistant
+message, tool calls attached to the assistant message that made them, the latest feedback on each
+message), metadata, metrics and the Session Viewer link, so a page can restore it after a reload.
+POST /sessions/{id}/feedback stores feedback, optionally on one message (``message_id``).
+
+Chats are stored in ``chat.sessions`` of the shared local mongod (``MONGODB_CONNECTION_STRING``
+overrides it), exactly where ``make demo``'s Session Viewer reads. Ctrl-C or SIGTERM stops the
+server and the local mongod if this process started it.
+
+Run: uv run python examples/example_fastapi_streaming.py   (PORT, default 8880; ALLOWED_ORIGINS,
+comma-separated, default the playground page on port 8881; VIEWER_URL, default http://127.0.0.1:8882/)
 """
 
 import json
+import logging
 import os
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,7 +32,7 @@ import uvicorn
 from fastapi import FastAPI, HTTPException
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from strands import Agent
 
 from mongodb_session_manager import close_global_factory, get_global_factory, initialize_global_factory
@@ -26,7 +41,12 @@ from mongodb_session_manager.embedded import local_mongodb
 from mongodb_session_manager.errors import InvalidInputError, SessionStoreError
 from mongodb_session_manager.testing import default_model
 
+logger = logging.getLogger("example_fastapi_streaming")
+
 AGENT_ID = "assistant"
+DATABASE_NAME = os.environ.get("DATABASE_NAME", "chat")
+COLLECTION_NAME = os.environ.get("COLLECTION_NAME", "sessions")
+DEFAULT_VIEWER_URL = "http://127.0.0.1:8882/"
 
 
 class ChatRequest(BaseModel):
@@ -36,21 +56,77 @@ class ChatRequest(BaseModel):
 
 class FeedbackRequest(BaseModel):
     rating: str | None = None
-    comment: str = ""
+    comment: str = Field(default="", max_length=2000)
+    message_id: int | None = Field(default=None, ge=0)
 
 
-def _text(message: dict[str, Any]) -> str:
-    return "".join(block.get("text", "") for block in message.get("content", []))
+def _texts(message: dict[str, Any]) -> list[str]:
+    return [block["text"] for block in message.get("content", []) if block.get("text")]
 
 
-def create_app(connection_string: str, allowed_origins: list[str] | None = None) -> FastAPI:
+def _tool_uses(message: dict[str, Any]) -> list[dict[str, Any]]:
+    uses = [block["toolUse"] for block in message.get("content", []) if "toolUse" in block]
+    return [{"tool_use_id": u.get("toolUseId"), "name": u.get("name"), "input": u.get("input")} for u in uses]
+
+
+def _tool_results(message: dict[str, Any]) -> list[dict[str, Any]]:
+    results = [block["toolResult"] for block in message.get("content", []) if "toolResult" in block]
+    return [
+        {
+            "tool_use_id": r.get("toolUseId"),
+            "status": r.get("status"),
+            "text": "\n".join(c["text"] for c in r.get("content", []) if isinstance(c, dict) and "text" in c),
+        }
+        for r in results
+    ]
+
+
+def conversation(docs: list[dict[str, Any]], feedbacks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored messages as the user saw them: tool-result messages fold into the call that asked for them.
+
+    Consecutive assistant messages stay separate entries (one bubble each); the latest feedback
+    stored with a ``message_id`` is attached to that message.
+    """
+    latest = {f["message_id"]: f for f in feedbacks if isinstance(f.get("message_id"), int)}
+    entries: list[dict[str, Any]] = []
+    calls: dict[str, dict[str, Any]] = {}
+    for doc in docs:
+        message = doc["message"]
+        results = _tool_results(message)
+        if message.get("role") == "user" and results and not _texts(message):
+            for result in results:
+                if result["tool_use_id"] in calls:
+                    calls[result["tool_use_id"]].update(status=result["status"], result=result["text"])
+            continue
+        tools = [tool | {"status": None, "result": None} for tool in _tool_uses(message)]
+        calls.update({tool["tool_use_id"]: tool for tool in tools})
+        feedback = latest.get(doc["message_id"])
+        entries.append(
+            {
+                "message_id": doc["message_id"],
+                "role": message.get("role"),
+                "text": "\n\n".join(_texts(message)),
+                "tools": tools,
+                "feedback": {"rating": feedback.get("rating"), "comment": feedback.get("comment", "")}
+                if feedback
+                else None,
+            }
+        )
+    return entries
+
+
+def create_app(
+    connection_string: str, allowed_origins: list[str] | None = None, viewer_url: str | None = None
+) -> FastAPI:
+    viewer = (viewer_url or os.environ.get("VIEWER_URL") or DEFAULT_VIEWER_URL).rstrip("/") + "/"
+
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         initialize_global_factory(
             connection_string,
-            database_name="chat",
-            collection_name="sessions",
-            metadata_fields=["topic"],
+            database_name=DATABASE_NAME,
+            collection_name=COLLECTION_NAME,
+            metadata_fields=["topic", "name"],
         )
         yield
         close_global_factory()
@@ -65,7 +141,8 @@ def create_app(connection_string: str, allowed_origins: list[str] | None = None)
 
     @app.get("/health")
     def health() -> dict:
-        return {"status": "ok"}
+        """Also tells the page where its chats are stored and where the Session Viewer is."""
+        return {"status": "ok", "database": DATABASE_NAME, "collection": COLLECTION_NAME, "viewer_url": viewer}
 
     @app.post("/chat/stream")
     async def chat_stream(request: ChatRequest) -> StreamingResponse:
@@ -82,15 +159,18 @@ def create_app(connection_string: str, allowed_origins: list[str] | None = None)
             callback_handler=None,
         )
 
-        async def events():
+        async def events() -> AsyncIterator[str]:
             async for event in agent.stream_async(request.message):
                 if "data" in event:
                     yield json.dumps({"type": "delta", "text": event["data"]}) + "\n"
+                elif isinstance(event.get("message"), dict):
+                    message = event["message"]
+                    if message.get("role") == "assistant":
+                        yield json.dumps({"type": "assistant_message", "tools": _tool_uses(message)}) + "\n"
+                    for result in _tool_results(message):
+                        yield json.dumps({"type": "tool_result", **result}) + "\n"
             usage = agent.event_loop_metrics.agent_invocations[-1].usage
-            yield (
-                json.dumps({"type": "done", "usage": dict(usage), "messages_in_session": manager.get_message_count()})
-                + "\n"
-            )
+            yield json.dumps({"type": "done", "usage": dict(usage)}) + "\n"
 
         return StreamingResponse(events(), media_type="application/x-ndjson")
 
@@ -99,27 +179,30 @@ def create_app(connection_string: str, allowed_origins: list[str] | None = None)
         try:
             manager = get_global_factory().create_session_manager(session_id)
             docs = manager.repository.list_message_documents(session_id, AGENT_ID, with_metrics=True)
+            feedbacks = manager.get_feedbacks()
         except InvalidInputError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
-        except SessionStoreError:
-            docs = []
-        history = [{"role": d["message"]["role"], "text": _text(d["message"])} for d in docs]
+        except SessionStoreError:  # a new chat: nothing stored for this agent yet
+            docs, feedbacks = [], []
+        entries = [e for e in conversation(docs, feedbacks) if e["text"] or e["tools"]]
         metrics = [d["event_loop_metrics"] for d in docs if d.get("event_loop_metrics")]
-        total_tokens = sum(m["turn_usage"]["totalTokens"] for m in metrics)
         return {
             "session_id": session_id,
-            "history": [h for h in history if h["text"]],
+            "messages": entries,
             "metadata": manager.get_metadata(),
             "turns": len(metrics),
-            "total_tokens": total_tokens,
+            "total_tokens": sum(m["turn_usage"]["totalTokens"] for m in metrics),
             "last_latency_ms": metrics[-1]["turn_metrics"]["latencyMs"] if metrics else None,
-            "message_count": len(docs),
+            "message_count": sum(1 for e in entries if e["text"]),  # what the user saw, not tool plumbing
+            "tool_calls": sum(len(e["tools"]) for e in entries),
+            "viewer_url": f"{viewer}?session={session_id}",
         }
 
     @app.post("/sessions/{session_id}/feedback")
     def feedback(session_id: str, body: FeedbackRequest) -> dict:
+        entry = body.model_dump(exclude_none=True) | {"rating": body.rating}
         try:
-            get_global_factory().create_session_manager(session_id).add_feedback(body.model_dump())
+            get_global_factory().create_session_manager(session_id).add_feedback(entry)
         except InvalidInputError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         return {"stored": True}
@@ -128,11 +211,16 @@ def create_app(connection_string: str, allowed_origins: list[str] | None = None)
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     port = int(os.environ.get("PORT", "8880"))
+    # uvicorn turns Ctrl-C and SIGTERM into a clean shutdown; leaving this block then stops the local
+    # mongod if this process started it (the kernel also stops it should this process be killed).
     with local_mongodb() as uri:
-        print(f"Serving on http://127.0.0.1:{port}  (POST /chat/stream)", flush=True)
+        logger.info("Chats stored in %s.%s at %s", DATABASE_NAME, COLLECTION_NAME, uri)
+        logger.info("Serving on http://127.0.0.1:%s  (POST /chat/stream)", port)
         origins = [o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()]
         uvicorn.run(create_app(uri, origins or None), host="127.0.0.1", port=port, log_level="warning")
+    logger.info("Stopped.")
 
 
 if __name__ == "__main__":

@@ -111,7 +111,33 @@ def test_example_fastapi_streaming_streams_and_restores(mongo_uri: str) -> None:
         assert len(deltas) > 1  # streamed in pieces, not one blob
         assert events[-1]["type"] == "done" and events[-1]["usage"]["totalTokens"] > 0
         state = httpx.get(f"{base}/sessions/ex-stream", timeout=30).json()
-        assert [h["role"] for h in state["history"]] == ["user", "assistant"]
+        assert [m["role"] for m in state["messages"]] == ["user", "assistant"]
         assert state["turns"] == 1 and state["total_tokens"] > 0
+        assert state["viewer_url"].endswith("/?session=ex-stream")
+        health = httpx.get(f"{base}/health", timeout=10).json()
+        assert (health["database"], health["collection"]) == ("chat", "sessions"), "where the demo viewer reads"
+
+        # A tool turn: two assistant messages (the call, then the answer) are two entries, never glued.
+        with httpx.stream(
+            "POST", f"{base}/chat/stream", json={"session_id": "ex-stream", "message": "What is 12 * 7?"}, timeout=60
+        ) as response:
+            kinds = [json.loads(line)["type"] for line in response.iter_lines() if line]
+        boundaries = [k for k in kinds if k != "delta"]
+        assert boundaries == ["assistant_message", "tool_result", "assistant_message", "done"], kinds
+        state = httpx.get(f"{base}/sessions/ex-stream", timeout=30).json()
+        call, answer = state["messages"][-2:]
+        assert [t["name"] for t in call["tools"]] == ["calculator"] and call["tools"][0]["result"] == "Result: 84"
+        assert answer["text"] == "Done. Result: 84" and not answer["tools"]
+        assert state["message_count"] == 5, "tool results are not counted as messages the user saw"
+
+        stored = httpx.post(
+            f"{base}/sessions/ex-stream/feedback",
+            json={"rating": "down", "comment": "too terse", "message_id": answer["message_id"]},
+            timeout=30,
+        )
+        assert stored.status_code == 200, stored.text
+        state = httpx.get(f"{base}/sessions/ex-stream", timeout=30).json()
+        assert state["messages"][-1]["feedback"] == {"rating": "down", "comment": "too terse"}
+        assert all(m["feedback"] is None for m in state["messages"][:-1])
     finally:
         _stop(proc)
