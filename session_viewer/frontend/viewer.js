@@ -2,8 +2,8 @@
  * Session Viewer frontend: ES6 classes wiring the pure render functions of components.js to the API.
  *
  *   APIClient      HTTP with axios; passwords travel in headers only, never in a URL
- *   FilterPanel    session id, date range and any number of metadata filters (added at runtime)
- *   ResultsList    paginated search results
+ *   FilterPanel    (list.js) session id, date range, feedback/agent/model/application, metadata filters
+ *   ResultsList    (list.js) list cards, sort control, cursor pager
  *   SessionDetail  one session: header, metadata, agents, unified timeline with metrics
  *   SessionViewer  the orchestrator: login, health polling, search, deep links (?session=<id>)
  */
@@ -11,6 +11,7 @@
   "use strict";
 
   const C = global.SessionViewerComponents;
+  const { FilterPanel, ResultsList } = global.SessionViewerList;
   const DEFAULT_CONFIG = { apiBaseUrl: "", healthIntervalMs: 30000, requestTimeoutMs: 20000 };
   const STORAGE_KEY = "sessionViewer.credentials";
 
@@ -81,147 +82,32 @@
 
     search(query) {
       const params = { page: query.page, page_size: query.pageSize };
-      if (query.sessionId) params.session_id = query.sessionId;
-      if (query.createdFrom) params.created_from = query.createdFrom;
-      if (query.createdTo) params.created_to = query.createdTo;
+      const optional = {
+        session_id: query.sessionId,
+        session_id_match: query.sessionId ? query.sessionIdMatch : "",
+        created_from: query.createdFrom,
+        created_to: query.createdTo,
+        updated_from: query.updatedFrom,
+        updated_to: query.updatedTo,
+        feedback: query.feedback,
+        agent_id: query.agentId,
+        model: query.model,
+        application_name: query.applicationName,
+        sort_by: query.sortBy,
+        sort_order: query.sortOrder,
+        cursor: query.cursor,
+      };
+      for (const [name, value] of Object.entries(optional)) if (value) params[name] = value;
       if (query.filters && query.filters.length) params.filters = JSON.stringify(query.filters);
       return this.request("/api/v1/sessions/search", params);
     }
 
+    searchOptions() {
+      return this.request("/api/v1/search-options");
+    }
+
     session(sessionId) {
       return this.request(`/api/v1/sessions/${encodeURIComponent(sessionId)}`);
-    }
-  }
-
-  class FilterPanel {
-    constructor(root, onSearch) {
-      this.form = root;
-      this.onSearch = onSearch;
-      this.fields = [];
-      this.rows = new Map(); // rowId -> {field, node}
-      this.nextRowId = 1;
-      this.select = root.querySelector("#add-filter-field");
-      this.list = root.querySelector("#metadata-filters");
-      this.error = root.querySelector("#filter-error");
-      root.querySelector("#add-filter").addEventListener("click", () => this.addFilter(this.select.value));
-      this.select.addEventListener("change", () => this.addFilter(this.select.value));
-      root.querySelector("#reset-button").addEventListener("click", () => {
-        this.reset();
-        this.onSearch();
-      });
-      root.addEventListener("submit", (event) => {
-        event.preventDefault();
-        this.onSearch();
-      });
-    }
-
-    /** Offer every filterable field except the ones with their own inputs (id, creation date). */
-    setFields(fields) {
-      this.fields = fields.filter((f) => !["session_id", "created_at"].includes(f.field) && f.type !== "date" && f.type !== "other");
-      this.select.replaceChildren(C.el("option", { value: "", text: "Add a filter…" }), ...this.fields.map(C.fieldOption));
-    }
-
-    addFilter(fieldPath) {
-      const field = this.fields.find((f) => f.field === fieldPath);
-      this.select.value = "";
-      if (!field) return;
-      const rowId = String(this.nextRowId++);
-      const node = C.renderFilterRow(field, rowId);
-      node.querySelector(".remove-filter").addEventListener("click", () => this.removeFilter(rowId));
-      this.rows.set(rowId, { field, node });
-      this.list.append(node);
-      const control = node.querySelector(".filter-value");
-      if (control) control.focus();
-    }
-
-    removeFilter(rowId) {
-      const row = this.rows.get(rowId);
-      if (!row) return;
-      row.node.remove();
-      this.rows.delete(rowId);
-    }
-
-    /** Filters as the API expects them: typed values, equality except "contains" for free text. */
-    values() {
-      const filters = [];
-      for (const { field, node } of this.rows.values()) {
-        const control = node.querySelector(".filter-value");
-        if (field.type === "enum" || field.type === "boolean") {
-          const options = field.type === "boolean" ? [true, false] : field.values || [];
-          const value = options[Number(control.value)];
-          if (value !== undefined) filters.push({ field: field.field, op: "eq", value });
-        } else if (field.type === "number") {
-          if (control.value.trim() !== "" && Number.isFinite(Number(control.value))) {
-            filters.push({ field: field.field, op: "eq", value: Number(control.value) });
-          }
-        } else if (control.value.trim()) {
-          filters.push({ field: field.field, op: "contains", value: control.value.trim() });
-        }
-      }
-      return {
-        sessionId: this.form.querySelector("#filter-session-id").value.trim(),
-        createdFrom: this.form.querySelector("#filter-created-from").value,
-        createdTo: this.form.querySelector("#filter-created-to").value,
-        filters,
-      };
-    }
-
-    reset() {
-      this.form.reset();
-      for (const rowId of [...this.rows.keys()]) this.removeFilter(rowId);
-      this.showError(null);
-    }
-
-    showError(message) {
-      this.error.textContent = message || "";
-      C.setVisible(this.error, Boolean(message));
-    }
-  }
-
-  class ResultsList {
-    constructor(root, { onSelect, onPage, onPageSize }) {
-      this.list = root.querySelector("#results-list");
-      this.count = root.querySelector("#results-count");
-      this.pageInfo = root.querySelector("#page-info");
-      this.prev = root.querySelector("#prev-page");
-      this.next = root.querySelector("#next-page");
-      this.pageSize = root.querySelector("#page-size");
-      this.selectedId = null;
-      this.response = null;
-      this.list.addEventListener("click", (event) => {
-        const card = event.target.closest(".session-card");
-        if (card) onSelect(card.dataset.sessionId);
-      });
-      this.prev.addEventListener("click", () => onPage(this.response.page - 1));
-      this.next.addEventListener("click", () => onPage(this.response.page + 1));
-      this.pageSize.addEventListener("change", () => onPageSize(Number(this.pageSize.value)));
-    }
-
-    render(response) {
-      this.response = response;
-      this.count.textContent = `${C.formatNumber(response.total)} found`;
-      this.pageInfo.textContent = `Page ${response.page} of ${response.total_pages}`;
-      this.prev.disabled = response.page <= 1;
-      this.next.disabled = response.page >= response.total_pages;
-      if (!response.sessions.length) {
-        this.list.replaceChildren(C.renderEmpty("No sessions match these filters."));
-        return;
-      }
-      this.list.replaceChildren(...response.sessions.map((s) => C.renderSessionCard(s, s.session_id === this.selectedId)));
-    }
-
-    setSelected(sessionId) {
-      this.selectedId = sessionId;
-      if (this.response) this.render(this.response);
-    }
-
-    showLoading() {
-      this.list.replaceChildren(C.renderLoading("Searching…"));
-    }
-
-    showError(message) {
-      this.count.textContent = "";
-      this.list.replaceChildren(C.renderError(message));
     }
   }
 
@@ -257,11 +143,12 @@
       this.filters = new FilterPanel(this.$("filters"), () => this.search(1));
       this.results = new ResultsList(this.$("results-panel"), {
         onSelect: (id) => this.openSession(id),
-        onPage: (page) => this.search(page),
+        onPage: (direction, cursor) => this.page(direction, cursor),
         onPageSize: (size) => {
           this.query.pageSize = size;
           this.search(1);
         },
+        onSort: () => this.search(1),
       });
       this.detail = new SessionDetail(this.$("session-detail"));
       this.$("login-form").addEventListener("submit", (event) => {
@@ -344,8 +231,10 @@
       const linked = sessionOnly ? credentials.sessionId : this.linkedSessionId();
       if (!sessionOnly) {
         try {
-          const response = await this.api.metadataFields();
+          const [response, options] = await Promise.all([this.api.metadataFields(), this.api.searchOptions()]);
           this.filters.setFields(response.fields);
+          this.filters.setOptions(options);
+          this.results.metadataOrder = this.filters.metadataOrder();
         } catch (error) {
           if (this.handleAuthError(error)) return;
           this.filters.showError(error.message);
@@ -362,9 +251,22 @@
       return true;
     }
 
+    /** A new search from the first page: the form, the sort control and the page size. */
     async search(page) {
       const form = this.filters.values();
-      this.query = Object.assign({}, this.query, form, { page });
+      this.query = Object.assign({ pageSize: this.query.pageSize }, form, this.results.sort(), { page, cursor: null });
+      await this.run();
+    }
+
+    /** Next or previous page of the current search, continued from the API's cursor. */
+    async page(direction, cursor) {
+      if (!cursor) return;
+      const page = Math.max(1, this.query.page + (direction === "next" ? 1 : -1));
+      this.query = Object.assign({}, this.query, { page, cursor });
+      await this.run();
+    }
+
+    async run() {
       this.filters.showError(null);
       this.results.showLoading();
       try {

@@ -63,7 +63,7 @@ def test_every_vendored_library_ships_with_its_licence() -> None:
 
 
 def test_our_scripts_never_inject_unsanitised_html() -> None:
-    for name in ("components.js", "viewer.js"):
+    for name in ("components.js", "viewer.js", "list.js"):
         source = (FRONTEND / name).read_text()
         assignments = re.findall(r"\.(?:innerHTML|outerHTML)\s*=\s*([^;]+);", source)
         assert all("DOMPurify.sanitize" in rhs for rhs in assignments), (name, assignments)
@@ -71,7 +71,13 @@ def test_our_scripts_never_inject_unsanitised_html() -> None:
 
 
 def test_the_five_classes_and_the_render_functions_exist() -> None:
-    viewer = (FRONTEND / "viewer.js").read_text()
-    for cls in ("APIClient", "FilterPanel", "ResultsList", "SessionDetail", "SessionViewer"):
-        assert re.search(rf"\bclass {cls}\b", viewer), cls
+    scripts = {name: (FRONTEND / name).read_text() for name in ("viewer.js", "list.js")}
+    for cls, name in (
+        ("APIClient", "viewer.js"),
+        ("FilterPanel", "list.js"),
+        ("ResultsList", "list.js"),
+        ("SessionDetail", "viewer.js"),
+        ("SessionViewer", "viewer.js"),
+    ):
+        assert re.search(rf"\bclass {cls}\b", scripts[name]), cls
     assert "SessionViewerComponents" in (FRONTEND / "components.js").read_text()
