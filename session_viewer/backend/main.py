@@ -31,7 +31,7 @@ from mongodb_session_manager import documents as d
 from mongodb_session_manager.errors import InvalidIdentifierError
 from mongodb_session_manager.export import export_session_document
 
-from . import listing
+from . import listing, snapshot_timeline
 from . import queries as q
 from .auth import (
     BACKEND_PASSWORD_HEADER,
@@ -306,6 +306,9 @@ async def get_session(
     if header is None:
         raise HTTPException(404, "session not found")
     limit = min(timeline_limit or state.settings.timeline_page, state.settings.max_timeline_page_size)
+    snapshot = await snapshot_timeline.detail_page(store.collection, sid, timeline_offset, limit)
+    if snapshot is not None:  # written through Strands' snapshot path (MongoDBStorage)
+        return SessionDetailResponse.model_validate(snapshot)
     rows, total = await store.timeline_page(sid, timeline_offset, limit)
     return SessionDetailResponse.model_validate(session_detail_page(header, rows, total, timeline_offset))
 

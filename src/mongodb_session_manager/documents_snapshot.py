@@ -602,3 +602,25 @@ def migrate_update(
 def migrate_filter(session_id: str, updated_at: Any) -> dict[str, Any]:
     """Guard: only the document as it was read (a concurrent writer makes the migration retry)."""
     return {d.ID: session_id, d.UPDATED_AT: updated_at}
+
+
+# ---- the Session Viewer -------------------------------------------------------------------------------
+
+
+def viewer_snapshot_filter(session_id: str) -> dict[str, Any]:
+    """The session, only if it was written through the snapshot path (else the viewer's own path applies)."""
+    return {d.ID: session_id, SNAPSHOT_FORMAT: {"$exists": True}}
+
+
+#: What the viewer reads of a snapshot session: never the password, tokens or raw history.
+VIEWER_PROJECTION = {
+    d.ID: 0,
+    d.SESSION_ID: 1,
+    d.SESSION_TYPE: 1,
+    d.CREATED_AT: 1,
+    d.UPDATED_AT: 1,
+    d.METADATA: 1,
+    d.FEEDBACKS: 1,
+    f"{SNAPSHOTS}.agent": 1,
+    SNAPSHOT_AGENTS: 1,
+}

@@ -1,0 +1,58 @@
+"""The detail endpoint shows a session written through Strands' snapshot path like any other."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pymongo import MongoClient
+from strands import Agent
+
+from mongodb_session_manager import MongoDBSnapshotSessionManager, MongoDBStorage
+from mongodb_session_manager.testing import ScriptedModel
+
+from .conftest import GLOBAL, AppFactory
+
+
+def test_snapshot_session_timeline_metrics_and_feedback(make_api: AppFactory, mongo_client: MongoClient[Any]) -> None:
+    database = f"sv_snap_{uuid.uuid4().hex[:8]}"
+    storage = MongoDBStorage(database_name=database, collection_name="sessions", client=mongo_client)
+    try:
+        manager = MongoDBSnapshotSessionManager("snap-1", storage=storage)
+        agent = Agent(
+            model=ScriptedModel(["first answer", "second answer"]),
+            session_manager=manager,
+            callback_handler=None,
+            system_prompt="Be kind.",
+        )
+        agent("first question")
+        manager.update_metadata({"status": "open"})
+        agent("second question")
+        manager.add_feedback({"rating": "up", "comment": "thanks"})
+        password = manager.get_session_viewer_password()
+
+        with make_api(database) as api:
+            body = api.get("/api/v1/sessions/snap-1", headers=GLOBAL).json()
+            paged = api.get("/api/v1/sessions/snap-1?timeline_limit=2", headers=GLOBAL).json()
+            own = api.get("/api/v1/sessions/snap-1", headers={"X-Session-Password": password})
+        messages = [i for i in body["timeline"] if i["type"] == "message"]
+        assert [m["content"][0]["text"] for m in messages] == [
+            "first question",
+            "first answer",
+            "second question",
+            "second answer",
+        ]
+        assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+        assert messages[1]["metrics"]["turn_metrics"]["latencyMs"] == 42 and messages[0]["metrics"] is None
+        assert body["timeline"][-1]["type"] == "feedback" and body["feedback_summary"]["up"] == 1
+        assert body["metadata"] == {"status": "open"}
+        [info] = body["agents"]
+        assert info["agent_id"] == "default" and info["message_count"] == 4
+        assert info["model"] == "scripted-offline-model" and info["system_prompt"] == "Be kind."
+        assert body["totals"]["turns"] == 2 and body["totals"]["totalTokens"] > 0
+        assert paged["timeline_total"] == 5 and len(paged["timeline"]) == 2 and paged["timeline_next_offset"] == 2
+        assert own.status_code == 200
+        assert "session_viewer_password" not in str(body) and password not in str(body)
+    finally:
+        storage.close()
+        mongo_client.drop_database(database)
