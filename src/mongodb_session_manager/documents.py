@@ -530,10 +530,20 @@ def message_metrics_update(
     element = f"{messages_path(agent_id)}.$[m]"
     update: dict[str, Any] = {"$set": {f"{element}.{METRICS}": {**metrics, "recorded_at": at}, **touch(at)}}
     if totals:
-        base = agent_data_path(agent_id, TOTALS)
-        update["$inc"] = {f"{base}.{_safe_segment(k)}": int(v) for k, v in totals.items()}
-        update["$inc"].update({f"{TOTALS}.{_safe_segment(k)}": int(v) for k, v in totals.items()})
+        update["$inc"] = totals_inc(agent_id, totals)
     return update, [{f"m.{MESSAGE_ID}": message_id}]
+
+
+def totals_inc(agent_id: str, totals: Mapping[str, int]) -> dict[str, int]:
+    """The ``$inc`` of one turn's totals: on the agent and on the session-level copy.
+
+    Every write that adds to ``agents.<id>.agent_data.totals`` must use this, so the session-level
+    ``totals`` (what the viewer sorts by tokens on) never drifts from the sum over agents.
+    """
+    base = agent_data_path(agent_id, TOTALS)
+    inc = {f"{base}.{_safe_segment(k)}": int(v) for k, v in totals.items()}
+    inc.update({f"{TOTALS}.{_safe_segment(k)}": int(v) for k, v in totals.items()})
+    return inc
 
 
 def _safe_segment(path: str) -> str:
