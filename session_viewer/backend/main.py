@@ -284,7 +284,9 @@ async def search_sessions(
 async def search_options(request: Request) -> SearchOptionsResponse:
     """Choices for the list filters (distinct index keys: cheap at any size) and the sorts offered."""
     state = viewer(request)
-    return SearchOptionsResponse.model_validate(await listing.filter_options(state.store.collection, state.settings))
+    options = await listing.filter_options(state.store.collection, state.settings)
+    source = {"database": state.settings.database_name, "collection": state.settings.collection_name}
+    return SearchOptionsResponse.model_validate({**options, **source})
 
 
 async def get_session(

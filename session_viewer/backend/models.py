@@ -88,6 +88,9 @@ class SearchOptionsResponse(BaseModel):
     feedback: list[str]
     sorts: list[str]
     count_cap: int
+    #: Where this viewer reads, so an empty list can say which database and collection it looked in.
+    database: str = ""
+    collection: str = ""
 
 
 class AgentInfo(BaseModel):

@@ -300,6 +300,19 @@
       return `${C.formatNumber(response.total)} found`;
     }
 
+    /** Which database and collection this viewer reads, and how to point it elsewhere (an empty list's hint). */
+    sourceHint() {
+      const source = this.source || {};
+      const hint = document.createElement("p");
+      hint.id = "empty-source-hint";
+      hint.className = "mt-2 px-4 text-xs text-slate-500";
+      const where = source.database ? `${source.database}.${source.collection}` : "the configured collection";
+      hint.textContent =
+        `This viewer reads ${where}. To read another one, restart it with DATABASE_NAME and COLLECTION_NAME ` +
+        "(and MONGODB_CONNECTION_STRING for another server) set.";
+      return hint;
+    }
+
     render(response) {
       if (response.total !== null && response.total !== undefined) {
         this.total = { text: this.totalText(response), pages: response.total_pages };
@@ -314,7 +327,7 @@
       this.slowNote.textContent = slow.length ? `Slow search: ${slow.join("; ")}.` : "";
       C.setVisible(this.slowNote, slow.length > 0);
       if (!response.sessions.length) {
-        this.list.replaceChildren(C.renderEmpty("No sessions match these filters."));
+        this.list.replaceChildren(C.renderEmpty("No sessions match these filters."), this.sourceHint());
         return;
       }
       const options = { sort: response.sort, metadataOrder: this.metadataOrder };

@@ -234,6 +234,7 @@
           const [response, options] = await Promise.all([this.api.metadataFields(), this.api.searchOptions()]);
           this.filters.setFields(response.fields);
           this.filters.setOptions(options);
+          this.results.source = { database: options.database, collection: options.collection };
           this.results.metadataOrder = this.filters.metadataOrder();
         } catch (error) {
           if (this.handleAuthError(error)) return;
