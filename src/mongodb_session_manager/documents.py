@@ -42,9 +42,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson.dbref import DBRef
-from strands.types.session import Session, SessionAgent, SessionMessage, SessionType, decode_bytes_values
+from strands.types.session import Session, SessionAgent, SessionMessage, SessionType
 
-from .errors import InvalidIdentifierError, InvalidInputError, InvalidMetadataError
+from .errors import InvalidFeedbackError, InvalidIdentifierError, InvalidInputError, InvalidMetadataError
 
 # ---- field names -----------------------------------------------------------------------------------
 
@@ -230,6 +230,8 @@ def from_bson(value: Any) -> Any:
     if isinstance(value, dict):
         if value.get("__bytes_encoded__") is True and "data" in value:
             return base64.b64decode(value["data"])
+        if len(value) == 1 and isinstance(value.get(JSON_MARKER), str):
+            return _from_json_marker(value[JSON_MARKER])
         return {k: from_bson(v) for k, v in value.items()}
     if isinstance(value, list):
         return [from_bson(v) for v in value]
@@ -425,36 +427,112 @@ def agent_from_document(doc: Mapping[str, Any] | None, agent_id: str) -> Session
     return agent
 
 
-def agent_config_update(agent_id: str, *, model: str | None, system_prompt: str | None) -> dict[str, Any]:
+def agent_config_update(
+    agent_id: str,
+    *,
+    model: str | None,
+    system_prompt: str | None,
+    prompt_metadata: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``$set`` of the given config values; ``None`` leaves a value as it is.
+
+    ``prompt_metadata`` goes beside ``agent_data`` (see the module docstring): an agent sync never
+    touches it there.
+    """
     at = now()
-    fields: dict[str, Any] = {agent_data_path(agent_id, UPDATED_AT): at, **touch(at)}
+    fields: dict[str, Any] = {
+        agent_data_path(agent_id, UPDATED_AT): at,
+        agent_field_path(agent_id, UPDATED_AT): at,
+        **touch(at),
+    }
     if model is not None:
         fields[agent_data_path(agent_id, MODEL)] = model
     if system_prompt is not None:
         fields[agent_data_path(agent_id, SYSTEM_PROMPT)] = system_prompt
+    if prompt_metadata is not None:
+        fields[agent_field_path(agent_id, PROMPT_METADATA)] = dict(prompt_metadata)
     update: dict[str, Any] = {"$set": fields}
     if model is not None:
         update["$addToSet"] = {MODELS: model}
     return update
 
 
-def list_agents_pipeline(session_id: str) -> list[dict[str, Any]]:
-    """Agent ids with their config and message counts, never the messages themselves."""
-    return [
+def _object_or_empty(expr: str) -> dict[str, Any]:
+    """``expr`` if it is a sub-document, else ``{}`` (hand-edited or partial documents must not fail)."""
+    return {"$cond": [{"$eq": [{"$type": expr}, "object"]}, expr, {}]}
+
+
+def _array_size(expr: str) -> dict[str, Any]:
+    return {"$size": {"$cond": [{"$isArray": expr}, expr, []]}}
+
+
+def all_agents_message_count() -> dict[str, Any]:
+    """Expression: the messages of every agent of the session document, summed on the server."""
+    return {
+        "$sum": {
+            "$map": {
+                "input": {"$objectToArray": _object_or_empty(f"${AGENTS}")},
+                "in": _array_size(f"$$this.v.{MESSAGES}"),
+            }
+        }
+    }
+
+
+#: The keys ``list_agents`` / ``get_agent_config`` always return (``None`` when not recorded yet).
+AGENT_CONFIG_KEYS = ("agent_id", MODEL, SYSTEM_PROMPT, PROMPT_METADATA, CREATED_AT, UPDATED_AT, "message_count")
+
+
+def list_agents_pipeline(session_id: str, agent_id: str | None = None) -> list[dict[str, Any]]:
+    """Agent ids with their config, totals and message counts, never the messages themselves.
+
+    ``agent_id`` restricts the result to that agent (``get_agent_config``). Timestamps and
+    ``prompt_metadata`` are read beside ``agent_data`` first, then inside it (sessions written by
+    this library's 0.3 or by the original library).
+    """
+    agent = "$agents.v"
+    data = f"{agent}.{AGENT_DATA}"
+    stages: list[dict[str, Any]] = [
         {"$match": {ID: session_id}},
-        {"$project": {ID: 0, "agents": {"$objectToArray": {"$ifNull": [f"${AGENTS}", {}]}}}},
+        {"$project": {ID: 0, "agents": {"$objectToArray": _object_or_empty(f"${AGENTS}")}}},
         {"$unwind": "$agents"},
+    ]
+    if agent_id is not None:
+        stages.append({"$match": {"agents.k": agent_id}})
+    stages.append(
         {
             "$project": {
                 "agent_id": "$agents.k",
-                MODEL: f"$agents.v.{AGENT_DATA}.{MODEL}",
-                SYSTEM_PROMPT: f"$agents.v.{AGENT_DATA}.{SYSTEM_PROMPT}",
-                CREATED_AT: f"$agents.v.{AGENT_DATA}.{CREATED_AT}",
-                UPDATED_AT: f"$agents.v.{AGENT_DATA}.{UPDATED_AT}",
-                "message_count": {"$size": {"$ifNull": [f"$agents.v.{MESSAGES}", []]}},
+                MODEL: {"$ifNull": [f"{data}.{MODEL}", None]},
+                SYSTEM_PROMPT: {"$ifNull": [f"{data}.{SYSTEM_PROMPT}", None]},
+                PROMPT_METADATA: {"$ifNull": [f"{agent}.{PROMPT_METADATA}", f"{data}.{PROMPT_METADATA}", None]},
+                CREATED_AT: {"$ifNull": [f"{agent}.{CREATED_AT}", f"{data}.{CREATED_AT}", None]},
+                UPDATED_AT: {"$ifNull": [f"{agent}.{UPDATED_AT}", f"{data}.{UPDATED_AT}", None]},
+                TOTALS: {"$ifNull": [f"{data}.{TOTALS}", {}]},
+                "message_count": _array_size(f"{agent}.{MESSAGES}"),
             }
-        },
-    ]
+        }
+    )
+    return stages
+
+
+def set_prompt_metadata_update(agent_id: str, prompt_metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Replace the agent's ``prompt_metadata`` (beside ``agent_data``, so agent syncs keep it)."""
+    return agent_config_update(agent_id, model=None, system_prompt=None, prompt_metadata=prompt_metadata)
+
+
+#: Keys the original library documents for ``prompt_metadata`` (others are stored too).
+PROMPT_METADATA_KEYS = ("prompt_id", "prompt_name", "prompt_version", "deployment_id", "deployment_name", "temperature")
+
+
+def validate_prompt_metadata(value: object, *, session_id: str | None = None) -> dict[str, Any]:
+    """A mapping with valid keys, BSON-encodable values and, if present, a numeric ``temperature``."""
+    checked = validate_metadata(value, session_id=session_id)
+    temperature = checked.get("temperature")
+    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, int | float)):
+        raise InvalidMetadataError(
+            f"prompt_metadata temperature must be a number, got {type(temperature).__name__}", session_id=session_id
+        )
+    return checked
 
 
 # ---- messages --------------------------------------------------------------------------------------------
@@ -464,8 +542,8 @@ def message_document(message: SessionMessage) -> dict[str, Any]:
     """Stored form: bytes stay bytes (BSON binary); timestamps become BSON dates."""
     return {
         MESSAGE_ID: message.message_id,
-        MESSAGE: decode_bytes_values(message.message),
-        REDACT_MESSAGE: decode_bytes_values(message.redact_message) if message.redact_message else None,
+        MESSAGE: storable(message.message),
+        REDACT_MESSAGE: storable(message.redact_message) if message.redact_message else None,
         CREATED_AT: to_datetime(message.created_at),
         UPDATED_AT: to_datetime(message.updated_at),
     }
@@ -507,10 +585,8 @@ def update_message_update(agent_id: str, message: SessionMessage) -> tuple[dict[
     element = f"{messages_path(agent_id)}.$[m]"
     update = {
         "$set": {
-            f"{element}.{MESSAGE}": decode_bytes_values(message.message),
-            f"{element}.{REDACT_MESSAGE}": decode_bytes_values(message.redact_message)
-            if message.redact_message
-            else None,
+            f"{element}.{MESSAGE}": storable(message.message),
+            f"{element}.{REDACT_MESSAGE}": storable(message.redact_message) if message.redact_message else None,
             f"{element}.{UPDATED_AT}": at,
             **touch(at),
         }
@@ -673,14 +749,7 @@ def message_count_pipeline(session_id: str, agent_id: str | None) -> list[dict[s
     if agent_id is not None:
         total: Any = {"$size": {"$ifNull": [f"${messages_path(agent_id)}", []]}}
     else:
-        total = {
-            "$sum": {
-                "$map": {
-                    "input": {"$objectToArray": {"$ifNull": [f"${AGENTS}", {}]}},
-                    "in": {"$size": {"$ifNull": [f"$$this.v.{MESSAGES}", []]}},
-                }
-            }
-        }
+        total = all_agents_message_count()
     return [{"$match": {ID: session_id}}, {"$project": {ID: 0, "count": total}}]
 
 
@@ -774,6 +843,105 @@ def is_end_user_feedback(entry_expr: str = "$$this") -> dict[str, Any]:
 
 FEEDBACKS_PROJECTION = {ID: 0, FEEDBACKS: 1}
 VIEWER_PASSWORD_PROJECTION = {ID: 0, VIEWER_PASSWORD: 1}
+GUARDRAIL_EVENTS_PROJECTION = {ID: 0, GUARDRAIL_EVENTS: 1}
+
+
+def feedback_entry(feedback: object, *, session_id: str | None = None) -> dict[str, Any]:
+    """The stored feedback: ``rating`` in :data:`VALID_RATINGS`, a string ``comment``, a UTC ``created_at``.
+
+    Extra keys (a message id, a user id...) are kept when they are valid field names; a caller's own
+    ``created_at`` is replaced, so the timeline orders feedback by when it was stored.
+    """
+    if not isinstance(feedback, Mapping):
+        raise InvalidFeedbackError(f"feedback must be a mapping, got {type(feedback).__name__}", session_id=session_id)
+    rating = feedback.get(RATING)
+    if rating not in VALID_RATINGS:
+        raise InvalidFeedbackError(f"rating must be 'up', 'down' or None, got {rating!r}", session_id=session_id)
+    comment = feedback.get(COMMENT, "")
+    if comment is not None and not isinstance(comment, str):
+        raise InvalidFeedbackError("comment must be a string", session_id=session_id)
+    extra = {k: v for k, v in feedback.items() if k not in (RATING, COMMENT, CREATED_AT)}
+    entry = {**extra, RATING: rating, COMMENT: comment or "", CREATED_AT: now()}
+    try:
+        for key in extra:
+            validate_metadata_key(key, session_id=session_id)
+        ensure_encodable(entry, what="feedback", session_id=session_id)
+    except ValueError as exc:
+        raise InvalidFeedbackError(f"feedback refused: {exc}", session_id=session_id) from exc
+    return entry
+
+
+def set_viewer_password_update(password: str | None = None) -> dict[str, Any]:
+    """Give a session from an older version its viewer password (with :func:`missing_viewer_password_filter`)."""
+    return {"$set": {VIEWER_PASSWORD: password or new_viewer_password()}}
+
+
+def size_projection(measure: bool) -> dict[str, Any]:
+    """What an append returns: the document's BSON size when it is measured, else only the id."""
+    return {ID: 0, "size": {"$bsonSize": "$$ROOT"}} if measure else {ID: 1}
+
+
+# ---- guardrail auditing -------------------------------------------------------------------------------------
+
+#: The action recorded when the caller does not name one (what Strands' redaction means).
+GUARDRAIL_ACTION_BLOCKED = "BLOCKED"
+
+
+def guardrail_events(
+    agent_id: str,
+    message_id: int,
+    *,
+    action: str = GUARDRAIL_ACTION_BLOCKED,
+    stop_reason: str | None = None,
+    policies_triggered: Mapping[str, list[str]] | None = None,
+    trace: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(event stored on the message, entry of the session-level ``guardrail_events`` list).
+
+    Same fields as the original library: the full trace stays on the message only, the session list
+    carries the summary that reviewers filter on.
+    """
+    timestamp = at or now()
+    optional: dict[str, Any] = {}
+    if stop_reason:
+        optional["stop_reason"] = stop_reason
+    if policies_triggered:
+        optional["policies_triggered"] = {k: list(v) for k, v in policies_triggered.items()}
+    on_message: dict[str, Any] = {"action": action, "timestamp": timestamp, **optional}
+    if trace:
+        on_message["trace"] = dict(trace)
+    on_session: dict[str, Any] = {
+        MESSAGE_ID: message_id,
+        "agent_id": agent_id,
+        "action": action,
+        "timestamp": timestamp,
+        **optional,
+    }
+    return on_message, on_session
+
+
+def guardrail_event_update(
+    agent_id: str, message_id: int, on_message: Mapping[str, Any], on_session: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One write: the event on the message (array filter) and its entry in the session-level list."""
+    at = now()
+    update = {
+        "$set": {f"{messages_path(agent_id)}.$[m].{GUARDRAIL_EVENT}": dict(on_message), **touch(at)},
+        "$push": {GUARDRAIL_EVENTS: dict(on_session)},
+    }
+    return update, [{f"m.{MESSAGE_ID}": message_id}]
+
+
+def redact_message_update(
+    agent_id: str, message: SessionMessage, on_message: Mapping[str, Any], on_session: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One write: the redacted message (as :func:`update_message_update`), its guardrail event, and the
+    session-level entry, so the audit trail can never disagree with the stored message."""
+    update, array_filters = update_message_update(agent_id, message)
+    update["$set"][f"{messages_path(agent_id)}.$[m].{GUARDRAIL_EVENT}"] = dict(on_message)
+    update["$push"] = {GUARDRAIL_EVENTS: dict(on_session)}
+    return update, array_filters
 
 
 def missing_viewer_password_filter(session_id: str) -> dict[str, Any]:
@@ -828,6 +996,302 @@ def metadata_index_fields(metadata_fields: list[str] | None) -> list[str]:
     return [metadata_path(validate_metadata_key(f)) for f in (metadata_fields or [])]
 
 
+# ---- values MongoDB cannot store as they are ----------------------------------------------------------
+
+#: A value stored as JSON text because BSON cannot hold it as it is (see :func:`storable`).
+JSON_MARKER = "__msm_json__"
+#: Nesting (below a message) after which a subtree is stored as JSON text; the server allows 100 levels
+#: for a whole document and a message already sits about ten levels deep in its session.
+MAX_VALUE_DEPTH = 60
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_SPECIAL_KEYS = frozenset({"$ref", "$id", "$db"})
+
+
+def storable(value: Any, depth: int = 0) -> Any:
+    """``value`` with every part BSON cannot store replaced by a JSON-text marker, losing nothing.
+
+    Models and tools produce values the driver or the server refuse: keys with NUL or a leading
+    ``$``, strings with lone surrogates, integers beyond 64 bits, nesting deeper than MongoDB allows.
+    Refusing them would fail the whole turn for one odd tool argument; storing just that subtree as
+    JSON (``{"__msm_json__": "..."}``) keeps the turn and the exact value, and :func:`from_bson` turns
+    it back. Strands' base64 wrapper for bytes becomes BSON binary on the way (the walk is bounded by
+    ``MAX_VALUE_DEPTH``, unlike a recursive decode, so no input can exhaust the stack). A value even
+    JSON cannot hold (nesting beyond Python's recursion limit, arbitrary objects) raises
+    :class:`InvalidInputError`.
+    """
+    if isinstance(value, str):
+        return value if _encodable_text(value) else _as_json(value)
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        return value if _INT64_MIN <= value <= _INT64_MAX else _as_json(value)
+    if isinstance(value, Mapping):
+        if value.get("__bytes_encoded__") is True and isinstance(value.get("data"), str):
+            return base64.b64decode(value["data"])  # Strands' own encoding of bytes: store real binary
+        if value and (depth >= MAX_VALUE_DEPTH or any(_stored_key_problem(k) for k in value)):
+            return _as_json(value)
+        return {k: storable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        if value and depth >= MAX_VALUE_DEPTH:
+            return _as_json(value)
+        return [storable(v, depth + 1) for v in value]
+    return value  # bytes, dates, UUIDs, ObjectIds: BSON has a type for them
+
+
+def _encodable_text(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _stored_key_problem(key: object) -> bool:
+    if not isinstance(key, str):
+        return True
+    if key in _SPECIAL_KEYS:
+        return False
+    return key == "" or key.startswith("$") or "." in key or "\x00" in key or not _encodable_text(key)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return {"__bytes_encoded__": True, "data": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _as_json(value: Any) -> dict[str, str]:
+    import json
+
+    try:
+        return {JSON_MARKER: json.dumps(value, ensure_ascii=True, default=_json_default)}
+    except (RecursionError, TypeError, ValueError) as exc:
+        raise InvalidInputError(f"a value cannot be stored in MongoDB, even as JSON: {exc}") from exc
+
+
+def _from_json_marker(text: str) -> Any:
+    import json
+
+    # object_hook runs bottom-up inside the C decoder: no Python recursion, whatever the depth.
+    return json.loads(text, object_hook=_bytes_from_json)
+
+
+def _bytes_from_json(obj: dict[str, Any]) -> Any:
+    if obj.get("__bytes_encoded__") is True and isinstance(obj.get("data"), str):
+        return base64.b64decode(obj["data"])
+    return obj
+
+
+# ---- turns: the lease, the commit, the one-round-trip restore -------------------------------------------
+
+#: ``agents.<id>.lease``: who runs a turn of this agent now, until when (server time).
+LEASE = "lease"
+LEASE_TOKEN = "token"
+LEASE_OWNER = "owner"
+LEASE_EXPIRES_AT = "expires_at"
+#: ``agents.<id>.abandoned_messages``: unfinished turns found on restore, kept out of the history.
+ABANDONED_MESSAGES = "abandoned_messages"
+
+
+def lease_path(agent_id: str, field: str | None = None) -> str:
+    base = f"{AGENTS}.{agent_id}.{LEASE}"
+    return f"{base}.{field}" if field else base
+
+
+def abandoned_messages_path(agent_id: str) -> str:
+    return f"{AGENTS}.{agent_id}.{ABANDONED_MESSAGES}"
+
+
+def next_message_id_expr(agent_id: str) -> dict[str, Any]:
+    """The agent's next message id; derived from the stored ids for documents without the counter."""
+    return {
+        "$ifNull": [
+            f"${next_message_id_path(agent_id)}",
+            {"$add": [{"$ifNull": [{"$max": f"${messages_path(agent_id)}.{MESSAGE_ID}"}, -1]}, 1]},
+        ]
+    }
+
+
+def _lease_free_expr(agent_id: str, token: str | None = None) -> dict[str, Any]:
+    lease = f"${lease_path(agent_id)}"
+    free: list[Any] = [
+        {"$eq": [{"$type": lease}, "missing"]},
+        {"$lte": [f"{lease}.{LEASE_EXPIRES_AT}", "$$NOW"]},
+    ]
+    if token is not None:
+        free.append({"$eq": [f"{lease}.{LEASE_TOKEN}", token]})
+    return {"$or": free}
+
+
+def acquire_lease_filter(session_id: str, agent_id: str, token: str, next_message_id: int) -> dict[str, Any]:
+    """Match only if nobody else holds a live lease and the caller's history is current.
+
+    Expiry is judged by the server's clock (``$$NOW``), so hosts with skewed clocks agree.
+    """
+    return {
+        ID: session_id,
+        agent_data_path(agent_id): {"$exists": True},
+        "$expr": {
+            "$and": [
+                _lease_free_expr(agent_id, token),
+                {"$eq": [next_message_id_expr(agent_id), next_message_id]},
+            ]
+        },
+    }
+
+
+def acquire_lease_update(agent_id: str, token: str, owner: str, ttl_ms: int) -> list[dict[str, Any]]:
+    """Pipeline update: take the lease until ``$$NOW + ttl`` and materialise the id counter."""
+    return [
+        {
+            "$set": {
+                lease_path(agent_id): {
+                    LEASE_TOKEN: {"$literal": token},
+                    LEASE_OWNER: {"$literal": owner},
+                    LEASE_EXPIRES_AT: {"$add": ["$$NOW", ttl_ms]},
+                },
+                next_message_id_path(agent_id): next_message_id_expr(agent_id),
+            }
+        }
+    ]
+
+
+def lease_held_filter(session_id: str, agent_id: str, token: str) -> dict[str, Any]:
+    return {ID: session_id, lease_path(agent_id, LEASE_TOKEN): token}
+
+
+def renew_lease_update(agent_id: str, ttl_ms: int) -> list[dict[str, Any]]:
+    return [{"$set": {lease_path(agent_id, LEASE_EXPIRES_AT): {"$add": ["$$NOW", ttl_ms]}}}]
+
+
+def release_lease_update(agent_id: str) -> dict[str, Any]:
+    return {"$unset": {lease_path(agent_id): ""}}
+
+
+def lease_state_pipeline(session_id: str, agent_id: str) -> list[dict[str, Any]]:
+    """Why an acquire matched nothing: the agent, its lease, its next id and the server's clock."""
+    return [
+        {"$match": {ID: session_id}},
+        {
+            "$project": {
+                ID: 0,
+                "agent_exists": {"$ne": [{"$type": f"${agent_data_path(agent_id)}"}, "missing"]},
+                "lease": f"${lease_path(agent_id)}",
+                "next_message_id": next_message_id_expr(agent_id),
+                "now": "$$NOW",
+            }
+        },
+    ]
+
+
+def commit_turn_filter(session_id: str, agent_id: str, token: str, first_message_id: int) -> dict[str, Any]:
+    """The turn's writer still holds the lease and nobody appended since the turn began."""
+    return {
+        ID: session_id,
+        lease_path(agent_id, LEASE_TOKEN): token,
+        next_message_id_path(agent_id): first_message_id,
+    }
+
+
+def commit_turn_update(
+    agent_id: str,
+    messages: list[SessionMessage],
+    *,
+    next_message_id: int,
+    agent: SessionAgent | None = None,
+    metrics: tuple[int, Mapping[str, Any]] | None = None,
+    totals: Mapping[str, int] | None = None,
+    release: bool = True,
+) -> dict[str, Any]:
+    """A whole turn in one update: its messages, their metrics, the agent's state, the lease released.
+
+    ``metrics`` is ``(index in messages, summary)``: the summary is stored on that message, so the
+    metrics cost no write of their own.
+    """
+    at = now()
+    documents = [message_document(m) for m in messages]
+    if metrics is not None:
+        index, summary = metrics
+        documents[index][METRICS] = {**summary, "recorded_at": at}
+    fields: dict[str, Any] = {next_message_id_path(agent_id): next_message_id, **touch(at)}
+    if agent is not None:
+        fields.update(update_agent_update(agent)["$set"])
+        fields.update(touch(at))
+    update: dict[str, Any] = {"$set": fields}
+    if documents:
+        update["$push"] = {messages_path(agent_id): {"$each": documents}}
+    if totals:
+        update["$inc"] = totals_inc(agent_id, totals)
+    if release:
+        update["$unset"] = {lease_path(agent_id): ""}
+    return update
+
+
+def append_messages_update(agent_id: str, messages: list[SessionMessage]) -> dict[str, Any]:
+    """Several messages in one guarded ``$push`` (an agent created with a history, direct tool calls)."""
+    return {
+        "$push": {messages_path(agent_id): {"$each": [message_document(m) for m in messages]}},
+        "$max": {next_message_id_path(agent_id): messages[-1].message_id + 1},
+        "$set": touch(),
+    }
+
+
+def restore_agent_pipeline(session_id: str, agent_id: str) -> list[dict[str, Any]]:
+    """Agent data and the messages Strands will restore, in one round trip.
+
+    Strands restores messages from ``conversation_manager_state.removed_message_count`` on; the
+    server reads that offset from the same document and slices the array, so a sliding-window
+    agent with 10,000 stored messages transfers only its window.
+    """
+    array = {"$ifNull": [f"${messages_path(agent_id)}", []]}
+    removed = f"${agent_data_path(agent_id, 'conversation_manager_state')}.removed_message_count"
+    offset = {"$cond": [{"$isNumber": removed}, {"$max": [{"$toInt": removed}, 0]}, 0]}
+    return [
+        {"$match": {ID: session_id}},
+        {
+            "$project": {
+                ID: 0,
+                "agent_data": f"${agent_data_path(agent_id)}",
+                "next_message_id": next_message_id_expr(agent_id),
+                "offset": offset,
+                "messages": {
+                    "$map": {
+                        "input": {"$slice": [array, offset, {"$max": [{"$size": array}, 1]}]},
+                        "in": _strip_message("$$this"),
+                    }
+                },
+                "size": {"$bsonSize": "$$ROOT"},
+            }
+        },
+    ]
+
+
+def set_aside_filter(session_id: str, agent_id: str, first_message_id: int, next_message_id: int) -> dict[str, Any]:
+    """Nobody runs a turn, nothing was appended since the restore, and the tail was not moved already."""
+    return {
+        ID: session_id,
+        f"{messages_path(agent_id)}.{MESSAGE_ID}": first_message_id,
+        "$expr": {"$and": [_lease_free_expr(agent_id), {"$eq": [next_message_id_expr(agent_id), next_message_id]}]},
+    }
+
+
+def set_aside_update(agent_id: str, messages: list[SessionMessage], next_message_id: int) -> dict[str, Any]:
+    """Move an unfinished turn out of the history into ``abandoned_messages`` (kept, never restored).
+
+    The id counter is pinned, so the moved ids are never given to new messages.
+    """
+    first = messages[0].message_id
+    return {
+        "$pull": {messages_path(agent_id): {MESSAGE_ID: {"$gte": first}}},
+        "$push": {abandoned_messages_path(agent_id): {"$each": [message_document(m) for m in messages]}},
+        "$set": {next_message_id_path(agent_id): next_message_id, **touch()},
+    }
+
+
 # ---- snapshot path -------------------------------------------------------------------------------------
 # Field names a session written by Strands' SnapshotSessionManager over MongoDBStorage adds to the same
 # session document; the snapshot shapes themselves live in documents_snapshot.py.
@@ -836,3 +1300,8 @@ SNAPSHOT_KEYS = "snapshot_keys"
 SNAPSHOT_TOKENS = "snapshot_tokens"
 SNAPSHOT_AGENTS = "snapshot_agents"
 SNAPSHOT_FORMAT = "snapshot_format"
+
+
+def document_size_pipeline(session_id: str) -> list[dict[str, Any]]:
+    """The session document's BSON size, measured by the server (nothing else is sent back)."""
+    return [{"$match": {ID: session_id}}, {"$project": {ID: 0, "size": {"$bsonSize": "$$ROOT"}}}]

@@ -97,6 +97,23 @@ class MessageConflictError(ConcurrentModificationError):
     pass
 
 
+class SessionBusyError(ConcurrentModificationError):
+    """Another invocation of the same agent in the same session holds the turn lease.
+
+    Raised before this invocation wrote anything, after waiting ``busy_timeout`` seconds for the
+    other turn to finish. Retry later (HTTP 409/429), or show "still answering" to the user.
+    """
+
+
+class TurnLeaseLostError(ConcurrentModificationError):
+    """This turn's lease expired and another invocation took it before the turn could be stored.
+
+    Nothing of this turn was stored and the agent's in-memory history was rolled back, so the
+    same agent can be invoked again. It happens when a turn outlives its lease without renewing
+    it (a stalled process); raise ``turn_lease_seconds`` if turns legitimately pause that long.
+    """
+
+
 class DocumentTooLargeError(SessionStoreError):
     """The write would push the session document past MongoDB's 16 MB BSON limit.
 
@@ -139,9 +156,11 @@ __all__ = [
     "MultiAgentNotFoundError",
     "NotFoundError",
     "SessionAlreadyExistsError",
+    "SessionBusyError",
     "SessionException",
     "SessionNotFoundError",
     "SessionStoreError",
+    "TurnLeaseLostError",
 ]
 
 

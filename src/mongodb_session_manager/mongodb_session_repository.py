@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from bson.codec_options import CodecOptions
-from pymongo import MongoClient, ReturnDocument
+from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import (
     DuplicateKeyError,
@@ -30,7 +30,6 @@ from .errors import (
     AgentAlreadyExistsError,
     AgentNotFoundError,
     InvalidInputError,
-    MessageConflictError,
     MessageNotFoundError,
     MultiAgentAlreadyExistsError,
     MultiAgentNotFoundError,
@@ -39,6 +38,9 @@ from .errors import (
     SessionStoreError,
 )
 from .indexes import ensure_indexes, forget_indexes
+from .mongodb_connection_pool import new_client, split_client_options
+from .repository_features import SessionFeatureMethods
+from .repository_turns import TurnStorageMixin
 
 __all__ = ["MongoDBSessionRepository", "ensure_indexes", "forget_indexes"]
 
@@ -50,9 +52,6 @@ logger = logging.getLogger(__name__)
 #: Default size after which a warning is logged once per session (75% of the BSON limit).
 DEFAULT_SIZE_WARNING_BYTES = 12 * 1024 * 1024
 
-#: The document size is measured on every n-th append, and after any message of at least this size.
-SIZE_CHECK_INTERVAL = 25
-LARGE_MESSAGE_BYTES = 64 * 1024
 
 #: Sessions already warned about their size, per process (a manager per request must not warn each time).
 _warned_sizes: set[tuple[str, str]] = set()
@@ -62,7 +61,7 @@ _WARNED_SIZES_LIMIT = 10_000
 _RECENT_READS_LIMIT = 64
 
 
-class MongoDBSessionRepository(SessionRepository):
+class MongoDBSessionRepository(SessionFeatureMethods, TurnStorageMixin, SessionRepository):
     """Stores Strands sessions, agents, messages and multi-agent state in MongoDB.
 
     Args:
@@ -72,10 +71,13 @@ class MongoDBSessionRepository(SessionRepository):
         client: A ``MongoClient`` to borrow. The repository never closes a borrowed client;
             without one it creates and owns a client, which :meth:`close` closes.
         metadata_fields: Metadata keys to index, so the viewer can filter on them.
+        application_name: Written into every session this repository creates (immutable, indexed;
+            read back with :meth:`get_application_name`). ``None`` stores ``null``.
         size_warning_bytes: Log a warning (once per session) when a document grows past this.
         ensure_indexes_on_init: Ensure the collection's indexes (once per process) before the first
             operation; ``False`` leaves index management to the caller.
-        **mongo_client_kwargs: Options for the owned ``MongoClient`` (``maxPoolSize=...``).
+        **mongo_client_kwargs: Options for the owned ``MongoClient`` (``maxPoolSize=...``); any
+            other name raises ``TypeError``. With a borrowed ``client`` they are ignored (logged).
     """
 
     def __init__(
@@ -84,18 +86,25 @@ class MongoDBSessionRepository(SessionRepository):
         database_name: str = "database_name",
         collection_name: str = "collection_name",
         client: MongoClient[Any] | None = None,
-        *,
         metadata_fields: list[str] | None = None,
+        application_name: str | None = None,
+        *,
         size_warning_bytes: int = DEFAULT_SIZE_WARNING_BYTES,
         ensure_indexes_on_init: bool = True,
         **mongo_client_kwargs: Any,
     ) -> None:
+        client_options, _ = split_client_options(mongo_client_kwargs, where="MongoDBSessionRepository()")
+        self.application_name = d.validate_application_name(application_name)
         if client is None:
             if connection_string is None:
                 raise ValueError("MongoDBSessionRepository needs a connection_string or a client")
-            client = MongoClient(connection_string, **mongo_client_kwargs)
+            client = new_client(connection_string, **client_options)
             self._owns_client = True
         else:
+            if client_options:
+                logger.warning(
+                    "options=<%s> | MongoClient options are ignored when a client is passed", sorted(client_options)
+                )
             self._owns_client = False
         self.client: MongoClient[Any] = client
         self.database_name = database_name
@@ -134,7 +143,7 @@ class MongoDBSessionRepository(SessionRepository):
     def create_session(self, session: Session, **kwargs: Any) -> Session:
         """Insert the session document; raise ``SessionAlreadyExistsError`` if it exists."""
         sid = d.validate_id(session.session_id, "session")
-        doc = d.new_session_document(session)
+        doc = d.new_session_document(session, application_name=self.application_name)
         with self._translate(sid):
             try:
                 self.collection.insert_one(doc)
@@ -214,30 +223,13 @@ class MongoDBSessionRepository(SessionRepository):
         """Append a message; its id must be new and larger than every stored id of the agent.
 
         A stale writer (another manager stored this id first) gets ``MessageConflictError`` and
-        nothing is written.
+        nothing is written. A plain ``update_one``: unlike ``findAndModify`` it never makes the server
+        keep a copy of the whole document for retryable writes.
         """
         sid = d.validate_id(session_id, "session")
         aid = d.validate_id(agent_id, "agent", session_id=sid)
-        mid = d.validate_message_id(session_message.message_id, session_id=sid)
-        # Measuring the document costs the server a pass over it; sample every few appends, and always
-        # after a large message. The 16 MB limit itself is enforced by MongoDB on every write.
-        measure = mid % SIZE_CHECK_INTERVAL == 0 or d.approximate_size(session_message.message) >= LARGE_MESSAGE_BYTES
-        with self._translate(sid, aid):
-            doc = self.collection.find_one_and_update(
-                d.append_message_filter(sid, aid, mid),
-                d.append_message_update(aid, session_message),
-                projection={d.ID: 0, "size": {"$bsonSize": "$$ROOT"}} if measure else {d.ID: 1},
-                return_document=ReturnDocument.AFTER,
-            )
-            if doc is None:
-                self._require_agent(sid, aid)
-                raise MessageConflictError(
-                    f"message id {mid} is already stored or older than the agent's latest message "
-                    "(another writer appended first); nothing was written",
-                    session_id=sid,
-                    agent_id=aid,
-                )
-        self._check_size(sid, doc.get("size"))
+        d.validate_message_id(session_message.message_id, session_id=sid)
+        self.append_messages(sid, aid, [session_message])
 
     def read_message(self, session_id: str, agent_id: str, message_id: int, **kwargs: Any) -> SessionMessage | None:
         sid = d.validate_id(session_id, "session")
@@ -361,21 +353,6 @@ class MongoDBSessionRepository(SessionRepository):
             )
         return result.modified_count > 0
 
-    def read_viewer_password(self, session_id: str) -> str:
-        """The session's viewer password; sessions from older versions get one on first request."""
-        sid = d.validate_id(session_id, "session")
-        with self._translate(sid):
-            doc = self.collection.find_one({d.ID: sid}, d.VIEWER_PASSWORD_PROJECTION)
-            if doc is None:
-                raise SessionNotFoundError("session does not exist", session_id=sid)
-            if not doc.get(d.VIEWER_PASSWORD):
-                self.collection.update_one(
-                    d.missing_viewer_password_filter(sid),
-                    {"$set": {d.VIEWER_PASSWORD: d.new_viewer_password()}},
-                )
-                doc = self.collection.find_one({d.ID: sid}, d.VIEWER_PASSWORD_PROJECTION) or {}
-        return str(doc[d.VIEWER_PASSWORD])
-
     # ---- multi-agent (Swarm / Graph) ---------------------------------------------------------------
 
     def create_multi_agent(self, session_id: str, multi_agent: MultiAgentBase, **kwargs: Any) -> None:
@@ -409,39 +386,7 @@ class MongoDBSessionRepository(SessionRepository):
             MultiAgentNotFoundError(f"multi-agent {mid} does not exist", session_id=sid),
         )
 
-    # ---- session-level features (used by the manager) ----------------------------------------------
-
-    def update_session_fields(self, session_id: str, update: Mapping[str, Any]) -> None:
-        """Apply one prepared update from :mod:`.documents` to an existing session."""
-        sid = d.validate_id(session_id, "session")
-        with self._translate(sid):
-            result = self.collection.update_one({d.ID: sid}, dict(update))
-        if result.matched_count == 0:
-            raise SessionNotFoundError("session does not exist", session_id=sid)
-
-    def update_agent_fields(self, session_id: str, agent_id: str, update: Mapping[str, Any]) -> None:
-        sid = d.validate_id(session_id, "session")
-        aid = d.validate_id(agent_id, "agent", session_id=sid)
-        self._guarded_update(
-            sid,
-            aid,
-            d.agent_exists_filter(sid, aid),
-            dict(update),
-            AgentNotFoundError("agent does not exist", session_id=sid, agent_id=aid),
-        )
-
-    def read_session_fields(self, session_id: str, projection: Mapping[str, Any]) -> dict[str, Any]:
-        sid = d.validate_id(session_id, "session")
-        with self._translate(sid):
-            doc = self.collection.find_one({d.ID: sid}, dict(projection))
-        if doc is None:
-            raise SessionNotFoundError("session does not exist", session_id=sid)
-        return d.from_bson(dict(doc))
-
-    def aggregate_session(self, session_id: str, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        sid = d.validate_id(session_id, "session")
-        with self._translate(sid):
-            return list(self.collection.aggregate(pipeline))
+    # ---- session-level features: named methods in repository_features.SessionFeatureMethods ----------
 
     def ensure_metadata_indexes(self, fields: list[str]) -> None:
         with self._translate(None):

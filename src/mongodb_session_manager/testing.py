@@ -65,6 +65,9 @@ class ScriptedModel(Model):
         chunk_size: Characters per streamed text delta.
         latency_ms: Latency reported in the metrics of every call.
         cache_read_tokens: If set, reported as ``cacheReadInputTokens`` (to test cache metrics).
+        strict: Check every request by Bedrock Converse's rules (:func:`converse_violation`) and
+            raise the error Bedrock raises, so a history a real provider would refuse fails here
+            too. On by default; ``strict=False`` accepts anything.
     """
 
     def __init__(
@@ -75,7 +78,9 @@ class ScriptedModel(Model):
         chunk_size: int = 12,
         latency_ms: int = 42,
         cache_read_tokens: int | None = None,
+        strict: bool = True,
     ) -> None:
+        self.strict = strict
         self.responses: deque[Scripted] = deque(responses or [])
         self.config: dict[str, Any] = {"model_id": model_id}
         self.chunk_size = max(1, chunk_size)
@@ -105,6 +110,10 @@ class ScriptedModel(Model):
         **kwargs: Any,
     ) -> AsyncIterable[StreamEvent]:
         self.calls.append(list(messages))
+        if self.strict:
+            problem = converse_violation(messages)
+            if problem is not None:
+                raise converse_validation_error(problem)
         reply = self._next_reply(messages, tool_specs or [])
         prompt_text = (system_prompt or "") + json.dumps([_text_of(m) for m in messages])
         yield {"messageStart": {"role": "assistant"}}
@@ -172,6 +181,78 @@ class ScriptedModel(Model):
             text=f"Thanks, I understand: **{text[:200]}**\n\nI'm the offline demo model (turn {turn}); "
             "a real model answers here when Bedrock is configured."
         )
+
+
+# ---- Bedrock Converse's rules for a request ----------------------------------------------------------
+
+
+_MUST_START_WITH_USER = (
+    "A conversation must start with a user message. Try again with a conversation that starts with a user message."
+)
+
+
+def converse_violation(messages: Messages) -> str | None:
+    """The message Bedrock's Converse API gives for a history it refuses, or None if it accepts it.
+
+    The rules: the conversation starts with a user message, roles alternate, every ``toolUse`` is
+    answered by exactly its ``toolResult`` blocks in the next message, no ``toolResult`` answers a
+    tool that was not called, no text block is blank, and the request ends with a user message.
+    """
+    if not messages or messages[0].get("role") != "user":
+        return _MUST_START_WITH_USER
+    for index, message in enumerate(messages):
+        content = message.get("content") or []
+        if not content:
+            return (
+                f"The content field in the Message object at messages.{index} is empty. "
+                "Add a ContentBlock object to the content field and try again."
+            )
+        for block_index, block in enumerate(content):
+            if isinstance(block, dict) and "text" in block and not str(block["text"]).strip():
+                return (
+                    f"The text field in the ContentBlock object at messages.{index}.content.{block_index} is blank. "
+                    "Add text to the text field, and try again."
+                )
+        if index and message.get("role") == messages[index - 1].get("role"):
+            return (
+                "A conversation must alternate between user and assistant roles. Make sure the conversation "
+                "alternates between user and assistant roles and try again."
+            )
+        expected = [
+            b["toolUse"]["toolUseId"]
+            for b in (messages[index - 1].get("content", []) if index else [])
+            if "toolUse" in b
+        ]
+        results = [b["toolResult"]["toolUseId"] for b in content if isinstance(b, dict) and "toolResult" in b]
+        if expected and sorted(results) != sorted(expected):
+            missing = [t for t in expected if t not in results]
+            if missing:
+                ids = ", ".join(missing)
+                return f"Expected toolResult blocks at messages.{index}.content for the following Ids: {ids}"
+            return (
+                f"The number of toolResult blocks at messages.{index}.content exceeds the number of toolUse blocks "
+                "of previous turn."
+            )
+        if results and not expected:
+            return (
+                f"The number of toolResult blocks at messages.{index}.content exceeds the number of toolUse blocks "
+                "of previous turn."
+            )
+    if messages[-1].get("role") != "user":
+        return (
+            "A conversation must end with a user message. Try again with a conversation that ends with a user message."
+        )
+    return None
+
+
+def converse_validation_error(problem: str) -> Exception:
+    """The exception Strands' Bedrock model lets through for a refused request (botocore's ClientError)."""
+    from botocore.exceptions import ClientError
+
+    return ClientError(
+        {"Error": {"Code": "ValidationException", "Message": problem}, "ResponseMetadata": {"HTTPStatusCode": 400}},
+        "ConverseStream",
+    )
 
 
 # ---- model selection for examples and the demo ----------------------------------------------------

@@ -8,6 +8,7 @@ manager splits its keyword arguments and owns (or borrows) its client correctly.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -78,8 +79,13 @@ def test_new_manager_and_agent_restore_conversation_and_state(make_manager, coll
     assert [m["message_id"] for m in stored_messages(collection, "resume")] == list(range(6))
 
 
-def test_resumption_repairs_a_dangling_tool_use_through_strands(make_manager, repo) -> None:
-    """A toolUse without its toolResult (crash mid-turn) is repaired by Strands' own initialize()."""
+def test_restore_sets_aside_a_turn_that_never_finished(make_manager, repo, collection) -> None:
+    """A toolUse never answered, then a prompt (what older versions stored after a crash mid-turn).
+
+    Sent as it is, the history breaks Converse's rules (Strands' own repair would put two user
+    messages in a row), so the restore moves the unfinished turn to ``abandoned_messages`` and
+    the agent continues from the last complete answer; the strict model checks the next request.
+    """
     manager = make_manager("repair")
     make_agent(manager)  # creates the agent
     history = [
@@ -90,10 +96,15 @@ def test_resumption_repairs_a_dangling_tool_use_through_strands(make_manager, re
     for i, message in enumerate(history):
         repo.create_message("repair", "assistant", SessionMessage(message=message, message_id=i))
 
-    restored = make_agent(make_manager("repair"))
-    results = [b["toolResult"] for m in restored.messages for b in m["content"] if "toolResult" in b]
-    assert [r["toolUseId"] for r in results] == ["t-1"]
-    assert results[0]["status"] == "error"
+    restored = make_agent(make_manager("repair"), ["Hello!"])
+    assert restored.messages == []
+    agent_doc = collection.find_one({"_id": "repair"})["agents"]["assistant"]
+    assert [m["message_id"] for m in agent_doc["abandoned_messages"]] == [0, 1, 2]
+    assert agent_doc["messages"] == [] and agent_doc["next_message_id"] == 3
+
+    restored("hello again")  # the strict model refuses an invalid history
+    stored = repo.list_messages("repair", "assistant")
+    assert [(m.message_id, m.message["role"]) for m in stored] == [(3, "user"), (4, "assistant")]
 
 
 def test_each_agent_keeps_its_own_history_across_managers(make_manager) -> None:
@@ -164,7 +175,9 @@ def test_message_updated_event_rewrites_the_stored_placeholder(make_manager, col
     assert stored_before["message"]["tracking_id"] == tracking_id
 
     final = {"role": "assistant", "content": [{"text": "Hello! How can I help?"}], "tracking_id": tracking_id}
-    agent.hooks.invoke_callbacks(MessageUpdatedEvent(agent=agent, tracking_id=tracking_id, message=final))
+    asyncio.run(
+        agent.hooks.invoke_callbacks_async(MessageUpdatedEvent(agent=agent, tracking_id=tracking_id, message=final))
+    )
 
     stored_after = stored_messages(collection, "bidi")
     assert len(stored_after) == 2, "rewritten in place, not appended"
@@ -182,7 +195,7 @@ def test_message_updated_event_for_an_unknown_message_writes_nothing(
     before = collection.find_one({"_id": "bidi-unknown"})
     caplog.set_level(logging.WARNING)
     event = MessageUpdatedEvent(agent=agent, tracking_id="never-seen", message={"role": "assistant", "content": []})
-    agent.hooks.invoke_callbacks(event)
+    asyncio.run(agent.hooks.invoke_callbacks_async(event))
     assert collection.find_one({"_id": "bidi-unknown"}) == before
     assert any("never-seen" in r.getMessage() for r in caplog.records)
 
@@ -312,7 +325,9 @@ def test_a_lost_creation_race_resumes_the_existing_session(mongo_client: MongoCl
 # ---- construction, kwargs, close ------------------------------------------------------------------------------
 
 
-def test_client_options_go_to_the_client_and_the_rest_to_strands(mongo_uri: str, db_name: str) -> None:
+def test_client_options_go_to_the_client_and_unknown_names_are_refused(mongo_uri: str, db_name: str) -> None:
+    with pytest.raises(TypeError, match="some_future_strands_option"):
+        MongoDBSessionManager("kwargs", connection_string=mongo_uri, some_future_strands_option=True)
     manager = MongoDBSessionManager(
         "kwargs",
         connection_string=mongo_uri,
@@ -321,7 +336,6 @@ def test_client_options_go_to_the_client_and_the_rest_to_strands(mongo_uri: str,
         maxPoolSize=7,
         serverselectiontimeoutms=4_321,
         appname="core-tests",
-        some_future_strands_option=True,
     )
     try:
         options = manager.repository.client.options

@@ -138,7 +138,7 @@ def test_metadata_hook_sees_every_operation_and_can_audit(make_manager) -> None:
             return original(kwargs["keys"])
         return original()
 
-    manager = make_manager(metadataHook=audit)
+    manager = make_manager(metadata_hook=audit)
     manager.update_metadata({"x": 1})
     assert manager.get_metadata() == {"x": 1}
     manager.delete_metadata(["x"])
@@ -178,7 +178,7 @@ def test_enriching_and_caching_hooks(make_manager, mongo_client, db_name) -> Non
         cache.pop(session_id, None)
         return original(kwargs["keys"])
 
-    manager = make_manager(metadataHook=enrich_and_cache)
+    manager = make_manager(metadata_hook=enrich_and_cache)
     manager.update_metadata({"topic": "billing"})
     assert manager.get_metadata() == {"topic": "billing", "last_modified_by": "hook"}
     manager.get_metadata()
@@ -192,7 +192,7 @@ def test_metadata_tool_goes_through_the_hook(make_manager) -> None:
         seen.append(action)
         return original(kwargs["metadata"]) if action == "update" else original()
 
-    manager = make_manager(metadataHook=hook)
+    manager = make_manager(metadata_hook=hook)
     manager.get_metadata_tool()(action="set", metadata={"k": "v"})
     assert seen == ["update"]
 
@@ -229,7 +229,7 @@ def test_feedback_hook_intercepts_and_can_refuse(make_manager) -> None:
         audited.append(kwargs["feedback"])
         return original(kwargs["feedback"])
 
-    manager = make_manager(feedbackHook=hook)
+    manager = make_manager(feedback_hook=hook)
     manager.add_feedback({"rating": "down", "comment": "slow"})
     with pytest.raises(PermissionError):
         manager.add_feedback({"rating": "down", "comment": "spam"})
@@ -415,7 +415,7 @@ class _Commands(monitoring.CommandListener):
         pass
 
 
-def test_a_turn_with_a_fresh_manager_per_request_costs_three_writes(mongo_uri: str, db_name: str) -> None:
+def test_a_turn_with_a_fresh_manager_per_request_costs_two_writes(mongo_uri: str, db_name: str) -> None:
     listener = _Commands()
     client: MongoClient[Any] = MongoClient(mongo_uri, event_listeners=[listener])
     try:
@@ -426,8 +426,8 @@ def test_a_turn_with_a_fresh_manager_per_request_costs_three_writes(mongo_uri: s
             agent = make_agent(manager, [f"reply {request}"])
             listener.names.clear()
             agent(f"question {request}")
-            # user message, assistant message, metrics: no agent re-write, no config re-write
-            assert listener.names == ["findAndModify", "findAndModify", "update"]
+            # the turn's lease, then one commit (messages, metrics, agent state): no config re-write
+            assert listener.names == ["update", "update"]
     finally:
         client.close()
 

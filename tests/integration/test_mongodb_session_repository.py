@@ -146,7 +146,7 @@ def test_one_document_per_session_with_the_documented_shape(ready: MongoDBSessio
     assert doc["metadata"] == {} and doc["feedbacks"] == [] and doc["multi_agents"] == {}
     assert set(doc["agents"]) == {AID, "reviewer"}
     entry = doc["agents"][AID]
-    assert set(entry) == {"agent_data", "messages", "next_message_id"}
+    assert set(entry) == {"agent_data", "messages", "next_message_id", "created_at", "updated_at"}
     assert entry["next_message_id"] == 1
     assert set(entry["agent_data"]) >= {"agent_id", "state", "conversation_manager_state", "_internal_state"}
     assert set(entry["messages"][0]) == {"message_id", "message", "redact_message", "created_at", "updated_at"}
@@ -346,7 +346,7 @@ def _is_operator_update(update: Any) -> bool:
 
 def test_each_write_is_one_atomic_update_without_reading_first(mrepo: MongoDBSessionRepository, recorder) -> None:
     writes: list[tuple[Callable[[], Any], str]] = [
-        (lambda: mrepo.create_message(SID, AID, msg(0)), "findAndModify"),
+        (lambda: mrepo.create_message(SID, AID, msg(0)), "update"),
         (lambda: mrepo.update_message(SID, AID, msg(0, "final")), "update"),
         (lambda: mrepo.update_agent(SID, agent(x=1)), "update"),
         (lambda: mrepo.create_agent(SID, agent("second")), "update"),
@@ -531,12 +531,27 @@ def test_dbref_shaped_values_read_back_as_the_plain_dicts_that_were_stored(ready
     assert ready.read_agent(SID, AID).state == {"schema": schema}  # type: ignore[union-attr]
 
 
-def test_integers_past_64_bits_are_a_typed_input_error(ready: MongoDBSessionRepository, collection) -> None:
+def test_values_bson_cannot_hold_are_stored_as_json_and_read_back_exactly(
+    ready: MongoDBSessionRepository, collection
+) -> None:
+    """Integers past 64 bits, NUL or ``$`` keys, lone surrogates, deep nesting: what a model may emit."""
+    deep: Any = "bottom"
+    for _ in range(500):
+        deep = {"d": deep}
+    value = {"n": 2**70, "k\x00": 1, "$op": 2, "s": "\ud800", "deep": deep, "ok": [1, "two"]}
+    odd = {"role": "user", "content": [{"toolResult": {"toolUseId": "t", "content": [{"json": value}]}}]}
+    ready.create_message(SID, AID, SessionMessage(message=odd, message_id=0))  # type: ignore[arg-type]
+    assert ready.read_message(SID, AID, 0).message == odd  # type: ignore[union-attr]
+    raw = stored(collection)["agents"][AID]["messages"][0]["message"]["content"][0]["toolResult"]["content"][0]
+    assert d.JSON_MARKER in raw["json"], "the odd subtree is JSON text, the rest stays queryable"
+
+
+def test_a_value_even_json_cannot_hold_is_a_typed_input_error(ready: MongoDBSessionRepository, collection) -> None:
     before = stored(collection)
-    huge = {"role": "user", "content": [{"toolResult": {"toolUseId": "t", "content": [{"json": {"n": 2**70}}]}}]}
+    bad = {"role": "user", "content": [{"toolResult": {"toolUseId": "t", "content": [{"json": {"x": object()}}]}}]}
     with pytest.raises(InvalidInputError) as info:
-        ready.create_message(SID, AID, SessionMessage(message=huge, message_id=0))  # type: ignore[arg-type]
-    assert info.value.session_id == SID and isinstance(info.value.__cause__, OverflowError)
+        ready.create_message(SID, AID, SessionMessage(message=bad, message_id=0))  # type: ignore[arg-type]
+    assert info.value.session_id == SID
     assert stored(collection) == before
 
 
@@ -711,6 +726,6 @@ def test_the_size_warning_is_logged_once_per_session_per_process(
             repository.create_session(session("big"))
             repository.create_agent("big", agent())
         next_id = len(repository.list_messages("big", AID))
-        repository.create_message("big", AID, msg(next_id))
+        repository.create_message("big", AID, msg(next_id, "x" * 70_000))  # large: measured after the write
     warnings = [r for r in caplog.records if "approaching MongoDB's 16 MB limit" in r.getMessage()]
     assert len(warnings) == 1

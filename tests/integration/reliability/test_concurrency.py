@@ -119,14 +119,19 @@ def test_threads_and_processes_appending_to_one_session_store_each_acknowledged_
     assert len(process_writers) == PROCESSES, "every process must have stored at least one message"
 
     stored = repo.list_messages(SESSION_ID, AGENT_ID)
+    # A lone user message is an unfinished turn: the next restore moves it to abandoned_messages
+    # (kept in the document, never sent to the model). Both arrays together hold what was stored.
+    doc = mongo_client[db_name]["sessions"].find_one({"_id": SESSION_ID}) or {}
+    abandoned = doc["agents"][AGENT_ID].get("abandoned_messages", [])
     stored_tokens = [m.message["content"][0]["text"] for m in stored]
+    stored_tokens += [m["message"]["content"][0]["text"] for m in abandoned]
     counts = Counter(stored_tokens)
     assert {token for token, n in counts.items() if n > 1} == set(), "a message was stored twice"
     assert sorted(stored_tokens) == sorted(acknowledged), "stored messages must be exactly the acknowledged ones"
     ids = [m.message_id for m in stored]
     assert len(set(ids)) == len(ids)
     assert ids == sorted(ids), "messages stay ordered by id"
-    assert repo.count_messages(SESSION_ID, AGENT_ID) == len(acknowledged)
+    assert repo.count_messages(SESSION_ID, AGENT_ID) + len(abandoned) == len(acknowledged)
     repo.close()
 
 

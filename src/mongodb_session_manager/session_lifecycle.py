@@ -1,0 +1,478 @@
+"""The Strands lifecycle of :class:`~.mongodb_session_manager.MongoDBSessionManager`: restore, turns.
+
+Strands' ``RepositorySessionManager`` writes every message the moment it is added. When a model
+call fails half way, the prompt (and maybe a tool call) stays stored and in memory, and the next
+request sends two user messages in a row, which providers refuse: one error breaks the session
+for good. Two processes answering the same session interleave their messages the same way.
+
+This mixin changes the unit of storage from a message to a *turn* (one invocation):
+
+- ``BeforeInvocationEvent`` takes a lease on (session, agent) in MongoDB, judged by the server's
+  clock; a second invocation waits up to ``busy_timeout`` and then gets ``SessionBusyError`` before
+  writing anything. The lease is renewed while a long turn runs and expires when its holder dies.
+- Messages added during the turn are kept in memory.
+- ``AfterInvocationEvent`` stores the turn in one update (messages, metrics, agent state, lease
+  released). A turn that failed is rolled back in memory and nothing of it is stored.
+- A restore reads the agent and its message window in one aggregation, and moves an unfinished
+  trailing turn (written by older versions or other tools) out of the history.
+
+So a plain turn costs two round trips (lease, commit) and never leaves a broken history.
+Callbacks that do I/O are coroutines run in a small thread pool, so an async service's event loop
+never blocks on MongoDB, and Strands' synchronous ``agent()`` (which runs its own loop in a
+thread) works the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from strands.agent.state import AgentState
+from strands.hooks import (
+    AfterInvocationEvent,
+    AfterMultiAgentInvocationEvent,
+    AfterNodeCallEvent,
+    AgentInitializedEvent,
+    BeforeInvocationEvent,
+    HookRegistry,
+    MessageAddedEvent,
+    MultiAgentInitializedEvent,
+)
+from strands.types.exceptions import SessionException
+from strands.types.session import SessionAgent, SessionMessage
+
+from . import documents as d
+from . import strands_compat as compat
+from .errors import SessionBusyError, SessionStoreError, TurnLeaseLostError
+from .metrics import model_id, summarize, totals_increment
+from .turns import Turn, closes_turn, start_renewer, unfinished_tail
+
+if TYPE_CHECKING:
+    from strands.types.agent import LocalAgent
+    from strands.types.content import Message
+
+    from .mongodb_session_repository import MongoDBSessionRepository
+    from .repository_turns import RestoredAgent
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Default lease length: how long others wait after the holder of a turn died without releasing it.
+DEFAULT_TURN_LEASE_SECONDS = 20.0
+#: Default wait for another invocation of the same agent before ``SessionBusyError``.
+DEFAULT_BUSY_TIMEOUT = 5.0
+
+_executor_lock = threading.Lock()
+_executor: ThreadPoolExecutor | None = None
+
+
+def io_executor() -> ThreadPoolExecutor:
+    """The library's bounded pool for blocking MongoDB calls made on behalf of an event loop."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="msm-io")
+        return _executor
+
+
+async def run_blocking(fn: Callable[..., T], *args: Any) -> T:
+    """Run a blocking call off the event loop; its exception reaches the awaiting caller unchanged."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(io_executor(), functools.partial(fn, *args))
+
+
+class SessionLifecycleMixin:
+    """Restore and turn handling; mixed into ``MongoDBSessionManager`` before Strands' manager."""
+
+    session_id: str
+    session_repository: MongoDBSessionRepository
+    _latest_agent_message: dict[str, SessionMessage | None]
+    _held_records: dict[str, list[SessionMessage]]
+    _is_new_session: bool
+
+    def _init_lifecycle(self, *, turn_lease_seconds: float, busy_timeout: float) -> None:
+        if not turn_lease_seconds > 0:
+            raise ValueError(f"turn_lease_seconds must be positive, got {turn_lease_seconds!r}")
+        if not busy_timeout >= 0:
+            raise ValueError(f"busy_timeout must be zero or positive, got {busy_timeout!r}")
+        self.turn_lease_seconds = float(turn_lease_seconds)
+        self.busy_timeout = float(busy_timeout)
+        self._turns: dict[str, Turn] = {}
+        self._next_ids: dict[str, int] = {}
+        self._captured_config: dict[str, tuple[str, str | None]] = {}
+        self._prefetched: dict[str, RestoredAgent | None] = {}
+        self._owner = f"{socket.gethostname()}:{os.getpid()}"
+
+    # ---- hooks -------------------------------------------------------------------------------------
+
+    def register_hooks(self, registry: HookRegistry, **kwargs: Any) -> None:
+        """Strands' session hooks, with messages held per turn and the turn's lease and commit."""
+        registry.add_callback(AgentInitializedEvent, lambda event: self.initialize(event.agent))
+        registry.add_callback(BeforeInvocationEvent, self._on_before_invocation)
+        registry.add_callback(MessageAddedEvent, self._on_message_added)
+        registry.add_callback(MessageAddedEvent, lambda event: self.sync_agent(event.agent))
+        if compat.MessageUpdatedEvent is not None:
+            registry.add_callback(compat.MessageUpdatedEvent, self._on_message_updated)
+        # AfterInvocationEvent runs callbacks in reverse order: the commit runs before this sync,
+        # which then finds nothing changed (it only writes for agents outside a turn).
+        registry.add_callback(AfterInvocationEvent, lambda event: self.sync_agent(event.agent))
+        registry.add_callback(AfterInvocationEvent, self._on_after_invocation)
+        registry.add_callback(MultiAgentInitializedEvent, lambda event: self.initialize_multi_agent(event.source))
+        registry.add_callback(AfterNodeCallEvent, lambda event: self.sync_multi_agent(event.source))
+        registry.add_callback(AfterMultiAgentInvocationEvent, lambda event: self.sync_multi_agent(event.source))
+
+    async def _on_before_invocation(self, event: BeforeInvocationEvent) -> None:
+        if compat.is_agent(event.agent):
+            await run_blocking(self._begin_turn, event.agent)
+
+    async def _on_after_invocation(self, event: AfterInvocationEvent) -> None:
+        turn = self._turns.get(event.agent.agent_id)
+        if turn is not None and turn.lease_token is not None:
+            await run_blocking(self._end_turn, event.agent, turn, getattr(event, "result", None))
+
+    async def _on_message_updated(self, event: Any) -> None:
+        """Store a message the agent replaced after appending it (BidiAgent transcripts)."""
+        aid = event.agent.agent_id
+        turn = self._turns.get(aid)
+        for record in reversed(self._held_records.get(aid, [])):
+            if record.message.get("tracking_id") == event.tracking_id:
+                record.message = event.message
+                if turn is None or not any(r is record for r in turn.pending):
+                    await run_blocking(self.session_repository.update_message, self.session_id, aid, record)
+                return
+        logger.warning(
+            "session_id=<%s> | agent_id=<%s> | tracking_id=<%s> | updated message was never stored here",
+            self.session_id,
+            aid,
+            event.tracking_id,
+        )
+
+    # ---- restore -------------------------------------------------------------------------------------
+
+    def initialize(self, agent: LocalAgent, **kwargs: Any) -> None:
+        """Restore the agent (one round trip), or create it with its initial messages (one or two)."""
+        aid = agent.agent_id
+        if not compat.is_agent(agent):
+            super().initialize(agent, **kwargs)  # type: ignore[misc]
+            latest = self._latest_agent_message.get(aid)
+            if latest is None and not self._is_new_session:
+                latest = self.session_repository.read_last_message(self.session_id, aid)
+            self._next_ids[aid] = latest.message_id + 1 if latest is not None else 0
+            return
+        if aid in self._latest_agent_message:
+            raise SessionException("The `agent_id` of an agent must be unique in a session.")
+        self._latest_agent_message[aid] = None
+        if self._is_new_session:
+            restored = None
+        elif aid in self._prefetched:
+            restored = self._prefetched.pop(aid)
+        else:
+            restored = self.session_repository.restore_agent(self.session_id, aid)
+        if restored is None:
+            self._create_agent(agent)
+        else:
+            self._apply_restore(agent, restored)
+        self._is_new_session = False
+
+    def _create_agent(self, agent: LocalAgent) -> None:
+        aid = agent.agent_id
+        logger.debug("session_id=<%s> | agent_id=<%s> | creating agent", self.session_id, aid)
+        self.session_repository.create_agent(self.session_id, SessionAgent.from_agent(agent))
+        initial = [SessionMessage.from_message(m, i) for i, m in enumerate(agent.messages)]
+        self.session_repository.append_messages(self.session_id, aid, initial)
+        self._next_ids[aid] = len(initial)
+        self._held_records[aid] = list(initial)
+        self._latest_agent_message[aid] = initial[-1] if initial else None
+        compat.mark_synced(self, agent)
+
+    def _apply_restore(self, agent: LocalAgent, restored: RestoredAgent) -> None:
+        """Put the stored agent into ``agent``: state, conversation manager, messages (without a broken tail)."""
+        aid = agent.agent_id
+        stored = restored.agent
+        agent.state = AgentState(stored.state)
+        stored.initialize_internal_state(agent)
+        prepend: list[Message] = (
+            agent.conversation_manager.restore_from_session(stored.conversation_manager_state) or []
+        )  # type: ignore[attr-defined]
+        records = restored.messages
+        offset = compat.removed_message_count(agent)
+        if offset != restored.offset:  # a conversation manager that keeps its offset elsewhere
+            records = self.session_repository.list_messages(self.session_id, aid, offset=offset)
+        records = self._without_unfinished_turn(agent, records, restored.next_message_id)
+        self._next_ids[aid] = restored.next_message_id
+        self._held_records[aid] = list(records)
+        self._latest_agent_message[aid] = records[-1] if records else None
+        if not compat.model_is_stateful(agent):
+            agent.messages = compat.fix_broken_tool_use(self, prepend + [r.to_message() for r in records])
+        captured = d.captured_config(restored.raw)
+        if captured is not None:
+            self._captured_config[aid] = captured
+        self._mark_synced_if_unchanged(agent, restored.raw)
+
+    def _without_unfinished_turn(
+        self, agent: LocalAgent, records: list[SessionMessage], next_message_id: int
+    ) -> list[SessionMessage]:
+        """Drop (and move aside in storage) a trailing turn that never finished."""
+        cut = unfinished_tail([r.to_message() for r in records], interrupted=compat.interrupt_activated(agent))
+        if cut is None:
+            return records
+        tail = records[cut:]
+        moved = self.session_repository.set_aside_messages(
+            self.session_id, agent.agent_id, tail, next_message_id=next_message_id
+        )
+        logger.warning(
+            "session_id=<%s> | agent_id=<%s> | message_ids=<%d..%d> | moved=<%s> | restored history ended in an "
+            "unfinished turn; it is kept in abandoned_messages and not sent to the model",
+            self.session_id,
+            agent.agent_id,
+            tail[0].message_id,
+            tail[-1].message_id,
+            moved,
+        )
+        return records[:cut]
+
+    def _mark_synced_if_unchanged(self, agent: LocalAgent, stored: Mapping[str, Any] | None) -> None:
+        """Skip Strands' first sync when the restored agent equals what is stored (no wasted write)."""
+        if not compat.is_agent(agent):
+            return
+        if stored is not None and (
+            stored.get(d.STATE) != agent.state.get()
+            or stored.get("conversation_manager_state") != agent.conversation_manager.get_state()  # type: ignore[attr-defined]
+            or stored.get(d.INTERNAL_STATE) != compat.internal_state(agent)  # type: ignore[arg-type]
+        ):
+            return
+        compat.mark_synced(self, agent)
+
+    # ---- messages --------------------------------------------------------------------------------------
+
+    def append_message(self, message: Message, agent: LocalAgent, **kwargs: Any) -> None:
+        """Number the message; inside a turn keep it for the commit, otherwise store it now."""
+        turn = self._turns.get(agent.agent_id)
+        self._add(agent, message, turn if turn is not None and turn.lease_token is not None else None)
+
+    async def _on_message_added(self, event: MessageAddedEvent) -> None:
+        agent, message = event.agent, event.message
+        aid = agent.agent_id
+        turn = self._turns.get(aid)
+        if turn is None and compat.is_agent(agent):
+            # Added by the agent outside an invocation (a direct tool call, or Strands answering a
+            # dangling toolUse just before the invocation starts): held until it is a whole exchange.
+            turn = self._turns[aid] = Turn.open(agent, already_added=1)
+        writes_now = turn is None or (turn.lease_token is None and closes_turn(message))
+        if writes_now:
+            await run_blocking(self._add, agent, message, turn)
+        else:
+            self._add(agent, message, turn)
+
+    def _add(self, agent: LocalAgent, message: Message, turn: Turn | None) -> None:
+        aid = agent.agent_id
+        if turn is not None and self._merge_into_previous_user_message(agent, turn, message):
+            return
+        record = SessionMessage.from_message(message, self._next_ids[aid])
+        self._next_ids[aid] += 1
+        self._latest_agent_message[aid] = record
+        self._held_records.setdefault(aid, []).append(record)
+        if turn is None:
+            self._store_now(aid, [record])
+            return
+        turn.pending.append(record)
+        if turn.lease_token is None and closes_turn(message):
+            self._flush_outside_invocation(agent, turn)
+
+    def _merge_into_previous_user_message(self, agent: LocalAgent, turn: Turn, message: Message) -> bool:
+        """A prompt right after Strands' error ``toolResult`` joins that message: roles must alternate."""
+        if message.get("role") != "user" or not turn.pending or len(agent.messages) < 2:
+            return False
+        previous = turn.pending[-1]
+        if previous.message.get("role") != "user" or agent.messages[-2] is not previous.message:
+            return False
+        agent.messages.pop()
+        previous.message["content"] = [*previous.message["content"], *message.get("content", [])]
+        return True
+
+    def _flush_outside_invocation(self, agent: LocalAgent, turn: Turn) -> None:
+        """Store messages added outside an invocation once they end in an assistant answer."""
+        self._turns.pop(agent.agent_id, None)
+        try:
+            self._store_now(agent.agent_id, list(turn.pending))
+        except SessionStoreError:
+            self._roll_back(agent, turn)
+            raise
+
+    def _store_now(self, aid: str, records: list[SessionMessage]) -> None:
+        try:
+            self.session_repository.append_messages(self.session_id, aid, records)
+        except SessionStoreError:
+            self._next_ids[aid] = records[0].message_id
+            raise
+
+    def sync_agent(self, agent: LocalAgent, **kwargs: Any) -> None:
+        """Outside a turn, Strands' sync (written when changed); inside one, the commit carries it."""
+        if agent.agent_id in self._turns and compat.is_agent(agent):
+            return
+        super().sync_agent(agent, **kwargs)  # type: ignore[misc]
+
+    def redact_latest_message(self, redact_message: Message, agent: LocalAgent, **kwargs: Any) -> None:
+        """Redact the newest message; a message of the running turn is stored redacted with it."""
+        aid = agent.agent_id
+        latest = self._latest_agent_message.get(aid)
+        if latest is None:
+            raise SessionException("No message to redact.")
+        latest.redact_message = redact_message
+        turn = self._turns.get(aid)
+        if turn is not None and any(r is latest for r in turn.pending):
+            return
+        self.session_repository.update_message(self.session_id, aid, latest)
+
+    # ---- turns -------------------------------------------------------------------------------------------
+
+    def _begin_turn(self, agent: LocalAgent) -> None:
+        """Take the (session, agent) lease, waiting for another turn up to ``busy_timeout``."""
+        aid = agent.agent_id
+        turn = self._turns.get(aid) or Turn.open(agent)
+        self._turns[aid] = turn
+        token = uuid.uuid4().hex
+        ttl_ms = int(self.turn_lease_seconds * 1000)
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.025
+        while True:
+            refusal = self.session_repository.acquire_lease(
+                self.session_id, aid, token=token, owner=self._owner, ttl_ms=ttl_ms, next_message_id=self._next_ids[aid]
+            )
+            if refusal is None:
+                break
+            if refusal.stale and not refusal.held:
+                # Another process stored turns since this agent was restored: continue from them.
+                turn = self._refresh(agent, turn)
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._roll_back(agent, turn)
+                raise SessionBusyError(
+                    f"another invocation of this agent is running (its lease ends in {refusal.retry_after:.1f}s); "
+                    f"waited {self.busy_timeout:.1f}s, nothing was written",
+                    session_id=self.session_id,
+                    agent_id=aid,
+                )
+            time.sleep(max(0.005, min(delay, remaining, refusal.retry_after or delay)))
+            delay = min(delay * 2, 0.4)
+        turn.lease_token = token
+        turn.invoked = True
+        start_renewer(
+            self.turn_lease_seconds / 3,
+            lambda: self.session_repository.renew_lease(self.session_id, aid, token=token, ttl_ms=ttl_ms),
+            turn,
+        )
+
+    def _refresh(self, agent: LocalAgent, turn: Turn) -> Turn:
+        """Reload a stale agent from storage; messages held from before the invocation are dropped."""
+        logger.info(
+            "session_id=<%s> | agent_id=<%s> | history changed elsewhere, reloading", self.session_id, agent.agent_id
+        )
+        self._roll_back(agent, turn)
+        restored = self.session_repository.restore_agent(self.session_id, agent.agent_id)
+        if restored is None:
+            raise SessionException("agent vanished while it was being invoked")
+        self._apply_restore(agent, restored)
+        fresh = Turn.open(agent)
+        self._turns[agent.agent_id] = fresh
+        return fresh
+
+    def _end_turn(self, agent: LocalAgent, turn: Turn, result: Any) -> None:
+        """Store a finished turn in one write, or roll back a failed one (storage untouched)."""
+        aid = agent.agent_id
+        self._turns.pop(aid, None)
+        turn.stop_renewing()
+        token = turn.lease_token
+        assert token is not None
+        finished = result is not None or not turn.pending or closes_turn(turn.pending[-1].message)
+        if not finished:
+            self._roll_back(agent, turn)
+            logger.warning(
+                "session_id=<%s> | agent_id=<%s> | invocation failed, its turn was rolled back and not stored",
+                self.session_id,
+                aid,
+            )
+            try:
+                self.session_repository.release_lease(self.session_id, aid, token=token)
+            except SessionStoreError as exc:  # the caller sees the invocation's own error, not this one
+                logger.warning(
+                    "session_id=<%s> | agent_id=<%s> | lease not released (it expires by itself): %s",
+                    self.session_id,
+                    aid,
+                    exc,
+                )
+            return
+        if turn.lease_lost:
+            self._roll_back(agent, turn)
+            raise TurnLeaseLostError(
+                "the turn's lease was taken over while it ran; nothing of this turn was stored",
+                session_id=self.session_id,
+                agent_id=aid,
+            )
+        pending = list(turn.pending)
+        first_id = pending[0].message_id if pending else self._next_ids[aid]
+        metrics = self._turn_metrics(agent, pending)
+        try:
+            self.session_repository.commit_turn(
+                self.session_id,
+                aid,
+                token=token,
+                first_message_id=first_id,
+                messages=pending,
+                agent=SessionAgent.from_agent(agent),
+                metrics=metrics,
+                totals=totals_increment(metrics[1]) if metrics else None,
+            )
+        except SessionStoreError:
+            self._roll_back(agent, turn)
+            raise
+        compat.mark_synced(self, agent)
+        self._capture_agent_config(agent)
+
+    def _roll_back(self, agent: LocalAgent, turn: Turn) -> None:
+        """Undo an unstored turn in memory: messages, ids, state."""
+        aid = agent.agent_id
+        self._turns.pop(aid, None)
+        turn.stop_renewing()
+        if turn.pending:
+            self._next_ids[aid] = turn.pending[0].message_id
+            pending_ids = {id(r) for r in turn.pending}
+            held = [r for r in self._held_records.get(aid, []) if id(r) not in pending_ids]
+            self._held_records[aid] = held
+            self._latest_agent_message[aid] = held[-1] if held else None
+        turn.roll_back(agent)
+        compat.mark_synced(self, agent)
+
+    def _turn_metrics(self, agent: LocalAgent, pending: list[SessionMessage]) -> tuple[int, dict[str, Any]] | None:
+        """The turn's metrics, for its last assistant message (stored with it, no extra write)."""
+        event_loop_metrics = getattr(agent, "event_loop_metrics", None)
+        index = next(
+            (i for i in range(len(pending) - 1, -1, -1) if pending[i].message.get("role") == "assistant"), None
+        )
+        if event_loop_metrics is None or index is None:
+            return None
+        return index, summarize(event_loop_metrics, [r.message for r in pending])
+
+    def _capture_agent_config(self, agent: LocalAgent) -> None:
+        """Record model and system prompt when they differ from what is stored (rarely a write)."""
+        model = getattr(agent, "model", None)
+        if model is None:
+            return
+        config = (model_id(model), getattr(agent, "system_prompt", None))
+        if self._captured_config.get(agent.agent_id) == config:
+            return
+        self.session_repository.capture_agent_config(
+            self.session_id, agent.agent_id, model=config[0], system_prompt=config[1]
+        )
+        self._captured_config[agent.agent_id] = config

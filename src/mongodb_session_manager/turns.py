@@ -1,0 +1,126 @@
+"""What a turn is, in memory: the rules that keep a conversation valid for the model.
+
+A *turn* is everything one invocation adds to an agent's history: the prompt, the assistant's
+messages, the tool results. Providers such as Bedrock's Converse API accept a history only if it
+starts with a user message, roles alternate, and every ``toolUse`` is answered in the next message.
+A turn that dies half way (model error, tool crash, a killed process) leaves a history that breaks
+those rules, and every later request of that session would then be refused.
+
+So the manager stores a turn's messages together when the invocation ends, and on failure puts the
+agent back exactly as it was before the turn (:class:`Turn`). Histories written by other tools or
+by older versions can still end in an unfinished turn; :func:`unfinished_tail` finds it on restore.
+This module is pure (no I/O), so its rules are unit-tested on their own.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from strands.types.content import Message
+from strands.types.session import SessionMessage
+
+from . import strands_compat as compat
+
+logger = logging.getLogger(__name__)
+
+
+def has_tool_use(message: Message) -> bool:
+    return any(isinstance(block, dict) and "toolUse" in block for block in message.get("content", []))
+
+
+def closes_turn(message: Message) -> bool:
+    """An assistant message without ``toolUse``: the model answered and the turn is over."""
+    return message.get("role") == "assistant" and not has_tool_use(message)
+
+
+def unfinished_tail(messages: Sequence[Message], *, interrupted: bool = False) -> int | None:
+    """Index where a trailing unfinished turn starts, or None when the history ends cleanly.
+
+    A history ends cleanly after an assistant message without ``toolUse``, or on an assistant
+    ``toolUse`` when the agent stopped on an interrupt (the human's answer resumes it). Anything
+    else after the last clean end (a prompt that never got an answer, a tool call whose result the
+    model never saw) is an unfinished turn: sent as it is, the next request would break the rules.
+    """
+    last_closed = max((i for i, m in enumerate(messages) if closes_turn(m)), default=-1)
+    tail = messages[last_closed + 1 :]
+    if not tail:
+        return None
+    if interrupted and tail[-1].get("role") == "assistant" and has_tool_use(tail[-1]):
+        return None
+    return last_closed + 1
+
+
+@dataclass
+class Turn:
+    """One open invocation of one agent: what to store at the end, and how to undo it.
+
+    ``messages_before`` is a shallow copy of the agent's list (the message dicts are shared), enough
+    to restore it: Strands appends new dicts and the conversation manager only removes from the list.
+    """
+
+    agent_id: str
+    messages_before: list[Message]
+    removed_before: int
+    state_before: dict[str, Any]
+    pending: list[SessionMessage] = field(default_factory=list)
+    lease_token: str | None = None
+    invoked: bool = False
+    renewer: threading.Event | None = None
+    lease_lost: bool = False
+
+    @classmethod
+    def open(cls, agent: Any, *, already_added: int = 0) -> Turn:
+        """Snapshot the agent before the turn changes it (``already_added`` messages are the turn's)."""
+        messages = list(agent.messages)
+        if already_added:
+            messages = messages[:-already_added]
+        return cls(
+            agent_id=agent.agent_id,
+            messages_before=messages,
+            removed_before=compat.removed_message_count(agent),
+            state_before=copy.deepcopy(agent.state.get()),
+        )
+
+    def roll_back(self, agent: Any) -> None:
+        """Put the agent back as it was before the turn; nothing of the turn stays in memory."""
+        from strands.agent.state import AgentState
+
+        agent.messages = list(self.messages_before)
+        compat.set_removed_message_count(agent, self.removed_before)
+        agent.state = AgentState(copy.deepcopy(self.state_before))
+        self.pending.clear()
+
+    def stop_renewing(self) -> None:
+        if self.renewer is not None:
+            self.renewer.set()
+            self.renewer = None
+
+
+def start_renewer(interval: float, renew: Callable[[], bool], turn: Turn) -> None:
+    """Renew the turn's lease every ``interval`` seconds until the turn ends.
+
+    A turn that ends before the first interval costs nothing; one that waits minutes for a tool
+    keeps its lease. If a renewal finds the lease taken, the turn is marked lost: its commit will be
+    refused and nothing of it is stored. A renewal that fails on the network is retried next tick.
+    """
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(interval):
+            try:
+                alive = renew()
+            except Exception as exc:  # the commit is the real check; keep trying until then
+                logger.warning("agent_id=<%s> | lease renewal failed, will retry: %s", turn.agent_id, exc)
+                continue
+            if not alive:
+                turn.lease_lost = True
+                return
+
+    thread = threading.Thread(target=run, name=f"msm-lease-{turn.agent_id}", daemon=True)
+    turn.renewer = stop
+    thread.start()
