@@ -28,6 +28,7 @@ BENCHMARKS = {
     "agent_turn": "bench_agent_turn.py",
     "growth": "bench_growth.py",
     "restore": "bench_restore.py",
+    "snapshot": "bench_snapshot.py",
     "service_throughput": "bench_service_throughput.py",
 }
 #: A benchmark that runs longer than this is stopped and reported as failed (the whole run stays < 10 min).
