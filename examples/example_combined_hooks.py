@@ -81,8 +81,8 @@ def main() -> None:
             connection_string=uri,
             database_name="chat",
             collection_name="sessions",
-            metadataHook=metadata_hook,
-            feedbackHook=feedback_hook,
+            metadata_hook=metadata_hook,
+            feedback_hook=feedback_hook,
         )
         manager.update_metadata({"ws_connection_id": "conn-browser-1", "customer_tier": "gold"})
 

@@ -29,7 +29,7 @@ def main() -> None:
             connection_string=uri,
             database_name="chat",
             collection_name="sessions",
-            feedbackHook=feedback_hook,
+            feedback_hook=feedback_hook,
         )
         manager.add_feedback({"rating": "up", "comment": "Great answer!"})
         manager.add_feedback({"rating": "down", "comment": "The refund amount was wrong."})

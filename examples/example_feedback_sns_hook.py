@@ -71,7 +71,7 @@ def main() -> None:
             connection_string=uri,
             database_name="chat",
             collection_name="sessions",
-            feedbackHook=hook,
+            feedback_hook=hook,
         )
         manager.add_feedback({"rating": "down", "comment": "Response was incomplete"})
         manager.add_feedback({"rating": "up", "comment": "Great answer!"})

@@ -77,7 +77,7 @@ def main() -> None:
         ):
             session_id = f"metadata-hook-{name}"
             manager = MongoDBSessionManager(
-                session_id, connection_string=uri, database_name="chat", collection_name="sessions", metadataHook=hook
+                session_id, connection_string=uri, database_name="chat", collection_name="sessions", metadata_hook=hook
             )
             manager.update_metadata({"status": "open", "owner": "alice"})
             try:

@@ -41,7 +41,7 @@ def main() -> None:
             connection_string=uri,
             database_name="chat",
             collection_name="sessions",
-            metadataHook=hook,
+            metadata_hook=hook,
         )
 
         manager.update_metadata({"status": "processing", "agent_state": "thinking", "internal_notes": "private"})

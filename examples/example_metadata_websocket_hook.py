@@ -88,7 +88,11 @@ def main() -> None:
             region=None if REAL_ENDPOINT else "us-east-1",
         )
         manager = MongoDBSessionManager(
-            "websocket-demo", connection_string=uri, database_name="chat", collection_name="sessions", metadataHook=hook
+            "websocket-demo",
+            connection_string=uri,
+            database_name="chat",
+            collection_name="sessions",
+            metadata_hook=hook,
         )
         manager.update_metadata({"ws_connection_id": CONNECTION_ID})  # what a $connect handler would store
 

@@ -105,11 +105,17 @@ def totals_increment(summary: Mapping[str, Any]) -> dict[str, int]:
 
 
 def model_id(model: Any) -> str:
-    """Model id from ``model.get_config()``, else the model class name (scripted/custom models)."""
-    try:
-        config = model.get_config()
-    except Exception:  # a custom model may not implement get_config at all
-        config = None
+    """Model id from ``model.config`` / ``model.get_config()``, else the model class name (scripted/custom models).
+
+    A plain ``config`` dict is read first, as the original library did (Strands' own models keep
+    their config there too, and custom models often have only that).
+    """
+    config = getattr(model, "config", None)
+    if not (isinstance(config, Mapping) and any(config.get(k) for k in ("model_id", "model", "model_name"))):
+        try:
+            config = model.get_config()
+        except Exception:  # a custom model may not implement get_config at all
+            config = None
     if isinstance(config, Mapping):
         for key in ("model_id", "model", "model_name"):
             if config.get(key):

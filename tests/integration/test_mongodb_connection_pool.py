@@ -56,9 +56,14 @@ def test_get_client_before_initialize_is_a_clear_error() -> None:
         MongoDBConnectionPool.initialize("")
 
 
-def test_the_class_is_not_instantiated() -> None:
-    with pytest.raises(TypeError):
-        MongoDBConnectionPool()
+def test_instantiating_returns_the_singleton_whose_methods_are_the_class_methods() -> None:
+    """The original library's ``MongoDBConnectionPool()`` returned its singleton; so does this one."""
+    pool = MongoDBConnectionPool()
+    assert pool is MongoDBConnectionPool()
+    client = pool.initialize(LAZY_URI)
+    assert pool.get_client() is client is MongoDBConnectionPool.get_client()
+    pool.close()
+    assert not MongoDBConnectionPool.is_initialized()
 
 
 def test_close_closes_and_forgets_the_client() -> None:

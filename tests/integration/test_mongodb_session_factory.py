@@ -204,10 +204,13 @@ def test_connection_stats_never_contain_credentials(mongo_client: MongoClient[An
     assert stats["database_name"] == "d" and stats["collection_name"] == "c"
     assert stats["max_pool_size"] == 100 and stats["hosts"] == ["127.0.0.1:9"]
     assert SECRET_URI_PASSWORD not in repr(stats) and SECRET_URI_USER not in repr(stats)
+    assert stats["status"] == "unreachable" and stats["reachable"] is False  # nothing listens on port 9
     factory.close()
     borrowed = MongoDBSessionManagerFactory(client=mongo_client, database_name="d", collection_name="c")
     assert borrowed.get_connection_stats() == {
-        "status": "borrowed_client",
+        "borrowed_client": True,
+        "status": "connected",
+        "reachable": True,
         "database_name": "d",
         "collection_name": "c",
     }

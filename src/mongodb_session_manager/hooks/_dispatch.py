@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._aws import clear_clients
+from .contract import ACTION_ARGUMENT, OriginalFunc, call_original
+
+__all__ = ["ACTION_ARGUMENT", "DispatchingHook", "call_original", "close", "flush", "submit"]
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +164,8 @@ class DispatchingHook:
         self._counts: Counter[str] = Counter()
         self._closed = False
 
-    def __call__(self, original_func: Callable[..., Any], action: str, session_id: str, **kwargs: Any) -> Any:
+    def __call__(self, original_func: OriginalFunc, action: str, session_id: str, /, **kwargs: Any) -> Any:
+        """The hook contract (:mod:`.contract`): run the operation, then queue the AWS work for it."""
         result = call_original(original_func, action, kwargs)
         try:
             self._schedule(action, session_id, kwargs)
@@ -244,17 +248,3 @@ def _is_aws_error(exc: Exception) -> bool:
     except ImportError:
         return False
     return isinstance(exc, BotoCoreError | ClientError)
-
-
-#: Which keyword argument carries the positional argument of ``original_func``, per action.
-ACTION_ARGUMENT: dict[str, str | None] = {"update": "metadata", "delete": "keys", "add": "feedback", "get": None}
-
-
-def call_original(original_func: Callable[..., Any], action: str, kwargs: Mapping[str, Any]) -> Any:
-    """Call the manager's own operation the way the hook contract says."""
-    if action not in ACTION_ARGUMENT:
-        raise ValueError(f"unknown hook action {action!r}; expected one of {sorted(ACTION_ARGUMENT)}")
-    argument = ACTION_ARGUMENT[action]
-    if argument is None:
-        return original_func()
-    return original_func(kwargs[argument])

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ._dispatch import ACTION_ARGUMENT
+from .contract import OperationHook, OriginalFunc, check_action
 
-Hook = Callable[..., Any]
+#: Kept for code written against 0.3: the contract's type lives in :mod:`.contract`.
+Hook = OperationHook
 
 
 class ComposedHook:
@@ -28,10 +29,8 @@ class ComposedHook:
                 raise TypeError(f"hooks must be callables, got {type(hook).__name__}")
         self.hooks = hooks
 
-    def __call__(self, original_func: Callable[..., Any], action: str, session_id: str, **kwargs: Any) -> Any:
-        if action not in ACTION_ARGUMENT:
-            raise ValueError(f"unknown hook action {action!r}; expected one of {sorted(ACTION_ARGUMENT)}")
-        argument = ACTION_ARGUMENT[action]
+    def __call__(self, original_func: OriginalFunc, action: str, session_id: str, /, **kwargs: Any) -> Any:
+        argument = check_action(action)
         call = original_func
         for hook in reversed(self.hooks):
             call = _link(hook, call, action, session_id, argument, kwargs)

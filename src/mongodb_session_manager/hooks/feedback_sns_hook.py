@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .. import documents as d
 from . import _aws
 from ._dispatch import DispatchingHook
 from ._events import utc_timestamp
@@ -92,7 +93,7 @@ def _check_topic(arn: str | None, name: str) -> str | None:
 
 
 class FeedbackSNSHook(DispatchingHook):
-    """Feedback hook (``feedbackHook=``) that publishes to one SNS topic per rating.
+    """Feedback hook (``feedback_hook=``) that publishes to one SNS topic per rating.
 
     Args:
         topic_arn_good / topic_arn_bad / topic_arn_neutral: Topic for "up" / "down" / None ratings;
@@ -143,7 +144,7 @@ class FeedbackSNSHook(DispatchingHook):
         if action != "add":
             return
         feedback = kwargs.get("feedback") or {}
-        rating = feedback.get("rating")
+        rating = feedback.get(d.RATING)
         if rating not in RATING_ROUTES:
             self._count("skipped")
             logger.warning("session_id=<%s> | rating=<%r> | unknown rating, no notification", session_id, rating)
@@ -153,7 +154,7 @@ class FeedbackSNSHook(DispatchingHook):
             self._count("skipped")
             logger.debug("session_id=<%s> | rating=<%s> | no topic for this rating", session_id, rating_text)
             return
-        comment = feedback.get("comment") or ""
+        comment = feedback.get(d.COMMENT) or ""
         timestamp = utc_timestamp()
         manager = kwargs.get("session_manager")
         args = (route, rating_text, session_id, str(comment), timestamp, manager)
@@ -220,4 +221,37 @@ def create_feedback_sns_hook(
         body_prefix_neutral=body_prefix_neutral,
         region=region,
         endpoint_url=endpoint_url,
+    )
+
+
+def create_feedback_hook(
+    topic_arn_good: str | None,
+    topic_arn_bad: str | None,
+    topic_arn_neutral: str | None,
+    subject_prefix_good: str | None = None,
+    subject_prefix_bad: str | None = None,
+    subject_prefix_neutral: str | None = None,
+    body_prefix_good: str | None = None,
+    body_prefix_bad: str | None = None,
+    body_prefix_neutral: str | None = None,
+) -> FeedbackSNSHook:
+    """The original library's name and positional signature for :func:`create_feedback_sns_hook`.
+
+    ``None`` prefixes mean no prefix; an empty or ``"none"`` topic ARN disables that rating (as in
+    the original). The region is read from each topic ARN.
+    """
+
+    def topic(arn: str | None) -> str | None:
+        return None if arn is None or arn.strip().lower() == "none" else arn
+
+    return FeedbackSNSHook(
+        topic(topic_arn_good),
+        topic(topic_arn_bad),
+        topic(topic_arn_neutral),
+        subject_prefix_good=subject_prefix_good or "",
+        subject_prefix_bad=subject_prefix_bad or "",
+        subject_prefix_neutral=subject_prefix_neutral or "",
+        body_prefix_good=body_prefix_good or "",
+        body_prefix_bad=body_prefix_bad or "",
+        body_prefix_neutral=body_prefix_neutral or "",
     )

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 class MetadataSQSHook(DispatchingHook):
-    """Metadata hook (``metadataHook=``) that sends update / delete events to an SQS queue.
+    """Metadata hook (``metadata_hook=``) that sends update / delete events to an SQS queue.
 
     Args:
         queue_url: The queue's URL (``https://sqs.<region>.amazonaws.com/<account>/<name>``).
@@ -96,3 +96,13 @@ def create_metadata_sqs_hook(
 ) -> MetadataSQSHook:
     """Build a :class:`MetadataSQSHook` (raises ImportError naming the ``aws`` extra without boto3)."""
     return MetadataSQSHook(queue_url, metadata_fields, region=region, endpoint_url=endpoint_url)
+
+
+def create_metadata_hook(queue_url: str, metadata_fields: Iterable[str] | None = None) -> MetadataSQSHook:
+    """The original library's name and signature for :func:`create_metadata_sqs_hook`.
+
+    As in the original, ``None`` and an empty list both send every field (with
+    :class:`MetadataSQSHook` itself, an empty list selects nothing).
+    """
+    fields = list(metadata_fields) if metadata_fields is not None else None
+    return MetadataSQSHook(queue_url, fields or None)

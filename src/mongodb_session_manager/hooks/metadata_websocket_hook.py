@@ -60,7 +60,7 @@ def is_gone(error: Exception) -> bool:
 
 
 class MetadataWebSocketHook(DispatchingHook):
-    """Metadata hook (``metadataHook=``) that pushes changes to the client's WebSocket connection.
+    """Metadata hook (``metadata_hook=``) that pushes changes to the client's WebSocket connection.
 
     Args:
         api_gateway_endpoint: The WebSocket API's stage URL; it is boto3's ``endpoint_url`` for the
@@ -132,13 +132,31 @@ class MetadataWebSocketHook(DispatchingHook):
 
 
 def stored_connection_id(manager: Any) -> str | None:
-    """The connection id in the stored metadata, read without going through the metadata hook again."""
+    """The connection id in the stored metadata.
+
+    Read with the manager's public ``read_metadata()``, which does not run the metadata hook (this
+    hook is part of it: going through ``get_metadata()`` would re-enter every composed hook); any
+    other object offering only ``get_metadata()`` is read through that.
+    """
     if manager is None:
         return None
-    reader = getattr(manager, "_get_metadata", None) or getattr(manager, "get_metadata", None)
+    reader = getattr(manager, "read_metadata", None) or getattr(manager, "get_metadata", None)
     if reader is None:
         return None
     return connection_id_from(reader())
+
+
+def create_metadata_hook(
+    api_gateway_endpoint: str,
+    metadata_fields: Iterable[str] | None = None,
+    region: str | None = None,
+) -> MetadataWebSocketHook:
+    """The original library's name and signature for :func:`create_metadata_websocket_hook`.
+
+    Unlike the original (which defaulted to ``eu-west-1``), ``region=None`` means the region in the
+    endpoint's host name, else boto3's default.
+    """
+    return MetadataWebSocketHook(api_gateway_endpoint, metadata_fields, region=region)
 
 
 def create_metadata_websocket_hook(

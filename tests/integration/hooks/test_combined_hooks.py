@@ -27,8 +27,8 @@ def test_one_manager_feeds_the_ui_the_backend_and_the_alerts(
     metadata_hook = compose_metadata_hooks(websocket, sqs)
     manager = make_manager(
         "combined-session",
-        metadataHook=metadata_hook,
-        feedbackHook=create_feedback_sns_hook(topic_arn_bad=bad.topic_arn),
+        metadata_hook=metadata_hook,
+        feedback_hook=create_feedback_sns_hook(topic_arn_bad=bad.topic_arn),
     )
 
     manager.update_metadata({"ws_connection_id": "conn-ui"})
@@ -55,7 +55,7 @@ def test_one_manager_feeds_the_ui_the_backend_and_the_alerts(
 def test_one_hook_serves_every_manager_of_a_factory(aws: None, mongo_uri: str, db_name: str) -> None:
     queue_url = make_queue("factory-events")
     hook = create_metadata_sqs_hook(queue_url, metadata_fields=["status"])
-    factory = MongoDBSessionManagerFactory(connection_string=mongo_uri, database_name=db_name, metadataHook=hook)
+    factory = MongoDBSessionManagerFactory(connection_string=mongo_uri, database_name=db_name, metadata_hook=hook)
     try:
         for session_id in ("factory-a", "factory-b"):
             manager = factory.create_session_manager(session_id)

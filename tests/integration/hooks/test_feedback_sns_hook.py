@@ -37,7 +37,7 @@ def hook(topics: dict[str, Any]) -> Any:
 def test_negative_feedback_reaches_the_bad_topic_with_the_exact_subject_and_body(
     hook: Any, topics: dict[str, Any], make_manager: Any
 ) -> None:
-    manager = make_manager("user-session", feedbackHook=hook)
+    manager = make_manager("user-session", feedback_hook=hook)
     before = datetime.now(UTC)
     assert manager.add_feedback({"rating": "down", "comment": "Response was incomplete"}) is None
     assert hook.flush(30)
@@ -61,7 +61,7 @@ def test_negative_feedback_reaches_the_bad_topic_with_the_exact_subject_and_body
 
 
 def test_each_rating_goes_to_its_own_topic(hook: Any, topics: dict[str, Any], make_manager: Any) -> None:
-    manager = make_manager("route-session", feedbackHook=hook)
+    manager = make_manager("route-session", feedback_hook=hook)
     manager.add_feedback({"rating": "up", "comment": "Great answer"})
     manager.add_feedback({"rating": None, "comment": "Just a note"})
     assert hook.flush(30)
@@ -80,7 +80,7 @@ def test_each_rating_goes_to_its_own_topic(hook: Any, topics: dict[str, Any], ma
 
 def test_a_rating_without_topic_sends_nothing(topics: dict[str, Any], make_manager: Any) -> None:
     hook = create_feedback_sns_hook(topic_arn_bad=topics["bad"].topic_arn)
-    manager = make_manager("unset-session", feedbackHook=hook)
+    manager = make_manager("unset-session", feedback_hook=hook)
     manager.add_feedback({"rating": "up", "comment": "fine"})
     manager.add_feedback({"rating": None, "comment": "meh"})
     assert hook.flush(30)
@@ -90,7 +90,7 @@ def test_a_rating_without_topic_sends_nothing(topics: dict[str, Any], make_manag
 
 
 def test_refused_feedback_is_neither_stored_nor_announced(hook: Any, topics: dict[str, Any], make_manager: Any) -> None:
-    manager = make_manager("refused-session", feedbackHook=hook)
+    manager = make_manager("refused-session", feedback_hook=hook)
     with pytest.raises(InvalidFeedbackError):
         manager.add_feedback({"rating": "excellent", "comment": "?"})
     assert hook.flush(30)
@@ -102,7 +102,7 @@ def test_an_sns_failure_is_logged_and_the_caller_is_unaffected(
     aws: None, make_manager: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     hook = create_feedback_sns_hook(topic_arn_bad="arn:aws:sns:us-east-1:123456789012:deleted-topic")
-    manager = make_manager("failing-session", feedbackHook=hook)
+    manager = make_manager("failing-session", feedback_hook=hook)
     with caplog.at_level(logging.ERROR):
         assert manager.add_feedback({"rating": "down", "comment": "still stored"}) is None
         assert hook.flush(30)

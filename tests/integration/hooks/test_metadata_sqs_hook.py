@@ -27,7 +27,7 @@ def events(queue_url: str, expected: int = 10) -> list[dict[str, Any]]:
 
 def test_an_update_sends_only_the_selected_fields(queue_url: str, make_manager: Any) -> None:
     hook = create_metadata_sqs_hook(queue_url, metadata_fields=["status", "agent_state", "priority"])
-    manager = make_manager("sqs-session", metadataHook=hook)
+    manager = make_manager("sqs-session", metadata_hook=hook)
     before = datetime.now(UTC)
     manager.update_metadata({"status": "processing", "agent_state": "thinking", "internal_field": "not propagated"})
     assert hook.flush(30)
@@ -52,7 +52,7 @@ def test_an_update_sends_only_the_selected_fields(queue_url: str, make_manager: 
 
 def test_deletes_are_propagated(queue_url: str, make_manager: Any) -> None:
     hook = create_metadata_sqs_hook(queue_url, metadata_fields=["status", "priority"])
-    manager = make_manager("sqs-delete", metadataHook=hook)
+    manager = make_manager("sqs-delete", metadata_hook=hook)
     manager.update_metadata({"status": "open", "priority": "high", "internal_field": 1})
     manager.delete_metadata(["priority", "internal_field"])
     manager.delete_metadata(["internal_field"])  # nothing selected: no event
@@ -69,7 +69,7 @@ def test_deletes_are_propagated(queue_url: str, make_manager: Any) -> None:
 
 def test_reads_and_unselected_changes_send_nothing(queue_url: str, make_manager: Any) -> None:
     hook = create_metadata_sqs_hook(queue_url, metadata_fields=["status"])
-    manager = make_manager("sqs-quiet", metadataHook=hook)
+    manager = make_manager("sqs-quiet", metadata_hook=hook)
     manager.update_metadata({"internal_field": "x"})
     assert manager.get_metadata() == {"internal_field": "x"}
     assert hook.flush(30)
@@ -79,7 +79,7 @@ def test_reads_and_unselected_changes_send_nothing(queue_url: str, make_manager:
 
 def test_without_a_field_list_every_field_is_sent_as_json(queue_url: str, make_manager: Any) -> None:
     hook = create_metadata_sqs_hook(queue_url)
-    manager = make_manager("sqs-all", metadataHook=hook)
+    manager = make_manager("sqs-all", metadata_hook=hook)
     due = datetime(2024, 1, 26, 10, 30, tzinfo=UTC)
     manager.update_metadata({"status": "open", "due": due, "tags": ["vip"]})
     assert hook.flush(30)
@@ -89,7 +89,7 @@ def test_without_a_field_list_every_field_is_sent_as_json(queue_url: str, make_m
 
 def test_refused_metadata_is_neither_stored_nor_sent(queue_url: str, make_manager: Any) -> None:
     hook = create_metadata_sqs_hook(queue_url)
-    manager = make_manager("sqs-refused", metadataHook=hook)
+    manager = make_manager("sqs-refused", metadata_hook=hook)
     with pytest.raises(InvalidMetadataError):
         manager.update_metadata({"$bad": 1})
     assert hook.flush(30)
@@ -100,7 +100,7 @@ def test_a_fifo_queue_keeps_each_session_in_order(aws: None, make_manager: Any) 
     sqs = boto3.client("sqs", region_name=REGION)
     fifo_url = sqs.create_queue(QueueName="metadata-events.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     hook = create_metadata_sqs_hook(fifo_url, metadata_fields=["progress"])
-    manager = make_manager("sqs-fifo", metadataHook=hook)
+    manager = make_manager("sqs-fifo", metadata_hook=hook)
     for progress in range(0, 101, 20):
         manager.update_metadata({"progress": progress})
     assert hook.flush(30)
@@ -115,7 +115,7 @@ def test_an_sqs_failure_is_logged_and_the_caller_is_unaffected(
     aws: None, make_manager: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     hook = create_metadata_sqs_hook("https://sqs.us-east-1.amazonaws.com/123456789012/no-such-queue")
-    manager = make_manager("sqs-failing", metadataHook=hook)
+    manager = make_manager("sqs-failing", metadata_hook=hook)
     with caplog.at_level(logging.ERROR):
         assert manager.update_metadata({"status": "kept"}) is None
         assert manager.delete_metadata(["status"]) is None

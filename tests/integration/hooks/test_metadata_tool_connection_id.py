@@ -11,7 +11,7 @@ from .conftest import FakeApiGateway
 
 def test_the_metadata_tool_cannot_change_the_connection_id(api_gateway: FakeApiGateway, make_manager: Any) -> None:
     hook = create_metadata_websocket_hook(api_gateway.url, metadata_fields=["status"])
-    manager = make_manager("ws-tool", metadataHook=hook)
+    manager = make_manager("ws-tool", metadata_hook=hook)
     manager.update_metadata({"ws_connection_id": "conn-real", "connection_id": "conn-real"})
     tool = manager.get_metadata_tool()
 

@@ -25,7 +25,7 @@ def without_timestamp(payload: dict[str, Any]) -> dict[str, Any]:
 
 def test_selected_changes_are_pushed_to_the_stored_connection(api_gateway: FakeApiGateway, make_manager: Any) -> None:
     hook = create_metadata_websocket_hook(api_gateway.url, metadata_fields=["status", "agent_state", "progress"])
-    manager = make_manager("ws-session", metadataHook=hook)
+    manager = make_manager("ws-session", metadata_hook=hook)
     manager.update_metadata({"ws_connection_id": "conn-1"})  # what the $connect handler stores
     manager.update_metadata({"status": "processing", "agent_state": "thinking", "progress": 50, "internal": "x"})
     assert hook.flush(30)
@@ -43,7 +43,7 @@ def test_the_connection_id_in_the_same_update_is_used_and_not_pushed(
     api_gateway: FakeApiGateway, make_manager: Any
 ) -> None:
     hook = create_metadata_websocket_hook(api_gateway.url)
-    manager = make_manager("ws-inline", metadataHook=hook)
+    manager = make_manager("ws-inline", metadata_hook=hook)
     manager.update_metadata({"ws_connection_id": "conn-2", "status": "connected"})
     assert hook.flush(30)
     [(cid, payload)] = api_gateway.posts
@@ -52,7 +52,7 @@ def test_the_connection_id_in_the_same_update_is_used_and_not_pushed(
 
 def test_connection_id_alias_and_deletes(api_gateway: FakeApiGateway, make_manager: Any) -> None:
     hook = create_metadata_websocket_hook(api_gateway.url, metadata_fields=["status", "progress"])
-    manager = make_manager("ws-alias", metadataHook=hook)
+    manager = make_manager("ws-alias", metadata_hook=hook)
     manager.update_metadata({"connection_id": "conn-3", "status": "open", "progress": 10})
     manager.delete_metadata(["progress", "internal"])
     assert hook.flush(30)
@@ -65,7 +65,7 @@ def test_connection_id_alias_and_deletes(api_gateway: FakeApiGateway, make_manag
 
 def test_without_a_connection_id_nothing_is_pushed(api_gateway: FakeApiGateway, make_manager: Any) -> None:
     hook = create_metadata_websocket_hook(api_gateway.url)
-    manager = make_manager("ws-none", metadataHook=hook)
+    manager = make_manager("ws-none", metadata_hook=hook)
     manager.update_metadata({"status": "open"})
     assert manager.get_metadata() == {"status": "open"}
     assert hook.flush(30)
@@ -77,7 +77,7 @@ def test_a_gone_client_is_handled_quietly(
 ) -> None:
     api_gateway.gone.add("conn-old")
     hook = create_metadata_websocket_hook(api_gateway.url)
-    manager = make_manager("ws-gone", metadataHook=hook)
+    manager = make_manager("ws-gone", metadata_hook=hook)
     with caplog.at_level(logging.INFO):
         manager.update_metadata({"ws_connection_id": "conn-old", "status": "thinking"})
         assert hook.flush(30)
@@ -96,7 +96,7 @@ def test_an_api_gateway_failure_is_logged_and_the_caller_is_unaffected(
 ) -> None:
     api_gateway.forbidden.add("conn-denied")
     hook = create_metadata_websocket_hook(api_gateway.url)
-    manager = make_manager("ws-denied", metadataHook=hook)
+    manager = make_manager("ws-denied", metadata_hook=hook)
     with caplog.at_level(logging.ERROR):
         assert manager.update_metadata({"ws_connection_id": "conn-denied", "status": "kept"}) is None
         assert hook.flush(30)
@@ -108,7 +108,7 @@ def test_an_api_gateway_failure_is_logged_and_the_caller_is_unaffected(
 
 def test_the_caller_does_not_wait_for_the_push(api_gateway: FakeApiGateway, make_manager: Any) -> None:
     hook = create_metadata_websocket_hook(api_gateway.url)
-    manager = make_manager("ws-async", metadataHook=hook)
+    manager = make_manager("ws-async", metadata_hook=hook)
     manager.update_metadata({"ws_connection_id": "conn-4"})
     api_gateway.open_gate.clear()  # the gateway now holds every request until released
     caller = threading.Thread(target=manager.update_metadata, args=({"status": "thinking"},))
@@ -125,7 +125,7 @@ def test_the_caller_does_not_wait_for_the_push(api_gateway: FakeApiGateway, make
 def test_pushes_through_moto_to_a_real_style_endpoint(aws: None, make_manager: Any) -> None:
     endpoint = f"wss://abc123.execute-api.{REGION}.amazonaws.com/prod"
     hook = create_metadata_websocket_hook(endpoint, metadata_fields=["status"])
-    manager = make_manager("ws-moto", metadataHook=hook)
+    manager = make_manager("ws-moto", metadata_hook=hook)
     manager.update_metadata({"ws_connection_id": "conn-5", "status": "ready"})
     assert hook.flush(30) and hook.stats == {"sent": 1}
     data = apigatewaymanagementapi_backends[DEFAULT_ACCOUNT_ID][REGION].connections["conn-5"].data
