@@ -220,14 +220,14 @@ def _message_item(agent_id: str, stored: Mapping[str, Any]) -> dict[str, Any]:
 
 def _feedback_item(index: int, stored: Any) -> dict[str, Any]:
     entry = stored if isinstance(stored, Mapping) else {}
-    rating = entry.get("rating")
+    rating = entry.get(d.RATING)
     source = entry.get(d.FEEDBACK_SOURCE)
-    extra = {k: v for k, v in entry.items() if k not in ("rating", "comment", d.CREATED_AT, d.FEEDBACK_SOURCE)}
+    extra = {k: v for k, v in entry.items() if k not in (d.RATING, d.COMMENT, d.CREATED_AT, d.FEEDBACK_SOURCE)}
     return {
         "type": "feedback",
         "id": f"feedback:{index}",
         "rating": rating if rating in ("up", "down") else None,
-        "comment": _text(entry.get("comment")),
+        "comment": _text(entry.get(d.COMMENT)),
         "created_at": iso_or_none(entry.get(d.CREATED_AT)),
         "source": source if isinstance(source, str) and source else None,
         "extra": to_jsonable(extra),
@@ -244,8 +244,8 @@ def feedback_summary(feedbacks: Any) -> dict[str, int]:
             out["reviewer_notes"] += 1
             continue
         out["total"] += 1
-        if entry.get("rating") in ("up", "down"):
-            out[str(entry["rating"])] += 1
+        if entry.get(d.RATING) in ("up", "down"):
+            out[str(entry[d.RATING])] += 1
     return out
 
 
@@ -296,12 +296,12 @@ def session_totals(agents: list[dict[str, Any]]) -> dict[str, int]:
     """Session-wide tokens, latency and turns: the sum of the per-agent totals the library keeps."""
     out = {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0, "latencyMs": 0, "turns": 0}
     for agent in agents:
-        totals = agent.get("totals") or {}
-        usage = totals.get("usage") if isinstance(totals.get("usage"), Mapping) else {}
+        totals = agent.get(d.TOTALS) or {}
+        usage = totals.get(d.TOTALS_USAGE) if isinstance(totals.get(d.TOTALS_USAGE), Mapping) else {}
         for key in ("inputTokens", "outputTokens", "totalTokens"):
             out[key] += _int(usage.get(key))
-        out["latencyMs"] += _int(totals.get("latencyMs"))
-        out["turns"] += _int(totals.get("turns"))
+        out["latencyMs"] += _int(totals.get(d.TOTALS_LATENCY_MS))
+        out["turns"] += _int(totals.get(d.TOTALS_TURNS))
     return out
 
 

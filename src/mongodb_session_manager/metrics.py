@@ -11,6 +11,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from . import documents as d
+
 USAGE_KEYS = ("inputTokens", "outputTokens", "totalTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
 
 
@@ -94,13 +96,13 @@ def summarize(event_loop_metrics: Any, turn_messages: Iterable[Mapping[str, Any]
 
 
 def totals_increment(summary: Mapping[str, Any]) -> dict[str, int]:
-    """What one turn adds to the session-wide per-agent totals (``$inc``)."""
-    inc = {f"usage.{k}": int(v) for k, v in summary["turn_usage"].items()}
-    inc["latencyMs"] = int(summary["turn_metrics"].get("latencyMs", 0))
-    inc["turns"] = 1
-    inc["cycles"] = int(summary.get("turn_cycle_count", 0))
+    """What one turn adds to the session-wide per-agent totals (``$inc``; field names from :mod:`.documents`)."""
+    inc = {f"{d.TOTALS_USAGE}.{k}": int(v) for k, v in summary["turn_usage"].items()}
+    inc[d.TOTALS_LATENCY_MS] = int(summary["turn_metrics"].get("latencyMs", 0))
+    inc[d.TOTALS_TURNS] = 1
+    inc[d.TOTALS_CYCLES] = int(summary.get("turn_cycle_count", 0))
     for name, count in summary.get("turn_tool_calls", {}).items():
-        inc[f"tool_calls.{name}"] = int(count)
+        inc[f"{d.TOTALS_TOOL_CALLS}.{name}"] = int(count)
     return inc
 
 
