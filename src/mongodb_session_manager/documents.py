@@ -984,6 +984,36 @@ BASE_INDEX_KEYS: tuple[IndexKey, ...] = (
 )
 
 
+def backfill_list_fields_filter() -> dict[str, Any]:
+    """Sessions written before ``agent_ids`` / ``models`` / session-level ``totals`` existed."""
+    return {AGENT_IDS: {"$exists": False}}
+
+
+def backfill_list_fields_update() -> list[dict[str, Any]]:
+    """Pipeline update that derives the session-level list fields from the per-agent data, in place.
+
+    ``collection.update_many(backfill_list_fields_filter(), backfill_list_fields_update())`` makes
+    older sessions visible to the viewer's agent and model filters and to its sort by tokens.
+    """
+    agents = {"$objectToArray": {"$ifNull": [f"${AGENTS}", {}]}}
+
+    def agent_sum(path: str) -> dict[str, Any]:
+        return {"$sum": {"$map": {"input": agents, "in": {"$ifNull": [f"$$this.v.{AGENT_DATA}.{TOTALS}.{path}", 0]}}}}
+
+    return [
+        {
+            "$set": {
+                AGENT_IDS: {"$map": {"input": agents, "in": "$$this.k"}},
+                MODELS: {
+                    "$setDifference": [{"$map": {"input": agents, "in": f"$$this.v.{AGENT_DATA}.{MODEL}"}}, [None]]
+                },
+                TOTAL_TOKENS_PATH: agent_sum(f"{USAGE}.totalTokens"),
+                f"{TOTALS}.turns": agent_sum("turns"),
+            }
+        }
+    ]
+
+
 def index_keys(metadata_paths: list[str] | None = None) -> list[IndexKey]:
     """The base indexes plus the compound pair of each ``metadata.<field>`` path, without duplicates."""
     keys = list(BASE_INDEX_KEYS)
