@@ -105,3 +105,36 @@ def test_updated_range_and_bad_input(api: TestClient) -> None:
     first = search(api, page_size=5)
     other_sort = api.get(SEARCH, headers=GLOBAL, params={"cursor": first["next_cursor"], "sort_by": "updated"})
     assert other_sort.status_code == 422 and "another sort" in other_sort.json()["detail"]
+
+
+def test_backfill_makes_older_sessions_visible_to_the_list_filters(
+    make_api: AppFactory, mongo_client: MongoClient[Any], db_name: str
+) -> None:
+    from mongodb_session_manager import documents as d
+
+    collection = mongo_client[db_name]["sessions"]
+    usage = {"inputTokens": 10, "outputTokens": 5, "totalTokens": 15}
+    legacy = {  # what an earlier version wrote: no agent_ids, models or session-level totals
+        "_id": "old-1",
+        "session_id": "old-1",
+        "metadata": {},
+        "feedbacks": [],
+        "agents": {
+            "a": {"agent_data": {"model": "m-old", "totals": {"usage": usage, "turns": 2}}, "messages": []},
+            "b": {"agent_data": {"totals": {"usage": usage, "turns": 1}}, "messages": []},
+        },
+    }
+    collection.insert_one(legacy)
+    with make_api(db_name) as api:
+        assert search(api, agent_id="a")["total"] == 0
+        result = collection.update_many(d.backfill_list_fields_filter(), d.backfill_list_fields_update())
+        assert result.modified_count == 1
+        assert (
+            collection.update_many(d.backfill_list_fields_filter(), d.backfill_list_fields_update()).matched_count == 0
+        )
+        doc = collection.find_one({"_id": "old-1"})
+        assert doc is not None and sorted(doc["agent_ids"]) == ["a", "b"] and doc["models"] == ["m-old"]
+        assert doc["totals"] == {"usage": {"totalTokens": 30}, "turns": 3}
+        assert [s["session_id"] for s in search(api, agent_id="b")["sessions"]] == ["old-1"]
+        assert [s["session_id"] for s in search(api, model="m-old")["sessions"]] == ["old-1"]
+        assert [s["session_id"] for s in search(api, sort_by="tokens")["sessions"]] == ["old-1"]
