@@ -41,6 +41,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from bson.binary import UuidRepresentation
+from bson.codec_options import CodecOptions
 from bson.dbref import DBRef
 from strands.types.session import Session, SessionAgent, SessionMessage, SessionType
 
@@ -97,6 +99,8 @@ TOTAL_TOKENS_PATH = f"{TOTALS}.{USAGE}.totalTokens"
 FEEDBACK_RATING_PATH = f"{FEEDBACKS}.rating"
 
 MAX_BSON_SIZE = 16 * 1024 * 1024
+#: How values are encoded and decoded: aware UTC datetimes, and ``uuid.UUID`` as the standard binary subtype.
+CODEC_OPTIONS: CodecOptions[Any] = CodecOptions(tz_aware=True, uuid_representation=UuidRepresentation.STANDARD)
 MAX_ID_LENGTH = 512
 PASSWORD_LENGTH = 32
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
@@ -148,6 +152,8 @@ def _key_problem(key: str) -> str | None:
         return "contains '.'"
     if "\x00" in key:
         return "contains a NUL character"
+    if not _encodable_text(key):
+        return "is not valid Unicode text (lone surrogate)"
     return None
 
 
@@ -166,8 +172,8 @@ def ensure_encodable(value: Mapping[str, Any], *, what: str, session_id: str | N
     from bson.errors import InvalidDocument
 
     try:
-        bson.encode(dict(value))
-    except (InvalidDocument, TypeError, OverflowError) as exc:
+        bson.encode(dict(value), codec_options=CODEC_OPTIONS)
+    except (InvalidDocument, TypeError, OverflowError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
         raise InvalidMetadataError(f"{what} cannot be stored in MongoDB: {exc}", session_id=session_id) from exc
 
 

@@ -14,7 +14,6 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from bson.codec_options import CodecOptions
 from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import (
@@ -112,7 +111,7 @@ class MongoDBSessionRepository(SessionFeatureMethods, TurnStorageMixin, SessionR
         self.size_warning_bytes = size_warning_bytes
         self.metadata_fields = list(metadata_fields or [])
         self._metadata_index_fields = d.metadata_index_fields(self.metadata_fields)
-        codec = CodecOptions(tz_aware=True)
+        codec = d.CODEC_OPTIONS
         try:
             self.collection: Collection[Any] = client[database_name].get_collection(
                 collection_name, codec_options=codec
