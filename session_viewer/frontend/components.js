@@ -42,10 +42,27 @@
 
   // ---- formatting --------------------------------------------------------------------------------
 
+  /** The browser's time zone, e.g. {name: "Europe/Berlin", short: "GMT+1"}: every time shown is in it. */
+  function timeZone(at) {
+    let name = "local time";
+    let short = "";
+    try {
+      name = Intl.DateTimeFormat().resolvedOptions().timeZone || name;
+      const parts = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(at || new Date());
+      short = (parts.find((part) => part.type === "timeZoneName") || {}).value || "";
+    } catch (error) {
+      /* no Intl time zone support: the name stays generic */
+    }
+    return { name, short };
+  }
+
+  /** A stored UTC time in the browser's zone, with the zone named ("2026-12-01 13:15:16 GMT+1"). */
   function formatDate(iso) {
     if (!iso) return "—";
     const value = global.dayjs ? global.dayjs(iso) : null;
-    return value && value.isValid() ? value.format("YYYY-MM-DD HH:mm:ss") : String(iso);
+    if (!value || !value.isValid()) return String(iso);
+    const zone = timeZone(value.toDate()).short;
+    return zone ? `${value.format("YYYY-MM-DD HH:mm:ss")} ${zone}` : value.format("YYYY-MM-DD HH:mm:ss");
   }
 
   function formatRelative(iso) {
@@ -277,9 +294,16 @@
 
   // ---- detail ------------------------------------------------------------------------------------
 
-  function renderSessionHeader(detail, permalink) {
+  /** A button that copies `url` (the page finds it by its class); the URL never holds a password. */
+  function copyLinkButton(url, label, extra) {
+    return el("button", { type: "button", class: `copy-link btn-secondary ${extra || ""}`, dataset: { url }, title: `Copy a link: ${url}`, text: label });
+  }
+
+  function renderSessionHeader(detail, links) {
     const totals = detail.totals || {};
-    const messages = (detail.timeline || []).filter((item) => item.type === "message").length;
+    const messages = (detail.agents || []).reduce((sum, agent) => sum + (Number(agent.message_count) || 0), 0);
+    const feedback = detail.feedback_summary || {};
+    const zone = timeZone();
     return el(
       "section",
       { class: "rounded-xl bg-white p-5 shadow-sm ring-1 ring-slate-200" },
@@ -297,18 +321,25 @@
             `Created ${formatDate(detail.created_at)} · updated ${formatDate(detail.updated_at)}`,
             detail.session_type ? ` · ${detail.session_type}` : "",
           ),
+          el("div", { id: "timezone-label", class: "mt-0.5 text-xs text-slate-400", text: `Times in your time zone: ${zone.name}${zone.short ? ` (${zone.short})` : ""}` }),
         ),
-        permalink ? el("a", { id: "permalink", class: "btn-secondary", href: permalink, title: "Link to this session (without any password)", text: "Link" }) : null,
+        el(
+          "div",
+          { class: "detail-actions flex flex-wrap gap-2" },
+          links && links.session ? copyLinkButton(links.session, "Copy link", "copy-session-link") : null,
+          el("button", { id: "export-session", type: "button", class: "btn-secondary", title: "Download this session as JSON", text: "Export JSON" }),
+        ),
       ),
       el(
         "dl",
-        { id: "session-totals", class: "mt-4 grid grid-cols-2 gap-2 sm:grid-cols-3 lg:grid-cols-6" },
+        { id: "session-totals", class: "stat-grid mt-4 grid gap-2" },
         stat("Messages", formatNumber(messages), "messages"),
         stat("Turns", formatNumber(totals.turns), "turns"),
         stat("Input tokens", formatNumber(totals.inputTokens), "input-tokens"),
         stat("Output tokens", formatNumber(totals.outputTokens), "output-tokens"),
         stat("Total tokens", formatNumber(totals.totalTokens), "total-tokens"),
         stat("Model latency", formatDuration(totals.latencyMs), "latency"),
+        stat("Feedback", `▲ ${formatNumber(feedback.up || 0)} · ▼ ${formatNumber(feedback.down || 0)}`, "feedback"),
       ),
     );
   }
@@ -390,17 +421,20 @@
           el("p", { class: "mt-1 whitespace-pre-wrap text-slate-600", text: block.text }),
         );
       case "tool_use":
+        // One step: the call, then (filled in by the detail view when it arrives) its result and duration.
         return el(
           "div",
-          { class: "tool-use rounded-lg border border-orange-200 bg-orange-50 p-3", dataset: { tool: block.name } },
+          { class: "tool-use tool-step rounded-lg border border-orange-200 bg-orange-50 p-3", dataset: { tool: block.name, toolUseId: block.tool_use_id, state: "pending" } },
           el(
             "div",
-            { class: "mb-2 flex items-center gap-2 text-sm" },
-            badge("Tool call", "bg-orange-200 text-orange-900"),
+            { class: "mb-2 flex flex-wrap items-center gap-2 text-sm" },
+            badge("Tool step", "bg-orange-200 text-orange-900"),
             el("span", { class: "font-mono font-semibold text-orange-900", text: block.name }),
-            el("span", { class: "ml-auto truncate font-mono text-xs text-orange-700/70", text: block.tool_use_id }),
+            el("span", { class: "tool-duration text-xs font-medium text-slate-600" }),
+            el("span", { class: "tool-use-id ml-auto font-mono text-xs text-orange-700/70", text: block.tool_use_id }),
           ),
           renderJson(block.input),
+          el("div", { class: "tool-step-result mt-2" }, el("div", { class: "tool-pending text-xs text-slate-500", text: "Waiting for the result…" })),
         );
       case "tool_result": {
         const ok = block.status !== "error";
@@ -412,7 +446,7 @@
             { class: "mb-2 flex items-center gap-2 text-sm" },
             badge("Tool result", ok ? "bg-emerald-200 text-emerald-900" : "bg-rose-200 text-rose-900"),
             el("span", { class: "text-xs font-medium text-slate-600", text: block.status || "" }),
-            el("span", { class: "ml-auto truncate font-mono text-xs text-slate-500", text: block.tool_use_id }),
+            el("span", { class: "tool-use-id ml-auto font-mono text-xs text-slate-500", text: block.tool_use_id }),
           ),
           (block.content || []).map((item) =>
             item.type === "text"
@@ -482,13 +516,29 @@
     return el("footer", { class: "message-metrics mt-3 border-t border-slate-100 pt-2 text-xs text-slate-500" }, el("div", { class: "flex flex-wrap gap-3" }, parts), details);
   }
 
-  function renderTimelineItem(item, tones) {
+  /** DOM id of a timeline item (message ids are "<agent>:<n>"; agent ids may hold any character). */
+  function itemAnchor(item) {
+    return `item-${encodeURIComponent(item.id)}`;
+  }
+
+  function renderTimelineItem(item, tones, links) {
     if (item.type === "feedback") {
+      const reviewer = item.source === "reviewer";
       const [label, tone] = ratingLabel(item.rating);
       return el(
         "li",
-        { class: "timeline-item feedback-entry rounded-xl border border-amber-200 bg-amber-50 p-4 shadow-sm", dataset: { type: "feedback", rating: item.rating || "neutral" } },
-        el("div", { class: "flex items-center gap-2 text-sm" }, badge("Feedback", "bg-amber-200 text-amber-900"), badge(label, tone), el("span", { class: "ml-auto text-xs text-slate-500", text: formatDate(item.created_at) })),
+        {
+          id: itemAnchor(item),
+          class: `timeline-item feedback-entry rounded-xl border p-4 shadow-sm ${reviewer ? "reviewer-note" : "border-amber-200 bg-amber-50"}`,
+          dataset: { type: "feedback", itemId: item.id, rating: item.rating || "neutral", source: item.source || "end-user" },
+        },
+        el(
+          "div",
+          { class: "flex flex-wrap items-center gap-2 text-sm" },
+          reviewer ? badge("Reviewer note", "badge-reviewer") : badge("Feedback", "bg-amber-200 text-amber-900"),
+          item.rating || !reviewer ? badge(label, tone) : null,
+          el("span", { class: "ml-auto text-xs text-slate-500", text: formatDate(item.created_at) }),
+        ),
         item.comment ? el("p", { class: "feedback-comment mt-2 whitespace-pre-wrap text-sm text-slate-800", text: item.comment }) : null,
       );
     }
@@ -496,8 +546,9 @@
     return el(
       "li",
       {
+        id: itemAnchor(item),
         class: `timeline-item message rounded-xl border-l-4 bg-white p-4 shadow-sm ring-1 ring-slate-200 ${(tones[item.agent_id] || "").split(" ").filter((c) => c.startsWith("border-")).join(" ")}`,
-        dataset: { type: "message", role, agentId: item.agent_id, messageId: item.message_id },
+        dataset: { type: "message", itemId: item.id, role, agentId: item.agent_id, messageId: item.message_id, createdAt: item.created_at || "" },
       },
       el(
         "header",
@@ -506,27 +557,85 @@
         badge(item.agent_id, `agent-badge ${tones[item.agent_id] || ""}`),
         item.redacted ? badge("redacted", "bg-rose-100 text-rose-800") : null,
         el("span", { class: "ml-auto text-xs text-slate-400", title: item.created_at || "", text: formatDate(item.created_at) }),
+        links && links.message ? copyLinkButton(links.message(item), "Link", "copy-message-link btn-small") : null,
       ),
       el("div", { class: "message-body space-y-2 text-sm text-slate-800" }, (item.content || []).map(renderBlock)),
       renderMessageMetrics(item),
     );
   }
 
-  function renderTimeline(timeline, tones) {
+  /** The timeline section; items are appended page by page by the detail view. */
+  function renderTimeline(total) {
     return section(
-      `Timeline (${timeline.length})`,
-      timeline.length ? el("ol", { id: "timeline", class: "space-y-3" }, timeline.map((item) => renderTimelineItem(item, tones))) : renderEmpty("No messages yet."),
+      `Timeline (${formatNumber(total)})`,
+      el("ol", { id: "timeline", class: "space-y-3" }),
+      el(
+        "div",
+        { id: "timeline-more", class: "timeline-more mt-3 text-center" },
+        el("button", { id: "load-more", type: "button", class: "btn-secondary hidden", text: "Load more" }),
+        el("span", { id: "timeline-status", class: "block text-xs text-slate-400" }),
+      ),
     );
   }
 
-  function renderSessionDetail(detail, permalink) {
+  /** Reviewer notes: stored as feedback entries marked source "reviewer", never counted as end-user feedback. */
+  function renderNotes(notes, canWrite) {
+    return section(
+      "Reviewer notes",
+      el(
+        "ul",
+        { id: "reviewer-notes", class: "space-y-2 text-sm" },
+        notes.length ? notes.map(renderNote) : el("li", { class: "no-notes text-slate-400", text: "No notes yet." }),
+      ),
+      canWrite
+        ? el(
+            "form",
+            { id: "note-form", class: "mt-3 space-y-2", autocomplete: "off" },
+            el("label", { class: "field-label", for: "note-text", text: "Add a note (stored with the session, marked as a reviewer's)" }),
+            el("textarea", { id: "note-text", class: "input", rows: 3, maxlength: 5000, required: true }),
+            el(
+              "div",
+              { class: "flex flex-wrap items-center gap-2" },
+              el(
+                "select",
+                { id: "note-rating", class: "input w-auto", "aria-label": "Rating of this note" },
+                el("option", { value: "", text: "No rating" }),
+                el("option", { value: "up", text: "Good answer" }),
+                el("option", { value: "down", text: "Bad answer" }),
+              ),
+              el("button", { id: "note-submit", type: "submit", class: "btn-primary", text: "Add note" }),
+              el("span", { id: "note-error", class: "hidden text-xs text-rose-700", role: "alert" }),
+            ),
+          )
+        : el("p", { class: "text-xs text-slate-400", text: "Log in with the viewer password to add notes." }),
+    );
+  }
+
+  function renderNote(note) {
+    const [label, tone] = ratingLabel(note.rating);
+    return el(
+      "li",
+      { class: "reviewer-note-entry rounded-lg p-2", dataset: { rating: note.rating || "none" } },
+      el(
+        "div",
+        { class: "flex flex-wrap items-center gap-2 text-xs text-slate-500" },
+        note.rating ? badge(label, tone) : null,
+        el("span", { class: "ml-auto", text: formatDate(note.created_at) }),
+      ),
+      el("p", { class: "note-comment mt-1 whitespace-pre-wrap text-slate-800", text: note.comment }),
+    );
+  }
+
+  function renderSessionDetail(detail, links, canWrite) {
     const tones = agentTones((detail.agents || []).map((a) => a.agent_id));
+    const notes = (detail.feedbacks || []).filter((f) => f.source === "reviewer");
     return el(
       "div",
       { class: "space-y-4", dataset: { sessionId: detail.session_id } },
-      renderSessionHeader(detail, permalink),
-      el("div", { class: "grid gap-4 xl:grid-cols-[minmax(0,2fr)_minmax(0,3fr)]" }, renderMetadata(detail.metadata), renderAgents(detail.agents || [], tones)),
-      renderTimeline(detail.timeline || [], tones),
+      renderSessionHeader(detail, links),
+      el("div", { class: "detail-columns grid gap-4" }, renderMetadata(detail.metadata), renderAgents(detail.agents || [], tones)),
+      renderNotes(notes, canWrite),
+      renderTimeline(detail.timeline_total === undefined ? (detail.timeline || []).length : detail.timeline_total),
     );
   }
 
@@ -551,5 +660,10 @@
     renderBlock,
     renderTimelineItem,
     renderSessionDetail,
+    renderNote,
+    agentTones,
+    itemAnchor,
+    roleOf,
+    timeZone,
   });
 })(window);

@@ -4,7 +4,7 @@
  *   APIClient      HTTP with axios; passwords travel in headers only, never in a URL
  *   FilterPanel    (list.js) session id, date range, feedback/agent/model/application, metadata filters
  *   ResultsList    (list.js) list cards, sort control, cursor pager
- *   SessionDetail  one session: header, metadata, agents, unified timeline with metrics
+ *   SessionDetail  (detail.js) one session: header, notes, paged timeline, tool steps, export, links
  *   SessionViewer  the orchestrator: login, health polling, search, deep links (?session=<id>)
  */
 (function (global) {
@@ -12,6 +12,7 @@
 
   const C = global.SessionViewerComponents;
   const { FilterPanel, ResultsList } = global.SessionViewerList;
+  const { SessionDetail } = global.SessionViewerDetail;
   const DEFAULT_CONFIG = { apiBaseUrl: "", healthIntervalMs: 30000, requestTimeoutMs: 20000 };
   const STORAGE_KEY = "sessionViewer.credentials";
 
@@ -44,6 +45,15 @@
     async request(path, params, headers) {
       try {
         const response = await this.http.get(path, { params, headers: headers || this.authHeaders() });
+        return response.data;
+      } catch (error) {
+        throw APIClient.toError(error);
+      }
+    }
+
+    async post(path, body) {
+      try {
+        const response = await this.http.post(path, body, { headers: this.authHeaders() });
         return response.data;
       } catch (error) {
         throw APIClient.toError(error);
@@ -106,31 +116,17 @@
       return this.request("/api/v1/search-options");
     }
 
-    session(sessionId) {
-      return this.request(`/api/v1/sessions/${encodeURIComponent(sessionId)}`);
-    }
-  }
-
-  class SessionDetail {
-    constructor(root) {
-      this.root = root;
+    /** The session's header and one timeline page from ``offset`` (``/session/``: any id, even "search"). */
+    session(sessionId, offset) {
+      return this.request(`/api/v1/session/${encodeURIComponent(sessionId)}`, { timeline_offset: offset || 0 });
     }
 
-    show(detail, permalink) {
-      this.root.replaceChildren(C.renderSessionDetail(detail, permalink));
-      this.root.parentElement.scrollTop = 0;
+    exportSession(sessionId) {
+      return this.request(`/api/v1/session-export/${encodeURIComponent(sessionId)}`);
     }
 
-    showLoading() {
-      this.root.replaceChildren(C.renderLoading("Loading session…"));
-    }
-
-    showError(message) {
-      this.root.replaceChildren(C.renderError(message));
-    }
-
-    clear() {
-      this.root.replaceChildren(C.renderEmpty("Select a session to see its conversation."));
+    addNote(sessionId, note) {
+      return this.post(`/api/v1/session-notes/${encodeURIComponent(sessionId)}`, note);
     }
   }
 
@@ -150,7 +146,7 @@
         },
         onSort: () => this.search(1),
       });
-      this.detail = new SessionDetail(this.$("session-detail"));
+      this.detail = new SessionDetail(this.$("session-detail"), this.api, (error) => this.handleAuthError(error));
       this.$("login-form").addEventListener("submit", (event) => {
         event.preventDefault();
         this.login(this.$("login-password").value);
@@ -282,14 +278,13 @@
 
     async openSession(sessionId) {
       this.results.setSelected(sessionId);
-      this.detail.showLoading();
       const url = new URL(global.location.href);
+      const sameSession = new URLSearchParams(url.search).get("session") === sessionId;
       url.search = new URLSearchParams({ session: sessionId }).toString();
-      url.hash = "";
+      if (!sameSession) url.hash = ""; // a #message=... link belongs to its own session only
       global.history.replaceState(null, "", url.toString());
       try {
-        const detail = await this.api.session(sessionId);
-        this.detail.show(detail, url.toString());
+        await this.detail.open(sessionId);
       } catch (error) {
         if (this.handleAuthError(error)) return;
         this.detail.showError(error.status === 404 ? "This session does not exist." : error.message);

@@ -7,11 +7,14 @@ setup (``make dev`` + ``make run``) where the browser calls the API cross-origin
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -237,3 +240,198 @@ def test_two_port_setup_calls_the_api_cross_origin(
                 expect(page.locator("#results-count")).to_have_text(f"{len(viewer.sessions)} found")
             finally:
                 context.close()
+
+
+# ---- review features ----------------------------------------------------------------------------------
+
+TOKYO = "Asia/Tokyo"  # UTC+9 all year: the expected local time is plain arithmetic
+LONG_TOKEN = "unbroken" * 400  # 3,200 characters without a space
+
+
+def raw_message(n: int, role: str, content: list[dict[str, Any]], at: datetime) -> dict[str, Any]:
+    return {"message_id": n, "message": {"role": role, "content": content}, "created_at": at, "updated_at": at}
+
+
+def extra_sessions(mongo_client: MongoClient[Any], database: str) -> None:
+    """A long session (paged timeline), one full of unbroken text, and one named "search"."""
+    t0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    long_messages = [
+        raw_message(
+            n, "user" if n % 2 == 0 else "assistant", [{"text": f"Long chat line {n}"}], t0 + timedelta(seconds=n)
+        )
+        for n in range(130)
+    ]
+    wide_content = [
+        {"text": f"Look: {LONG_TOKEN}"},
+        {"toolUse": {"toolUseId": "t-wide", "name": "lookup", "input": {"blob": LONG_TOKEN}}},
+    ]
+    wide_messages = [
+        raw_message(0, "assistant", wide_content, t0),
+        raw_message(
+            1,
+            "user",
+            [{"toolResult": {"toolUseId": "t-wide", "status": "success", "content": [{"text": LONG_TOKEN}]}}],
+            t0 + timedelta(milliseconds=1500),
+        ),
+    ]
+
+    def doc(session_id: str, messages: list[dict[str, Any]], metadata: dict[str, Any]) -> dict[str, Any]:
+        agent = {"agent_data": {"agent_id": "support", "created_at": t0, "model": "m"}, "messages": messages}
+        return {
+            "_id": session_id, "session_id": session_id, "session_type": "AGENT", "created_at": t0, "updated_at": t0,
+            "metadata": metadata, "feedbacks": [], "agents": {"support": agent}, "session_viewer_password": "P" * 32,
+        }  # fmt: skip
+
+    mongo_client[database][COLLECTION].insert_many(
+        [
+            doc("long-scroll", long_messages, {"status": "open"}),
+            doc(f"wide-{'x' * 300}", wide_messages, {"status": "open", "note": LONG_TOKEN}),
+            doc("search", [raw_message(0, "user", [{"text": "I am the session named search"}], t0)], {}),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def extra_viewer(mongo_uri: str, mongo_client: MongoClient[Any]) -> Iterator[Viewer]:
+    database = f"e2e_extra_{uuid.uuid4().hex[:10]}"
+    extra_sessions(mongo_client, database)
+    try:
+        with serve_asgi(create_app(settings_for(mongo_uri, database))) as url:
+            yield Viewer(url, database, {}, [])
+    finally:
+        mongo_client.drop_database(database)
+
+
+def test_tool_steps_time_zone_copy_links_and_export(chromium_browser: Any, viewer: Viewer, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    context = chromium_browser.new_context(viewport=VIEWPORT, timezone_id=TOKYO, accept_downloads=True)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=viewer.url)
+    try:
+        page = context.new_page()
+        page.goto(f"{viewer.url}/?session=billing-grace-002")
+        log_in(page, PASSWORD)
+        expect(page.locator("#detail-session-id")).to_have_text("billing-grace-002")
+
+        # A tool call and its result are one step, with the time between them; no separate result message.
+        step = page.locator("#timeline .tool-step[data-tool='calculator']")
+        expect(step).to_have_attribute("data-state", "done")
+        expect(step.locator(".tool-result")).to_contain_text("Result: 86.75")
+        expect(step.locator(".tool-duration")).to_have_text(re.compile(r"^took \d+(\.\d+)? (ms|s)$"))
+        expect(page.locator("#timeline li[data-role='tool']")).to_have_count(0)
+
+        # Times are in the browser's zone, and the zone is named.
+        expect(page.locator("#timezone-label")).to_contain_text(TOKYO)
+        first = page.locator("#timeline li.message").first
+        stored = datetime.fromisoformat(first.get_attribute("data-created-at").replace("Z", "+00:00"))
+        local = (stored + timedelta(hours=9)).strftime("%Y-%m-%d %H:%M:%S")
+        expect(first.locator("header")).to_contain_text(f"{local} GMT+9")
+
+        # Copy-link buttons: the session, and one message; a message link scrolls to that message.
+        page.click(".copy-session-link")
+        expect(page.locator(".copy-session-link")).to_have_attribute("data-copied", "yes")
+        assert page.evaluate("navigator.clipboard.readText()") == f"{viewer.url}/?session=billing-grace-002"
+        target = page.locator("#timeline li.message").nth(2)
+        item_id = target.get_attribute("data-item-id")
+        target.locator(".copy-message-link").click()
+        message_url = page.evaluate("navigator.clipboard.readText()")
+        assert (
+            message_url.startswith(f"{viewer.url}/?session=billing-grace-002#message=") and PASSWORD not in message_url
+        )
+        other = context.new_page()
+        other.goto(message_url)
+        log_in(other, PASSWORD)
+        expect(other.locator(f"#timeline li[data-item-id='{item_id}']")).to_have_class(re.compile("linked-item"))
+        other.close()
+
+        # Export as JSON: the same format as the API, with its schema version.
+        with page.expect_download() as download:
+            page.click("#export-session")
+        saved = tmp_path / "export.json"
+        download.value.save_as(saved)
+        assert download.value.suggested_filename == "session-billing-grace-002.json"
+        exported = json.loads(saved.read_text())
+        assert exported["schema_version"] == 1 and exported["session"]["session_id"] == "billing-grace-002"
+        assert "session_viewer_password" not in saved.read_text()
+    finally:
+        context.close()
+
+
+def test_reviewer_notes_are_kept_apart_from_end_user_feedback(page: Any, viewer: Viewer, mongo_client: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{viewer.url}/?session=shipping-alan-003")
+    log_in(page, PASSWORD)
+    expect(page.locator("#session-totals [data-stat='feedback'] .stat-value")).to_have_text("▲ 0 · ▼ 0")
+    page.fill("#note-text", "The agent never gave a delivery date.")
+    page.select_option("#note-rating", "down")
+    page.click("#note-submit")
+    expect(page.locator("#reviewer-notes .reviewer-note-entry")).to_contain_text("never gave a delivery date")
+    expect(page.locator("#timeline li").last).to_have_attribute("data-source", "reviewer")
+    page.reload()
+    expect(page.locator("#reviewer-notes .reviewer-note-entry")).to_have_count(1)
+    expect(page.locator("#session-totals [data-stat='feedback'] .stat-value")).to_have_text("▲ 0 · ▼ 0")
+    stored = mongo_client[viewer.database][COLLECTION].find_one({"_id": "shipping-alan-003"})
+    assert stored["feedbacks"][-1]["source"] == "reviewer" and stored["feedbacks"][-1]["rating"] == "down"
+    shots = os.environ.get("MSM_SCREENSHOT_DIR")
+    if shots:
+        page.locator("#reviewer-notes").scroll_into_view_if_needed()
+        page.screenshot(path=str(Path(shots) / "session-viewer-notes.png"))
+
+
+def test_the_timeline_loads_more_as_the_reviewer_scrolls(page: Any, extra_viewer: Viewer) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{extra_viewer.url}/?session=long-scroll")
+    log_in(page, PASSWORD)
+    items = page.locator("#timeline > li")
+    expect(page.locator("h3", has_text="Timeline (130)")).to_be_visible()
+    expect(items).to_have_count(50)
+    for expected in (100, 130):
+        page.locator("#detail-panel").evaluate("panel => panel.scrollTo(0, panel.scrollHeight)")
+        expect(items).to_have_count(expected)
+    expect(page.locator("#timeline-more")).to_have_attribute("data-state", "done")
+    texts = items.evaluate_all("lis => lis.map(li => li.querySelector('.markdown').textContent.trim())")
+    assert texts == [f"Long chat line {n}" for n in range(130)]  # in order, no gaps, no repeats
+
+
+def test_a_session_named_search_opens_in_the_browser(page: Any, extra_viewer: Viewer) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{extra_viewer.url}/?session=search")
+    log_in(page, PASSWORD)
+    expect(page.locator("#detail-session-id")).to_have_text("search")
+    expect(page.locator("#timeline")).to_contain_text("I am the session named search")
+
+
+def test_the_layout_works_at_800_px_and_long_text_wraps(chromium_browser: Any, extra_viewer: Viewer) -> None:
+    from playwright.sync_api import expect
+
+    context = chromium_browser.new_context(viewport={"width": 800, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(extra_viewer.url)
+        log_in(page, PASSWORD)
+        page.locator(".session-card", has_text="wide-").first.click()
+        expect(page.locator("#detail-session-id")).to_contain_text("wide-")
+        expect(page.locator("#timeline .tool-step")).to_have_attribute("data-state", "done")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 800
+        for panel in ("#detail-panel", "#results-panel"):
+            sizes = page.locator(panel).evaluate("p => [p.scrollWidth, p.clientWidth]")
+            assert sizes[0] <= sizes[1] + 1, (panel, sizes)
+        box = page.locator("#session-totals").bounding_box()
+        for tile in page.locator("#session-totals > div").all():
+            t = tile.bounding_box()
+            assert t["x"] >= box["x"] - 1 and t["x"] + t["width"] <= box["x"] + box["width"] + 1, (
+                "a stat tile is cut off"
+            )
+        widths = page.locator("#session-detail .timeline-item, #session-detail section").evaluate_all(
+            "nodes => nodes.map(n => [n.scrollWidth, n.clientWidth])"
+        )
+        assert all(scroll <= client + 1 for scroll, client in widths), widths
+        shots = os.environ.get("MSM_SCREENSHOT_DIR")
+        if shots:
+            page.mouse.move(1, 1)
+            page.screenshot(path=str(Path(shots) / "session-viewer-800px.png"))
+    finally:
+        context.close()

@@ -63,7 +63,7 @@ def test_every_vendored_library_ships_with_its_licence() -> None:
 
 
 def test_our_scripts_never_inject_unsanitised_html() -> None:
-    for name in ("components.js", "viewer.js", "list.js"):
+    for name in ("components.js", "viewer.js", "list.js", "detail.js"):
         source = (FRONTEND / name).read_text()
         assignments = re.findall(r"\.(?:innerHTML|outerHTML)\s*=\s*([^;]+);", source)
         assert all("DOMPurify.sanitize" in rhs for rhs in assignments), (name, assignments)
@@ -71,12 +71,12 @@ def test_our_scripts_never_inject_unsanitised_html() -> None:
 
 
 def test_the_five_classes_and_the_render_functions_exist() -> None:
-    scripts = {name: (FRONTEND / name).read_text() for name in ("viewer.js", "list.js")}
+    scripts = {name: (FRONTEND / name).read_text() for name in ("viewer.js", "list.js", "detail.js")}
     for cls, name in (
         ("APIClient", "viewer.js"),
         ("FilterPanel", "list.js"),
         ("ResultsList", "list.js"),
-        ("SessionDetail", "viewer.js"),
+        ("SessionDetail", "detail.js"),
         ("SessionViewer", "viewer.js"),
     ):
         assert re.search(rf"\bclass {cls}\b", scripts[name]), cls
