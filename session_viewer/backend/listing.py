@@ -26,7 +26,7 @@ from pymongo.errors import ExecutionTimeout
 
 from mongodb_session_manager import documents as d
 
-from . import cards
+from . import cards, paging
 from . import queries as q
 from .config import Settings
 from .timeline import iso_or_none, to_jsonable
@@ -46,7 +46,7 @@ class SearchPlan:
     sort: dict[str, int]
     size: int
     page: int
-    cursor: q.Cursor | None = None
+    cursor: paging.Cursor | None = None
     skip: int = 0
     slow: list[str] = field(default_factory=list)
     uses_contains: bool = False
@@ -98,7 +98,7 @@ async def search(
     collection: AsyncCollection[dict[str, Any]], plan: SearchPlan, settings: Settings, prices: Mapping[str, cards.Price]
 ) -> dict[str, Any]:
     """One page of cards, the cursors around it and (first page only) the total."""
-    pipeline = q.page_pipeline(
+    pipeline = paging.page_pipeline(
         plan.match, plan.sort, plan.size, cards.SUMMARY_PROJECTION, cursor=plan.cursor, skip=plan.skip
     )
 
@@ -126,8 +126,8 @@ async def search(
         "page": plan.page,
         "page_size": plan.size,
         "total_pages": q.total_pages(total, plan.size) if total is not None and kind != "at_least" else None,
-        "next_cursor": q.encode_cursor(plan.sort, "next", found[-1]) if keyset and has_next and found else None,
-        "prev_cursor": q.encode_cursor(plan.sort, "prev", found[0]) if keyset and has_prev and found else None,
+        "next_cursor": paging.encode_cursor(plan.sort, "next", found[-1]) if keyset and has_next and found else None,
+        "prev_cursor": paging.encode_cursor(plan.sort, "prev", found[0]) if keyset and has_prev and found else None,
         "sort": next(iter(plan.sort)),
         "sort_order": "desc" if next(iter(plan.sort.values())) < 0 else "asc",
         "slow": plan.slow,

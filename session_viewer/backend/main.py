@@ -31,7 +31,7 @@ from mongodb_session_manager import documents as d
 from mongodb_session_manager.errors import InvalidIdentifierError
 from mongodb_session_manager.export import export_session_document
 
-from . import listing, snapshot_timeline
+from . import listing, paging, snapshot_timeline
 from . import queries as q
 from .auth import (
     BACKEND_PASSWORD_HEADER,
@@ -249,7 +249,7 @@ async def search_sessions(
         **ranges,
     )
     sort = q.sort_spec(sort_by, sort_order, allowed)
-    decoded = q.decode_cursor(cursor, sort) if cursor else None
+    decoded = paging.decode_cursor(cursor, sort) if cursor else None
     keyset = next(iter(sort)) in q.SORTS.values()
     date_fields = [
         field

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from session_viewer.backend import paging
 from session_viewer.backend import queries as q
 
 ALLOWED = ["session_id", "created_at", "metadata.status", "metadata.score", "metadata.vip", "updated_at"]
@@ -260,9 +261,9 @@ def test_search_pipeline_projects_counts_not_messages() -> None:
 def test_cursor_round_trip_and_tampering() -> None:
     sort = {"created_at": -1, "_id": 1}
     at = datetime(2024, 5, 1, 12, 30, 15, 123000, tzinfo=UTC)
-    token = q.encode_cursor(sort, "next", {"_id": "s-9", "created_at": at})
+    token = paging.encode_cursor(sort, "next", {"_id": "s-9", "created_at": at})
     assert re.fullmatch(r"[A-Za-z0-9_-]+", token), "URL-safe and opaque"
-    cursor = q.decode_cursor(token, sort)
+    cursor = paging.decode_cursor(token, sort)
     assert (cursor.field, cursor.order, cursor.direction, cursor.value, cursor.row_id) == (
         "created_at",
         -1,
@@ -271,25 +272,25 @@ def test_cursor_round_trip_and_tampering() -> None:
         "s-9",
     )
     with pytest.raises(q.ViewerInputError, match="another sort"):
-        q.decode_cursor(token, {"updated_at": -1, "_id": 1})
-    for bad in ("", "!!!", "e30", "W10", "x" * 3000, q.encode_cursor(sort, "next", {"_id": "a"})[:-2] + "zz"):
+        paging.decode_cursor(token, {"updated_at": -1, "_id": 1})
+    for bad in ("", "!!!", "e30", "W10", "x" * 3000, paging.encode_cursor(sort, "next", {"_id": "a"})[:-2] + "zz"):
         with pytest.raises(q.ViewerInputError, match="cursor"):
-            q.decode_cursor(bad or "=", sort)
+            paging.decode_cursor(bad or "=", sort)
 
 
 def test_keyset_clause_bounds_the_sort_field_and_breaks_ties_by_id() -> None:
-    after = q.Cursor("created_at", -1, "next", 5, "m")
-    assert q.keyset_clause(after) == {
+    after = paging.Cursor("created_at", -1, "next", 5, "m")
+    assert paging.keyset_clause(after) == {
         "created_at": {"$lte": 5},
         "$or": [{"created_at": {"$lt": 5}}, {"_id": {"$gt": "m"}}],
     }
-    before = q.Cursor("created_at", -1, "prev", 5, "m")
-    assert q.keyset_clause(before) == {
+    before = paging.Cursor("created_at", -1, "prev", 5, "m")
+    assert paging.keyset_clause(before) == {
         "created_at": {"$gte": 5},
         "$or": [{"created_at": {"$gt": 5}}, {"_id": {"$lt": "m"}}],
     }
-    ascending = q.Cursor("created_at", 1, "next", 5, "m")
-    assert q.keyset_clause(ascending) == {
+    ascending = paging.Cursor("created_at", 1, "next", 5, "m")
+    assert paging.keyset_clause(ascending) == {
         "created_at": {"$gte": 5},
         "$or": [{"created_at": {"$gt": 5}}, {"_id": {"$lt": "m"}}],
     }
@@ -301,8 +302,8 @@ def test_keyset_pages_match_a_sorted_list_exactly() -> None:
     sort = {"v": -1, "_id": 1}
     ordered = sorted(rows, key=lambda r: (-r["v"], r["_id"]))
 
-    def matches(row: dict[str, Any], cursor: q.Cursor) -> bool:
-        clause = q.keyset_clause(cursor)
+    def matches(row: dict[str, Any], cursor: paging.Cursor) -> bool:
+        clause = paging.keyset_clause(cursor)
         bound_op, bound = next(iter(clause["v"].items()))
         in_bound = row["v"] <= bound if bound_op == "$lte" else row["v"] >= bound
         strict, tie = clause["$or"]
@@ -313,17 +314,17 @@ def test_keyset_pages_match_a_sorted_list_exactly() -> None:
         return in_bound and (past or tie_ok)
 
     for i in range(len(ordered) - 1):
-        cursor = q.decode_cursor(q.encode_cursor(sort, "next", ordered[i]), sort)
+        cursor = paging.decode_cursor(paging.encode_cursor(sort, "next", ordered[i]), sort)
         assert [r for r in ordered if matches(r, cursor)] == ordered[i + 1 :]
-        back = q.decode_cursor(q.encode_cursor(sort, "prev", ordered[i + 1]), sort)
+        back = paging.decode_cursor(paging.encode_cursor(sort, "prev", ordered[i + 1]), sort)
         assert [r for r in ordered if matches(r, back)] == ordered[: i + 1]
 
 
 def test_page_pipeline_reads_one_row_more_and_reverses_for_prev() -> None:
     sort = {"updated_at": -1, "_id": 1}
-    first = q.page_pipeline({"agent_ids": {"$eq": "a"}}, sort, 20, {"_id": 1})
+    first = paging.page_pipeline({"agent_ids": {"$eq": "a"}}, sort, 20, {"_id": 1})
     assert first[1] == {"$sort": sort} and first[2] == {"$limit": 21}
-    back = q.page_pipeline({}, sort, 20, {"_id": 1}, cursor=q.Cursor("updated_at", -1, "prev", 1, "x"))
+    back = paging.page_pipeline({}, sort, 20, {"_id": 1}, cursor=paging.Cursor("updated_at", -1, "prev", 1, "x"))
     assert back[1] == {"$sort": {"updated_at": 1, "_id": -1}}
 
 
