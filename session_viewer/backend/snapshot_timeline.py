@@ -58,9 +58,16 @@ def message_log_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         extra = features.get(escaped) if isinstance(features.get(escaped), Mapping) else {}
         messages = data.get("messages") if isinstance(data.get("messages"), list) else []
         saved_at = entry.get(d.UPDATED_AT)
+        # Turn metrics count positions in the whole conversation; the snapshot starts after the
+        # messages the conversation manager trimmed.
+        trimmed = _removed(data.get("conversation_manager_state"))
         turns = sorted(
-            (t for t in extra.get(ds.TURN_METRICS) or [] if isinstance(t, Mapping)),
-            key=lambda t: int(t.get(ds.MESSAGE_INDEX) or 0),
+            (
+                {**t, ds.MESSAGE_INDEX: int(t.get(ds.MESSAGE_INDEX) or 0) - trimmed}
+                for t in extra.get(ds.TURN_METRICS) or []
+                if isinstance(t, Mapping) and int(t.get(ds.MESSAGE_INDEX) or 0) >= trimmed
+            ),
+            key=lambda t: t[ds.MESSAGE_INDEX],
         )
         agents[ds.unescape_field(escaped)] = {
             d.AGENT_DATA: {
@@ -98,6 +105,11 @@ def _stored_message(index: int, message: Any, turns: list[Mapping[str, Any]], sa
         d.UPDATED_AT: stamp,
         d.METRICS: metrics,
     }
+
+
+def _removed(state: Any) -> int:
+    value = state.get("removed_message_count") if isinstance(state, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _prompt(value: Any) -> str | None:

@@ -72,7 +72,7 @@ def snapshot_of_agent(session_id: str, agent_id: str, agent: Mapping[str, Any]) 
         features[d.TOTALS] = agent_data[d.TOTALS]
     turns = [
         {ds.MESSAGE_INDEX: index, **d.from_bson(m[d.METRICS]), d.CREATED_AT: m.get(d.UPDATED_AT) or m.get(d.CREATED_AT)}
-        for index, m in enumerate(stored[removed:])
+        for index, m in enumerate(stored)  # positions in the whole conversation, as the manager records them
         if isinstance(m.get(d.METRICS), Mapping)
     ]
     if turns:

@@ -21,6 +21,7 @@ from strands.session.snapshot_session_manager import SnapshotSessionManager
 
 from . import documents as d
 from . import documents_snapshot as ds
+from .driver_errors import translate_errors
 from .metadata_tool import PROTECTED_METADATA_KEYS, build_metadata_tool
 from .metrics import model_id, summarize, totals_increment
 from .mongodb_session_manager import MongoDBSessionManager, OperationHook
@@ -123,7 +124,10 @@ class MongoDBSnapshotSessionManager(SnapshotSessionManager):
         totals = None
         if event_loop_metrics is not None and any(m.get("role") == "assistant" for m in turn):
             summary = summarize(event_loop_metrics, turn)
-            metrics = {ds.MESSAGE_INDEX: len(agent.messages) - 1, **summary, d.CREATED_AT: d.now()}
+            # The position in the whole conversation (trimmed messages counted), so it still points at
+            # the same message after the conversation manager trims older ones.
+            position = _removed_message_count(agent) + len(agent.messages) - 1
+            metrics = {ds.MESSAGE_INDEX: position, **summary, d.CREATED_AT: d.now()}
             totals = totals_increment(summary)
         model = getattr(agent, "model", None)
         config = (model_id(model), _prompt_text(getattr(agent, "system_prompt", None))) if model else None
@@ -144,7 +148,7 @@ class MongoDBSnapshotSessionManager(SnapshotSessionManager):
         """Create the document (base fields, viewer password) if no snapshot has been saved yet."""
         if self._session_ensured:
             return
-        with self.repository._translate(self.session_id):
+        with translate_errors(self.session_id):
             self.repository.collection.update_one(
                 ds.session_filter(self.session_id), ds.ensure_session_update(self.session_id), upsert=True
             )
@@ -262,7 +266,11 @@ class MongoDBSnapshotSessionManager(SnapshotSessionManager):
         return sum(int(r["message_count"]) for r in rows if agent_id is None or r["agent_id"] == agent_id)
 
     def get_turn_metrics(self, agent_id: str) -> list[dict[str, Any]]:
-        """The per-turn metrics of one agent, oldest first (``message_index`` locates the turn's last message)."""
+        """The per-turn metrics of one agent, oldest first.
+
+        ``message_index`` is the position of the turn's last message in the whole conversation,
+        counting messages the conversation manager has trimmed since (its ``removed_message_count``).
+        """
         self._ensure_session()
         doc = self.repository.read_session_fields(self.session_id, ds.turn_metrics_projection(agent_id))
         return ds.turn_metrics_from_document(doc, agent_id)
@@ -271,6 +279,12 @@ class MongoDBSnapshotSessionManager(SnapshotSessionManager):
         """The password that opens this session (only) in the Session Viewer. Never logged."""
         self._ensure_session()
         return self.repository.read_viewer_password(self.session_id)
+
+
+def _removed_message_count(agent: Any) -> int:
+    """Messages the conversation manager has trimmed so far (0 for managers that keep everything)."""
+    manager = getattr(agent, "conversation_manager", None)
+    return int(getattr(manager, "removed_message_count", 0) or 0)
 
 
 def _prompt_text(system_prompt: Any) -> str | None:

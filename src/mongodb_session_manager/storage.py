@@ -310,6 +310,7 @@ class _Clients:
         self._owns_async = self._async is None
         self._template = dict(getattr(client, "_init_kwargs", {}) or {}) if client is not None else {}
         self._retired: list[AsyncMongoClient[Any]] = []
+        self._bound_loop: asyncio.AbstractEventLoop | None = None
 
     def identity(self) -> tuple[str, ...]:
         if self._uri:
@@ -335,13 +336,17 @@ class _Clients:
         with self._lock:
             if self._async is None:
                 self._async = AsyncMongoClient(**self._new_kwargs())
-            bound = getattr(self._async, "_loop", None)
+            # Bound here, under the lock, not when pymongo first uses the client: two threads each
+            # running a loop must never both get it.
+            bound = self._bound_loop or getattr(self._async, "_loop", None)
             if bound is None or bound is loop:
+                self._bound_loop = loop
                 return self._async
             if bound.is_closed() and self._owns_async:
                 # The loop it was bound to is gone (an earlier asyncio.run); its sockets went with it.
                 self._retired.append(self._async)
                 self._async = AsyncMongoClient(**self._new_kwargs())
+                self._bound_loop = loop
                 return self._async
         return None
 
@@ -355,7 +360,8 @@ class _Clients:
     async def aclose(self) -> None:
         with self._lock:
             client = self._async if self._owns_async else None
-            self._async = None if self._owns_async else self._async
+            if self._owns_async:
+                self._async, self._bound_loop = None, None
         if client is not None and getattr(client, "_loop", None) in (None, asyncio.get_running_loop()):
             await client.close()
         self.close()

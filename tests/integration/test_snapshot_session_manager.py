@@ -226,3 +226,26 @@ def test_factory_shares_one_storage(mongo_uri: str, db_name: str) -> None:
             factory.create_snapshot_session_manager("f3", client=object())
     finally:
         factory.close()
+
+
+def test_turn_metrics_keep_pointing_at_their_message_after_trimming(make: Any, doc: Any) -> None:
+    from strands.agent.conversation_manager import SlidingWindowConversationManager
+
+    from session_viewer.backend.snapshot_timeline import detail_from_document
+
+    m = make()
+    a = agent(
+        m, [f"answer {i}" for i in range(5)], conversation_manager=SlidingWindowConversationManager(window_size=4)
+    )
+    for i in range(5):
+        a(f"question {i}")
+    removed = a.conversation_manager.removed_message_count
+    assert removed == 6 and len(a.messages) == 4
+    turns = m.get_turn_metrics("default")
+    assert [t["message_index"] for t in turns] == [1, 3, 5, 7, 9]  # positions in the whole conversation
+    assert turns[-1]["message_index"] - removed == len(a.messages) - 1
+    body = detail_from_document(doc(), 0, 100)
+    shown = [i for i in body["timeline"] if i["type"] == "message"]
+    with_metrics = [i["content"][0]["text"] for i in shown if i["metrics"]]
+    assert [i["content"][0]["text"] for i in shown] == ["question 3", "answer 3", "question 4", "answer 4"]
+    assert with_metrics == ["answer 3", "answer 4"]
