@@ -90,3 +90,58 @@ def test_demo_serves_the_viewer_with_demo_sessions_and_stops_cleanly(chromium_br
     # Nothing the demo started is left running: the data folder's mongod lock is released.
     lock = data_dir / "member0" / "mongod.lock"
     assert not lock.exists() or lock.read_text().strip() == ""
+
+
+def _cli_mongod(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    env = {k: v for k, v in os.environ.items() if k != "MONGODB_CONNECTION_STRING"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mongodb_session_manager.cli", "mongod", "--data-dir", str(data_dir)],
+        env=env | {"PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for _ in range(20):
+        line = proc.stdout.readline()
+        if line.startswith("MONGODB_CONNECTION_STRING="):
+            return proc, line
+        assert line, "the CLI exited before printing its connection string"
+    raise AssertionError("no connection string printed")
+
+
+def _stop(proc: subprocess.Popen[str], sig: signal.Signals) -> str:
+    proc.send_signal(sig)
+    proc.wait(60)
+    rest = proc.stdout.read() if proc.stdout else ""
+    if proc.stdout:
+        proc.stdout.close()
+    return rest
+
+
+def _pid_gone(pid: int, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not Path(f"/proc/{pid}").exists()
+
+
+@pytest.mark.skipif(bool(os.environ.get("MONGODB_CONNECTION_STRING")), reason="an external server was configured")
+def test_sigterm_stops_the_mongod_the_cli_started_and_spares_one_it_reused(tmp_path: Path) -> None:
+    from mongodb_session_manager.embedded import shared_mongod
+
+    data_dir = tmp_path / "data"
+    proc, line = _cli_mongod(data_dir)
+    assert "(started)" in line
+    pid = int((data_dir / "member0" / "mongod.lock").read_text().strip())
+    rest = _stop(proc, signal.SIGTERM)
+    assert proc.returncode == 0 and "Local mongod stopped." in rest
+    assert _pid_gone(pid), "SIGTERM left the CLI's mongod running"
+
+    with shared_mongod(data_dir) as owner:  # someone else runs the server now
+        proc, line = _cli_mongod(data_dir)
+        assert "(already running, reused)" in line and owner.connection_string in line
+        rest = _stop(proc, signal.SIGTERM)
+        assert proc.returncode == 0 and "Local mongod stopped." not in rest
+        pid = int((data_dir / "member0" / "mongod.lock").read_text().strip())
+        assert Path(f"/proc/{pid}").exists(), "a reused server belongs to its owner"
