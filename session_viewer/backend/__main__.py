@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> None:
         reload=args.reload,
         reload_dirs=[str(Path(__file__).resolve().parent)] if args.reload else None,
         log_level=settings.log_level.lower(),
+        # Forwarded headers are the viewer's business (TRUSTED_PROXIES_STR), never uvicorn's loopback default.
+        proxy_headers=False,
     )
 
 
