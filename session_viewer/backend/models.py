@@ -68,8 +68,9 @@ class SessionSummary(BaseModel):
 class SearchResponse(BaseModel):
     sessions: list[SessionSummary]
     total: int | None = Field(description="None on cursor pages (the first page's total still holds)")
-    total_kind: Literal["exact", "at_least", "estimate", "unknown"] = Field(
-        description="at_least: more than COUNT_CAP match; estimate: nothing filtered, the collection's size"
+    total_kind: Literal["exact", "at_least", "estimate", "unknown", "not_counted"] = Field(
+        description="at_least: more than COUNT_CAP match; estimate: nothing filtered, the collection's size; "
+        "unknown: the count ran out of time; not_counted: a cursor page (the first page's total holds)"
     )
     page: int
     page_size: int

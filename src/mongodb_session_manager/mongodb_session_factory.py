@@ -33,6 +33,8 @@ class MongoDBSessionManagerFactory:
         connection_string: URI for the process-wide pool (unused when ``client`` is given).
         database_name / collection_name: Defaults for every manager (overridable per call).
         client: A client to borrow instead of the pool; the factory never closes it.
+        metadata_fields / application_name: Defaults of every manager (positional, as in the
+            original library); ``create_session_manager`` may override them.
         **client_kwargs: Options for the pooled client (``maxPoolSize=...``), or manager defaults
             applied to every manager (:attr:`MANAGER_DEFAULT_KEYS`: ``metadata_fields``, the hooks,
             ``application_name``...); ``metadataHook`` / ``feedbackHook`` work with a
@@ -56,11 +58,17 @@ class MongoDBSessionManagerFactory:
         database_name: str = "database_name",
         collection_name: str = "collection_name",
         client: MongoClient[Any] | None = None,
+        metadata_fields: list[str] | None = None,
+        application_name: str | None = None,
         **client_kwargs: Any,
     ) -> None:
         self.database_name = database_name
         self.collection_name = collection_name
         kwargs = dict(client_kwargs)
+        # Positional in the original library's signature; defaults of every manager like the others.
+        kwargs.update(
+            {k: v for k, v in (("metadata_fields", metadata_fields), ("application_name", application_name)) if v}
+        )
         current = {k: kwargs.pop(k, None) for k in ("metadata_hook", "feedback_hook")}
         hooks = pop_deprecated_hooks(kwargs, **current)
         client_options, defaults = split_client_options(
@@ -179,6 +187,8 @@ def initialize_global_factory(
     database_name: str = "database_name",
     collection_name: str = "collection_name",
     client: MongoClient[Any] | None = None,
+    metadata_fields: list[str] | None = None,
+    application_name: str | None = None,
     **kwargs: Any,
 ) -> MongoDBSessionManagerFactory:
     """Create the process-wide factory (call once at start-up); a previous one is closed."""
@@ -192,6 +202,8 @@ def initialize_global_factory(
             database_name=database_name,
             collection_name=collection_name,
             client=client,
+            metadata_fields=metadata_fields,
+            application_name=application_name,
             **kwargs,
         )
         return _global_factory
