@@ -139,7 +139,10 @@ class MongoDBSessionManagerFactory:
             raise RuntimeError("this MongoDBSessionManagerFactory is closed")
         if "client" in overrides or "connection_string" in overrides or "storage" in overrides:
             raise ValueError("create_snapshot_session_manager shares the factory's storage; create another factory")
-        options = {**self.manager_defaults, **overrides}
+        # Turn leases belong to the message-log path; a snapshot session has no turn to lease.
+        message_log_only = ("turn_lease_seconds", "busy_timeout")
+        defaults = {k: v for k, v in self.manager_defaults.items() if k not in message_log_only}
+        options = {**defaults, **overrides}
         storage = self.get_storage(options.pop("database_name", None), options.pop("collection_name", None))
         return MongoDBSnapshotSessionManager(session_id, storage=storage, **options)
 

@@ -52,7 +52,7 @@ from strands.types.session import SessionAgent, SessionMessage
 
 from . import documents as d
 from . import strands_compat as compat
-from .errors import SessionBusyError, SessionStoreError, TurnLeaseLostError
+from .errors import AgentAlreadyExistsError, SessionBusyError, SessionStoreError, TurnLeaseLostError
 from .metrics import model_id, summarize, totals_increment
 from .turns import Turn, closes_turn, start_renewer, unfinished_tail
 
@@ -179,8 +179,15 @@ class SessionLifecycleMixin:
         else:
             restored = self.session_repository.restore_agent(self.session_id, aid)
         if restored is None:
-            self._create_agent(agent)
-        else:
+            try:
+                self._create_agent(agent)
+            except AgentAlreadyExistsError:
+                # Another request created this agent between our read and our write: resume it instead.
+                logger.debug("session_id=<%s> | agent_id=<%s> | lost a creation race, restoring", self.session_id, aid)
+                restored = self.session_repository.restore_agent(self.session_id, aid)
+                if restored is None:
+                    raise
+        if restored is not None:
             self._apply_restore(agent, restored)
         self._is_new_session = False
 
@@ -403,15 +410,7 @@ class SessionLifecycleMixin:
                 self.session_id,
                 aid,
             )
-            try:
-                self.session_repository.release_lease(self.session_id, aid, token=token)
-            except SessionStoreError as exc:  # the caller sees the invocation's own error, not this one
-                logger.warning(
-                    "session_id=<%s> | agent_id=<%s> | lease not released (it expires by itself): %s",
-                    self.session_id,
-                    aid,
-                    exc,
-                )
+            self._release(aid, token)
             return
         if turn.lease_lost:
             self._roll_back(agent, turn)
@@ -436,9 +435,22 @@ class SessionLifecycleMixin:
             )
         except SessionStoreError:
             self._roll_back(agent, turn)
+            self._release(aid, token)
             raise
         compat.mark_synced(self, agent)
         self._capture_agent_config(agent)
+
+    def _release(self, aid: str, token: str) -> None:
+        """Give back the lease of a turn that stored nothing; a failure here must not hide the turn's own."""
+        try:
+            self.session_repository.release_lease(self.session_id, aid, token=token)
+        except SessionStoreError as exc:
+            logger.warning(
+                "session_id=<%s> | agent_id=<%s> | lease not released (it expires by itself): %s",
+                self.session_id,
+                aid,
+                exc,
+            )
 
     def _roll_back(self, agent: LocalAgent, turn: Turn) -> None:
         """Undo an unstored turn in memory: messages, ids, state."""

@@ -1,0 +1,74 @@
+"""Values BSON cannot hold are stored as JSON text and read back exactly; the rest is untouched."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import bson
+import pytest
+
+from mongodb_session_manager import documents as d
+from mongodb_session_manager.errors import InvalidInputError
+
+
+def deep(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = {"d": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"n": 2**64},
+        {"n": -(2**63) - 1},
+        {"k\x00": 1},
+        {"$set": 1},
+        {"a.b": 1},
+        {"": 1},
+        {"s": "\ud83d alone"},
+        {"k\udc00": 1},
+        deep(d.MAX_VALUE_DEPTH + 5),
+        deep(500),
+        [deep(200), {"x": [2**70]}],
+    ],
+)
+def test_unstorable_values_become_json_markers_that_read_back_exactly(value: Any) -> None:
+    stored = d.storable(value)
+    bson.encode({"v": stored})  # the driver accepts it now
+    assert d.from_bson(stored) == value
+
+
+def test_ordinary_values_are_stored_as_they_are() -> None:
+    value = {
+        "text": "héllo",
+        "n": 2**62,
+        "f": 1.5,
+        "b": b"\x00\x01",
+        "when": datetime(2026, 1, 1, tzinfo=UTC),
+        "id": uuid.UUID(int=7),
+        "list": [1, "two", None, True],
+        "$ref": "#/x",
+        "$id": "y",
+    }
+    assert d.storable(value) == value
+
+
+def test_strands_base64_bytes_become_binary() -> None:
+    stored = d.storable({"image": {"__bytes_encoded__": True, "data": "AAE="}})
+    assert stored == {"image": b"\x00\x01"}
+
+
+def test_bytes_inside_a_json_subtree_survive() -> None:
+    value = {"k\x00": {"png": b"\x89PNG"}}
+    assert d.from_bson(d.storable(value)) == value
+
+
+def test_a_value_even_json_cannot_hold_is_a_typed_error() -> None:
+    with pytest.raises(InvalidInputError):
+        d.storable({"$bad": object()})
+    with pytest.raises(InvalidInputError):
+        d.storable(deep(100_000))

@@ -1,0 +1,58 @@
+"""Which stored histories end in an unfinished turn (and so must not be sent to a model as they are)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mongodb_session_manager.turns import closes_turn, unfinished_tail
+
+
+def user(text: str = "q") -> dict[str, Any]:
+    return {"role": "user", "content": [{"text": text}]}
+
+
+def answer(text: str = "a") -> dict[str, Any]:
+    return {"role": "assistant", "content": [{"text": text}]}
+
+
+def tool_use(tid: str = "t1") -> dict[str, Any]:
+    return {"role": "assistant", "content": [{"toolUse": {"toolUseId": tid, "name": "x", "input": {}}}]}
+
+
+def tool_result(tid: str = "t1") -> dict[str, Any]:
+    return {"role": "user", "content": [{"toolResult": {"toolUseId": tid, "content": [{"text": "r"}]}}]}
+
+
+@pytest.mark.parametrize(
+    "history",
+    [[], [user(), answer()], [user(), tool_use(), tool_result(), answer()], [user(), answer(), user(), answer()]],
+)
+def test_histories_that_end_after_an_answer_are_complete(history: list[dict[str, Any]]) -> None:
+    assert unfinished_tail(history) is None
+
+
+@pytest.mark.parametrize(
+    ("history", "start"),
+    [
+        ([user()], 0),
+        ([user(), answer(), user()], 2),
+        ([user(), answer(), user(), user()], 2),
+        ([user(), answer(), user(), tool_use()], 2),
+        ([user(), answer(), user(), tool_use(), tool_result()], 2),
+        ([user(), tool_use(), user("hello again")], 0),
+    ],
+)
+def test_a_trailing_turn_without_its_answer_is_unfinished(history: list[dict[str, Any]], start: int) -> None:
+    assert unfinished_tail(history) == start
+
+
+def test_an_interrupted_tool_call_waits_for_its_answer_and_is_not_cut() -> None:
+    history = [user(), answer(), user(), tool_use()]
+    assert unfinished_tail(history, interrupted=True) is None
+    assert unfinished_tail([*history, tool_result()], interrupted=True) == 2
+
+
+def test_only_an_assistant_message_without_tool_use_closes_a_turn() -> None:
+    assert closes_turn(answer()) and not closes_turn(tool_use()) and not closes_turn(user())
