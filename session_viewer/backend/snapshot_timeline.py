@@ -19,13 +19,14 @@ from typing import Any
 
 from mongodb_session_manager import documents as d
 from mongodb_session_manager import documents_snapshot as ds
+from mongodb_session_manager import documents_snapshot_features as dsf
 
 from .timeline import build_timeline, session_header
 
 
 async def detail_page(collection: Any, session_id: str, offset: int, limit: int) -> dict[str, Any] | None:
     """The detail body of a snapshot session (one timeline page), or None for any other session."""
-    doc = await collection.find_one(ds.viewer_snapshot_filter(session_id), ds.VIEWER_PROJECTION)
+    doc = await collection.find_one(dsf.viewer_snapshot_filter(session_id), dsf.VIEWER_PROJECTION)
     if doc is None:
         return None
     return detail_from_document(doc, offset, limit)

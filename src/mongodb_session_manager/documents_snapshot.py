@@ -1,8 +1,9 @@
 """The shape of Strands' snapshot keys in MongoDB: routing, payload fidelity and every query the storage sends.
 
-:class:`~mongodb_session_manager.storage.MongoDBStorage` and the snapshot session manager never build
-a query themselves: the filters, pipelines and projections are pure functions here, unit-tested
-without a database, and the session-document field names come from :mod:`.documents`.
+:class:`~mongodb_session_manager.storage.MongoDBStorage` never builds a query itself: the filters,
+pipelines and projections are pure functions here, unit-tested without a database, and the
+session-document field names come from :mod:`.documents`. The feature updates, the migration and the
+viewer's read of a snapshot session are in :mod:`.documents_snapshot_features`.
 
 Where a key lives (keys are the full, normalised ``Storage`` keys)::
 
@@ -279,11 +280,12 @@ def message_count(parsed: Any) -> int | None:
 # ---- the session document (latest snapshots) ---------------------------------------------------------
 
 
-def session_base_fields(session_id: str) -> dict[str, Any]:
+def session_base_fields(session_id: str, application_name: str | None = None) -> dict[str, Any]:
     """What a session created by the snapshot path starts with (message-log fields left out)."""
     from strands.types.session import Session, SessionType
 
-    doc = d.new_session_document(Session(session_id=session_id, session_type=SessionType.AGENT))
+    session = Session(session_id=session_id, session_type=SessionType.AGENT)
+    doc = d.new_session_document(session, application_name=application_name)
     for field in (d.ID, d.AGENTS, d.MULTI_AGENTS, d.UPDATED_AT):
         doc.pop(field, None)
     return doc
@@ -293,7 +295,7 @@ def _if_missing(field: str, value: Any) -> dict[str, Any]:
     return {"$ifNull": [f"${field}", {"$literal": value}]}
 
 
-def _recompute_search_fields() -> dict[str, Any]:
+def recompute_search_fields() -> dict[str, Any]:
     """Pipeline stage: ``snapshot_keys`` / ``snapshot_tokens`` rebuilt from the entries now present.
 
     Recomputed by the server on every write, so an overwritten (or redacted) snapshot leaves no
@@ -336,15 +338,22 @@ def write_latest_pipeline(rt: Route, key: str, data: bytes, at: Any) -> list[dic
     fields[f"{path}.{KEY_TOKENS}"] = {"$literal": key_tokens(key)}
     fields[f"{path}.{MESSAGE_COUNT}"] = {"$literal": message_count(payload[DATA])}
     fields[f"{path}.{d.UPDATED_AT}"] = {"$literal": at}
-    base = _base_stage(rt.session_id, at, rt.owner_id if rt.scope == "agent" else None)
-    return [base, {"$set": fields}, _recompute_search_fields()]
+    base = base_stage(rt.session_id, at, rt.owner_id if rt.scope == "agent" else None)
+    return [base, {"$set": fields}, recompute_search_fields()]
 
 
-def _base_stage(session_id: str, at: Any, agent_id: str | None) -> dict[str, Any]:
-    """Pipeline stage: the base fields where missing (an upsert creates a complete session document)."""
-    base = {name: _if_missing(name, value) for name, value in session_base_fields(session_id).items()}
+def base_stage(
+    session_id: str, at: Any, agent_id: str | None, *, application_name: str | None = None, touch: bool = True
+) -> dict[str, Any]:
+    """Pipeline stage: the base fields where missing (an upsert creates a complete session document).
+
+    ``application_name`` is only ever filled in where it is missing or null (the storage, which does
+    not know it, may have created the document first); ``touch=False`` keeps ``updated_at``.
+    """
+    fields = session_base_fields(session_id, application_name)
+    base = {name: _if_missing(name, value) for name, value in fields.items()}
     base[SNAPSHOT_FORMAT] = {"$literal": SNAPSHOT_FORMAT_VALUE}
-    base[d.UPDATED_AT] = {"$literal": at}
+    base[d.UPDATED_AT] = {"$literal": at} if touch else _if_missing(d.UPDATED_AT, at)
     agent_ids = getattr(d, "AGENT_IDS", None)
     if agent_ids and agent_id is not None:
         base[agent_ids] = {"$setUnion": [{"$ifNull": [f"${agent_ids}", []]}, {"$literal": [agent_id]}]}
@@ -356,7 +365,7 @@ def delete_latest_pipeline(rt: Route, at: Any) -> list[dict[str, Any]]:
     return [
         {"$unset": entry_path(rt.scope, rt.owner_id)},
         {"$set": {d.UPDATED_AT: {"$literal": at}}},
-        _recompute_search_fields(),
+        recompute_search_fields(),
     ]
 
 
@@ -454,173 +463,3 @@ STORAGE_INDEXES: tuple[tuple[Kind, tuple[tuple[str, int], ...]], ...] = (
     ("kv", ((TOKENS, 1),)),
     ("kv", ((KEY_TOKENS, 1),)),
 )
-
-
-# ---- session features on a snapshot session ----------------------------------------------------------
-
-
-def ensure_session_update(session_id: str) -> dict[str, Any]:
-    """Upsert: create the session document with its base fields if it does not exist yet."""
-    return {"$setOnInsert": {**session_base_fields(session_id), SNAPSHOT_FORMAT: SNAPSHOT_FORMAT_VALUE}}
-
-
-def _add_to(path: str, value: Any) -> dict[str, Any]:
-    return {"$add": [{"$ifNull": [f"${path}", 0]}, {"$literal": value}]}
-
-
-def turn_pipeline(
-    session_id: str,
-    agent_id: str,
-    *,
-    metrics: Mapping[str, Any] | None,
-    totals: Mapping[str, int] | None,
-    config: tuple[str, str | None] | None,
-    at: Any,
-) -> list[dict[str, Any]]:
-    """One update after a turn: its metrics (capped list), running totals and the agent's config.
-
-    The config is compared with the one captured last time inside the server, so an override set with
-    ``update_agent_config`` is kept until the agent's own model or prompt changes, without a read.
-    """
-    fields: dict[str, Any] = {d.UPDATED_AT: {"$literal": at}}
-    if metrics is not None:
-        path = agent_features_path(agent_id, TURN_METRICS)
-        fields[path] = {
-            "$slice": [
-                {"$concatArrays": [{"$ifNull": [f"${path}", []]}, {"$literal": [dict(metrics)]}]},
-                -MAX_TURN_METRICS,
-            ]
-        }
-    for name, value in (totals or {}).items():
-        path = agent_features_path(agent_id, f"{d.TOTALS}.{name}")
-        fields[path] = _add_to(path, value)
-    if totals and "usage.totalTokens" in totals:
-        fields[f"{d.TOTALS}.usage.totalTokens"] = _add_to(f"{d.TOTALS}.usage.totalTokens", totals["usage.totalTokens"])
-    if config is not None:
-        captured = {d.MODEL: config[0], d.SYSTEM_PROMPT: config[1]}
-        captured_path = agent_features_path(agent_id, d.CONFIG_CAPTURED)
-        unchanged = {"$eq": [f"${captured_path}", {"$literal": captured}]}
-        for name in (d.MODEL, d.SYSTEM_PROMPT):
-            path = agent_features_path(agent_id, name)
-            fields[path] = {"$cond": [unchanged, f"${path}", {"$literal": captured[name]}]}
-        fields[captured_path] = {"$literal": captured}
-        models = getattr(d, "MODELS", None)
-        if models:
-            fields[models] = {"$setUnion": [{"$ifNull": [f"${models}", []]}, {"$literal": [config[0]]}]}
-    return [_base_stage(session_id, at, agent_id), {"$set": fields}]
-
-
-def agent_config_override_update(agent_id: str, *, model: str | None, system_prompt: str | None) -> dict[str, Any]:
-    fields: dict[str, Any] = {d.UPDATED_AT: d.now()}
-    if model is not None:
-        fields[agent_features_path(agent_id, d.MODEL)] = model
-    if system_prompt is not None:
-        fields[agent_features_path(agent_id, d.SYSTEM_PROMPT)] = system_prompt
-    return {"$set": fields}
-
-
-_COUNTS = "agent_counts"
-_FEATURES = "agent_features"
-
-#: Counts and config of every agent, computed by the server: neither messages nor turn metrics are sent.
-AGENTS_PROJECTION = {
-    d.ID: 0,
-    _COUNTS: {
-        "$map": {
-            "input": {"$objectToArray": {"$ifNull": [f"${SNAPSHOTS}.agent", {}]}},
-            "in": {"k": "$$this.k", "c": f"$$this.v.{MESSAGE_COUNT}"},
-        }
-    },
-    _FEATURES: {
-        "$map": {
-            "input": {"$objectToArray": {"$ifNull": [f"${SNAPSHOT_AGENTS}", {}]}},
-            "in": {
-                "k": "$$this.k",
-                d.MODEL: f"$$this.v.{d.MODEL}",
-                d.SYSTEM_PROMPT: f"$$this.v.{d.SYSTEM_PROMPT}",
-                d.TOTALS: f"$$this.v.{d.TOTALS}",
-            },
-        }
-    },
-}
-
-
-def agents_from_document(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """``[{agent_id, model, system_prompt, message_count, totals}]``, sorted by agent id."""
-    features = {row["k"]: row for row in doc.get(_FEATURES) or []}
-    rows = []
-    for counted in sorted(doc.get(_COUNTS) or [], key=lambda row: row["k"]):
-        extra = features.get(counted["k"]) or {}
-        rows.append(
-            {
-                "agent_id": unescape_field(counted["k"]),
-                d.MODEL: extra.get(d.MODEL),
-                d.SYSTEM_PROMPT: extra.get(d.SYSTEM_PROMPT),
-                "message_count": counted.get("c") or 0,
-                d.TOTALS: extra.get(d.TOTALS) or {},
-            }
-        )
-    return rows
-
-
-def turn_metrics_projection(agent_id: str) -> dict[str, Any]:
-    return {d.ID: 0, agent_features_path(agent_id, TURN_METRICS): 1}
-
-
-def turn_metrics_from_document(doc: Mapping[str, Any], agent_id: str) -> list[dict[str, Any]]:
-    features = (doc.get(SNAPSHOT_AGENTS) or {}).get(escape_field(agent_id)) or {}
-    return list(features.get(TURN_METRICS) or [])
-
-
-# ---- migration from the message-log shape -------------------------------------------------------------
-
-MIGRATION_PROJECTION = {d.AGENTS: 1, d.MULTI_AGENTS: 1, d.UPDATED_AT: 1, SNAPSHOTS: 1}
-
-
-def message_log_sessions_filter() -> dict[str, Any]:
-    """Sessions that still hold agents in the message-log shape."""
-    return {f"{d.AGENTS}": {"$exists": True, "$ne": {}}}
-
-
-def migrate_update(
-    session_id: str, latest: Mapping[str, bytes], at: Any, features: Mapping[str, Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    """Pipeline: write every agent's latest snapshot and drop ``agents`` in one atomic update."""
-    stages: list[dict[str, Any]] = []
-    for key, data in latest.items():
-        stages.extend(write_latest_pipeline(route(key), key, data, at)[:2])
-    feature_fields = {
-        agent_features_path(aid, name): {"$literal": v} for aid, f in features.items() for name, v in f.items()
-    }
-    if feature_fields:
-        stages.append({"$set": feature_fields})
-    stages.append({"$unset": [d.AGENTS]})
-    stages.append(_recompute_search_fields())
-    return stages
-
-
-def migrate_filter(session_id: str, updated_at: Any) -> dict[str, Any]:
-    """Guard: only the document as it was read (a concurrent writer makes the migration retry)."""
-    return {d.ID: session_id, d.UPDATED_AT: updated_at}
-
-
-# ---- the Session Viewer -------------------------------------------------------------------------------
-
-
-def viewer_snapshot_filter(session_id: str) -> dict[str, Any]:
-    """The session, only if it was written through the snapshot path (else the viewer's own path applies)."""
-    return {d.ID: session_id, SNAPSHOT_FORMAT: {"$exists": True}}
-
-
-#: What the viewer reads of a snapshot session: never the password, tokens or raw history.
-VIEWER_PROJECTION = {
-    d.ID: 0,
-    d.SESSION_ID: 1,
-    d.SESSION_TYPE: 1,
-    d.CREATED_AT: 1,
-    d.UPDATED_AT: 1,
-    d.METADATA: 1,
-    d.FEEDBACKS: 1,
-    f"{SNAPSHOTS}.agent": 1,
-    SNAPSHOT_AGENTS: 1,
-}

@@ -23,6 +23,7 @@ from strands.types._snapshot import SNAPSHOT_SCHEMA_VERSION, Snapshot
 
 from . import documents as d
 from . import documents_snapshot as ds
+from . import documents_snapshot_features as dsf
 from .driver_errors import translate_errors
 from .errors import ConcurrentModificationError
 
@@ -84,7 +85,7 @@ def migrate_session(collection: Collection[Any], session_id: str, *, dry_run: bo
     """Convert one session; idempotent (a session without message-log agents is skipped)."""
     sid = d.validate_id(session_id, "session")
     with translate_errors(sid):
-        doc = collection.find_one(ds.session_filter(sid), ds.MIGRATION_PROJECTION)
+        doc = collection.find_one(ds.session_filter(sid), dsf.MIGRATION_PROJECTION)
     if doc is None:
         return MigrationResult(sid, "skipped", reason="no such session")
     agents = doc.get(d.AGENTS) or {}
@@ -101,9 +102,9 @@ def migrate_session(collection: Collection[Any], session_id: str, *, dry_run: bo
         counts[agent_id] = count
     if dry_run:
         return MigrationResult(sid, "would-migrate", counts, kept)
-    pipeline = ds.migrate_update(sid, latest, d.now(), features)
+    pipeline = dsf.migrate_update(sid, latest, d.now(), features)
     with translate_errors(sid):
-        result = collection.update_one(ds.migrate_filter(sid, doc.get(d.UPDATED_AT)), pipeline)
+        result = collection.update_one(dsf.migrate_filter(sid, doc.get(d.UPDATED_AT)), pipeline)
     if result.matched_count == 0:
         logger.warning("session_id=<%s> | changed while migrating; left as it is", sid)
         return MigrationResult(sid, "conflict", counts, kept, reason="the session changed meanwhile; run again")
@@ -114,7 +115,7 @@ def migrate_session(collection: Collection[Any], session_id: str, *, dry_run: bo
 def migrate_all(collection: Collection[Any], *, dry_run: bool = False) -> list[MigrationResult]:
     """Every session still in the message-log shape, one at a time (each update is atomic)."""
     with translate_errors(None):
-        ids = [doc[d.ID] for doc in collection.find(ds.message_log_sessions_filter(), {d.ID: 1})]
+        ids = [doc[d.ID] for doc in collection.find(dsf.message_log_sessions_filter(), {d.ID: 1})]
     return [migrate_session(collection, sid, dry_run=dry_run) for sid in ids]
 
 

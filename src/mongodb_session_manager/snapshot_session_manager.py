@@ -21,6 +21,7 @@ from strands.session.snapshot_session_manager import SnapshotSessionManager
 
 from . import documents as d
 from . import documents_snapshot as ds
+from . import documents_snapshot_features as dsf
 from .driver_errors import translate_errors
 from .metadata_tool import PROTECTED_METADATA_KEYS, build_metadata_tool
 from .metrics import model_id, summarize, totals_increment
@@ -47,6 +48,7 @@ class MongoDBSnapshotSessionManager(SnapshotSessionManager):
         metadata_fields: Metadata keys to index (the viewer filters on indexed fields).
         metadataHook / metadata_hook, feedbackHook / feedback_hook: Intercept every metadata /
             feedback operation, with the same signature as on ``MongoDBSessionManager``.
+        application_name: Recorded on the session when it is created (never changed afterwards).
         **kwargs: Strands' options (``save_latest_on``, ``snapshot_trigger``, ...).
     """
 
@@ -64,9 +66,11 @@ class MongoDBSnapshotSessionManager(SnapshotSessionManager):
         *,
         metadata_hook: OperationHook | None = None,
         feedback_hook: OperationHook | None = None,
+        application_name: str | None = None,
         **kwargs: Any,
     ) -> None:
         d.validate_id(session_id, "session")
+        self.application_name = d.validate_application_name(application_name)
         self._owns_storage = storage is None
         if storage is None:
             storage = MongoDBStorage(connection_string, database_name, collection_name, client)
@@ -133,7 +137,15 @@ class MongoDBSnapshotSessionManager(SnapshotSessionManager):
         config = (model_id(model), _prompt_text(getattr(agent, "system_prompt", None))) if model else None
         if metrics is None and config is None:
             return
-        update = ds.turn_pipeline(self.session_id, aid, metrics=metrics, totals=totals, config=config, at=d.now())
+        update = dsf.turn_pipeline(
+            self.session_id,
+            aid,
+            application_name=self.application_name,
+            metrics=metrics,
+            totals=totals,
+            config=config,
+            at=d.now(),
+        )
         await self.mongodb_storage.update_session_document(self.session_id, update)
 
     async def delete_session(self) -> None:
@@ -150,7 +162,9 @@ class MongoDBSnapshotSessionManager(SnapshotSessionManager):
             return
         with translate_errors(self.session_id):
             self.repository.collection.update_one(
-                ds.session_filter(self.session_id), ds.ensure_session_update(self.session_id), upsert=True
+                ds.session_filter(self.session_id),
+                dsf.ensure_session_pipeline(self.session_id, self.application_name),
+                upsert=True,
             )
         self._session_ensured = True
 
@@ -247,8 +261,8 @@ class MongoDBSnapshotSessionManager(SnapshotSessionManager):
         Read with a server-side projection: no message is sent back.
         """
         self._ensure_session()
-        doc = self.repository.read_session_fields(self.session_id, ds.AGENTS_PROJECTION)
-        return ds.agents_from_document(doc)
+        doc = self.repository.read_session_fields(self.session_id, dsf.AGENTS_PROJECTION)
+        return dsf.agents_from_document(doc)
 
     def get_agent_config(self, agent_id: str) -> dict[str, Any] | None:
         return next((a for a in self.list_agents() if a["agent_id"] == agent_id), None)
@@ -257,7 +271,7 @@ class MongoDBSnapshotSessionManager(SnapshotSessionManager):
         """Override the stored model / system prompt (kept until the agent's own config changes)."""
         self._ensure_session()
         self.repository.update_session_fields(
-            self.session_id, ds.agent_config_override_update(agent_id, model=model, system_prompt=system_prompt)
+            self.session_id, dsf.agent_config_override_update(agent_id, model=model, system_prompt=system_prompt)
         )
 
     def get_message_count(self, agent_id: str | None = None) -> int:
@@ -272,8 +286,8 @@ class MongoDBSnapshotSessionManager(SnapshotSessionManager):
         counting messages the conversation manager has trimmed since (its ``removed_message_count``).
         """
         self._ensure_session()
-        doc = self.repository.read_session_fields(self.session_id, ds.turn_metrics_projection(agent_id))
-        return ds.turn_metrics_from_document(doc, agent_id)
+        doc = self.repository.read_session_fields(self.session_id, dsf.turn_metrics_projection(agent_id))
+        return dsf.turn_metrics_from_document(doc, agent_id)
 
     def get_session_viewer_password(self) -> str:
         """The password that opens this session (only) in the Session Viewer. Never logged."""

@@ -249,3 +249,18 @@ def test_turn_metrics_keep_pointing_at_their_message_after_trimming(make: Any, d
     with_metrics = [i["content"][0]["text"] for i in shown if i["metrics"]]
     assert [i["content"][0]["text"] for i in shown] == ["question 3", "answer 3", "question 4", "answer 4"]
     assert with_metrics == ["answer 3", "answer 4"]
+
+
+def test_factory_defaults_and_application_name(mongo_uri: str, db_name: str, doc: Any) -> None:
+    factory = MongoDBSessionManagerFactory(
+        mongo_uri, database_name=db_name, collection_name="sessions", application_name="support-bot"
+    )
+    try:
+        manager = factory.create_snapshot_session_manager(SID)
+        agent(manager, ["hi"])("hello")  # the storage creates the document; the turn fills the name in
+        assert doc()["application_name"] == "support-bot"
+        other = factory.create_snapshot_session_manager("s-2", application_name="other")
+        other.update_metadata({"a": 1})  # created by a feature write, before any snapshot
+        assert doc("s-2")["application_name"] == "other"
+    finally:
+        factory.close()

@@ -11,6 +11,7 @@ from strands.storage.search.keyword import KeywordSearchStrategy
 from strands.types.exceptions import StorageError
 
 from mongodb_session_manager import documents_snapshot as ds
+from mongodb_session_manager import documents_snapshot_features as dsf
 
 LATEST = "session/s1/scopes/agent/main/snapshots/snapshot_latest.json"
 HISTORY = "session/s1/scopes/agent/main/snapshots/immutable_history/snapshot_0190.json"
@@ -115,7 +116,7 @@ def test_agents_from_document() -> None:
         "agent_counts": [{"k": "b", "c": 2}, {"k": "a%2Ex", "c": 4}],
         "agent_features": [{"k": "a%2Ex", "model": "m", "system_prompt": None, "totals": {"turns": 2}}],
     }
-    assert ds.agents_from_document(doc) == [
+    assert dsf.agents_from_document(doc) == [
         {"agent_id": "a.x", "model": "m", "system_prompt": None, "message_count": 4, "totals": {"turns": 2}},
         {"agent_id": "b", "model": None, "system_prompt": None, "message_count": 2, "totals": {}},
     ]
