@@ -264,3 +264,22 @@ def test_factory_defaults_and_application_name(mongo_uri: str, db_name: str, doc
         assert doc("s-2")["application_name"] == "other"
     finally:
         factory.close()
+
+
+def test_context_manager_stash_lives_in_the_key_value_collection(
+    storage: MongoDBStorage, mongo_client: Any, db_name: str, make: Any
+) -> None:
+    from strands._context_manager.stash import Stash
+
+    stash = Stash(storage, SID, "default")
+    key = asyncio.run(stash.store("tool-1", 0, b'{"text": "a long tool result"}'))
+    assert asyncio.run(stash.retrieve(key)) == {"text": "a long tool result"}
+    stored = mongo_client[db_name]["sessions_storage"].find_one({"_id": f"context/{SID}/scopes/agent/default/{key}"})
+    assert stored is not None and stored["data"] == {"text": "a long tool result"}
+    asyncio.run(stash.clear_session())  # Strands' own cleanup: list("context/<sid>/") then delete
+    assert asyncio.run(storage.list("context/")) == []
+    asyncio.run(stash.store("tool-2", 0, b'{"x": 1}'))
+    m = make()
+    agent(m, ["ok"])("hi")
+    asyncio.run(m.delete_session())  # a manager never attached to the stash still removes it
+    assert asyncio.run(storage.list("")) == []
