@@ -17,6 +17,8 @@ import secrets
 
 BACKEND_PASSWORD_HEADER = "X-Backend-Password"
 SESSION_PASSWORD_HEADER = "X-Session-Password"
+#: A browser that has logged in before carries this; its failures are counted on its own.
+DEVICE_HEADER = "X-Viewer-Device"
 
 
 def passwords_match(given: str | None, expected: str | None) -> bool:
@@ -113,3 +115,37 @@ def client_key(peer: str | None, forwarded_for: str | None, trusted: list[IPNetw
     if isinstance(address, ipaddress.IPv6Address):
         return str(ipaddress.ip_network(f"{address}/{IPV6_CLIENT_PREFIX}", strict=False))
     return str(address)
+
+
+# ---- devices that logged in before ------------------------------------------------------------------
+
+
+def device_key(password: str) -> bytes:
+    """The key device tokens are signed with: derived from the password, so changing it revokes them."""
+    return hashlib.sha256(b"session-viewer-device\0" + password.encode("utf-8", "surrogatepass")).digest()
+
+
+def _signature(key: bytes, device_id: str) -> str:
+    return hmac.new(key, device_id.encode("ascii"), hashlib.sha256).hexdigest()[:32]
+
+
+def new_device_token(key: bytes) -> str:
+    """``<id>.<signature>``, handed to a browser after a successful login (nothing is stored server-side).
+
+    Why: counting failures per address alone lets one client behind a shared address (an office
+    NAT, a proxy that is not ours) lock everyone there out. A request with a valid token is judged
+    by that device's own failures, so reviewers who logged in before keep working while a guesser
+    on the same address is locked out. Only a correct password earns a token, so a guesser has none.
+    """
+    device_id = secrets.token_hex(12)
+    return f"{device_id}.{_signature(key, device_id)}"
+
+
+def verify_device_token(key: bytes, token: str | None) -> str | None:
+    """The device id of a genuine token, else None (forged, malformed or from another password)."""
+    if not token or len(token) > 80 or token.count(".") != 1:
+        return None
+    device_id, signature = token.split(".")
+    if len(device_id) != 24 or any(ch not in "0123456789abcdef" for ch in device_id):
+        return None
+    return device_id if hmac.compare_digest(signature, _signature(key, device_id)) else None

@@ -91,9 +91,11 @@ class LoginLockout:
         now = datetime.now(UTC)
         return retry_after(await self._recent(key, now), self.max_failures, self.window_seconds, now)
 
-    async def record_failure(self, key: str) -> None:
+    async def record_failure(self, *keys: str) -> None:
+        """One failed attempt, counted against each of ``keys`` (a device and its address)."""
         await self.ensure_indexes()
-        await self.collection.insert_one(failure_document(key, datetime.now(UTC), self.window_seconds))
+        now = datetime.now(UTC)
+        await self.collection.insert_many([failure_document(key, now, self.window_seconds) for key in keys])
 
     async def failures(self, key: str) -> int:
         return len(await self._recent(key, datetime.now(UTC)))

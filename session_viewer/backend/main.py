@@ -35,11 +35,15 @@ from . import listing, paging, snapshot_timeline
 from . import queries as q
 from .auth import (
     BACKEND_PASSWORD_HEADER,
+    DEVICE_HEADER,
     SESSION_PASSWORD_HEADER,
     client_key,
+    device_key,
     generate_password,
+    new_device_token,
     password_problem,
     passwords_match,
+    verify_device_token,
 )
 from .config import Settings
 from .models import (
@@ -80,6 +84,7 @@ class ViewerState:
         self.settings = settings
         self.password = password
         self.trusted_proxies = settings.trusted_proxies
+        self.device_key = device_key(password)
         self._store: SessionStore | None = None
 
     @property
@@ -134,9 +139,16 @@ async def authorize(
     One request counts as at most one failure, whichever headers it carried. A session password
     is only ever compared with the password of ``session_id``, so it unlocks that session alone;
     a missing session and a wrong password look the same to the caller.
+
+    Failures count per client address; a browser with a valid device token (handed out on a
+    successful login, header ``X-Viewer-Device``) is judged by its own failures only, which are
+    also counted on its address. So a guesser sharing an address with reviewers locks out only
+    token-less clients there, and cannot mint fresh tokens to keep guessing once it is locked.
     """
     state = viewer(request)
-    client = client_address(request)
+    address = client_address(request)
+    device = verify_device_token(state.device_key, request.headers.get(DEVICE_HEADER))
+    client = f"device:{device}" if device else address
     lockout = state.store.lockout
     wait = await lockout.retry_after(client)
     if wait is not None:
@@ -144,13 +156,18 @@ async def authorize(
     usable_session_password = session_password if session_id is not None else None
     if not backend_password and not usable_session_password:
         raise HTTPException(401, "a password is required")
+    scope: str | None = None
     if passwords_match(backend_password, state.password):
-        return "global"
-    if usable_session_password and session_id is not None:
+        scope = "global"
+    elif usable_session_password and session_id is not None:
         stored = await state.store.viewer_password(session_id)
         if passwords_match(usable_session_password, stored):
-            return "session"
-    await lockout.record_failure(client)
+            scope = "session"
+    if scope is not None:
+        if device is None:
+            request.state.new_device_token = new_device_token(state.device_key)
+        return scope
+    await lockout.record_failure(*([client, address] if device else [client]))
     logger.warning("client=<%s> | failed password attempt", client)
     raise HTTPException(401, "invalid password")
 
@@ -457,14 +474,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         CORSMiddleware,
         allow_origins=settings.allowed_origins,
         allow_methods=["GET", "POST"],
-        allow_headers=[BACKEND_PASSWORD_HEADER, SESSION_PASSWORD_HEADER, "Content-Type"],
-        expose_headers=["Retry-After"],
+        allow_headers=[BACKEND_PASSWORD_HEADER, SESSION_PASSWORD_HEADER, DEVICE_HEADER, "Content-Type"],
+        expose_headers=["Retry-After", DEVICE_HEADER],
         max_age=600,
     )
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
+        token = getattr(request.state, "new_device_token", None)
+        if token:
+            response.headers[DEVICE_HEADER] = token
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("X-Frame-Options", "DENY")

@@ -26,10 +26,43 @@
     }
   }
 
+  /** This browser's device token: handed out by the API after a successful login, kept across tabs.
+   *  With it, someone guessing passwords from the same address (an office NAT) cannot lock you out. */
+  const DEVICE_KEY = "sessionViewer.device";
+  const DEVICE_HEADER = "X-Viewer-Device";
+
+  function storedDevice() {
+    try {
+      return global.localStorage.getItem(DEVICE_KEY);
+    } catch (error) {
+      return null; // storage disabled: counted by address, like any new browser
+    }
+  }
+
   class APIClient {
     constructor(baseUrl, timeoutMs) {
       this.http = global.axios.create({ baseURL: (baseUrl || "").replace(/\/$/, ""), timeout: timeoutMs });
       this.credentials = null; // {password, scope: "global"|"session", sessionId}
+      this.http.interceptors.request.use((config) => {
+        const device = storedDevice();
+        if (device) config.headers[DEVICE_HEADER] = device;
+        return config;
+      });
+      const keepDevice = (response) => {
+        const token = response && response.headers && response.headers[DEVICE_HEADER.toLowerCase()];
+        if (token) {
+          try {
+            global.localStorage.setItem(DEVICE_KEY, token);
+          } catch (error) {
+            /* storage disabled */
+          }
+        }
+        return response;
+      };
+      this.http.interceptors.response.use(keepDevice, (error) => {
+        keepDevice(error && error.response);
+        return Promise.reject(error);
+      });
     }
 
     setCredentials(credentials) {

@@ -435,3 +435,33 @@ def test_the_layout_works_at_800_px_and_long_text_wraps(chromium_browser: Any, e
             page.screenshot(path=str(Path(shots) / "session-viewer-800px.png"))
     finally:
         context.close()
+
+
+def test_a_guesser_on_the_same_address_does_not_lock_out_a_reviewer_who_logged_in_before(
+    chromium_browser: Any, extra_viewer: Viewer, mongo_uri: str
+) -> None:
+    from playwright.sync_api import expect
+
+    settings = settings_for(mongo_uri, extra_viewer.database, auth_max_failures=2, lockout_collection_name="e2e_lock")
+    with serve_asgi(create_app(settings)) as url:
+        reviewer = chromium_browser.new_context(viewport=VIEWPORT)
+        guesser = chromium_browser.new_context(viewport=VIEWPORT)
+        try:
+            page = reviewer.new_page()
+            page.goto(url)
+            log_in(page, PASSWORD)
+            expect(page.locator("#login")).to_be_hidden()
+            assert page.evaluate("localStorage.getItem('sessionViewer.device')")  # this browser's device token
+            attacker = guesser.new_page()  # same address (127.0.0.1), no token
+            attacker.goto(url)
+            for _ in range(2):
+                log_in(attacker, "a wrong guess")
+                expect(attacker.locator("#login-error")).to_have_text("Wrong password.")
+            log_in(attacker, PASSWORD)
+            expect(attacker.locator("#login-error")).to_contain_text("Too many failed attempts")
+            page.reload()
+            page.goto(f"{url}/?session=search")
+            expect(page.locator("#detail-session-id")).to_have_text("search")  # the reviewer keeps working
+        finally:
+            reviewer.close()
+            guesser.close()

@@ -131,6 +131,38 @@ def test_behind_a_trusted_proxy_one_client_cannot_lock_out_the_others(
         assert proxy.get("/api/v1/auth/check", headers=colleague).json() == {"scope": "global", "session_id": None}
 
 
+def test_a_guesser_on_a_shared_address_cannot_lock_out_reviewers_who_logged_in_before(
+    make_api: AppFactory, seeded: SeededDatabase
+) -> None:
+    """Everyone here shares one address (an office NAT, a proxy that is not ours)."""
+    with make_api(seeded.name, auth_max_failures=3) as api:
+        login = api.get("/api/v1/auth/check", headers=GLOBAL)
+        reviewer = {**GLOBAL, "X-Viewer-Device": login.headers["x-viewer-device"]}
+        assert api.get(SEARCH, headers=reviewer).headers.get("x-viewer-device") is None  # kept, not renewed
+        for _ in range(3):
+            assert api.get(SEARCH, headers={"X-Backend-Password": "guess"}).status_code == 401
+        assert api.get(SEARCH, headers=GLOBAL).status_code == 429  # no token: the address is locked
+        assert api.get(SEARCH, headers=reviewer).status_code == 200  # the reviewer keeps working
+        forged = {**GLOBAL, "X-Viewer-Device": "0" * 24 + "." + "0" * 32}
+        assert api.get(SEARCH, headers=forged).status_code == 429  # a made-up token is no token
+
+
+def test_a_device_that_guesses_locks_itself_and_its_address(make_api: AppFactory, seeded: SeededDatabase) -> None:
+    """A token holder (say, with one session's password) cannot guess on, nor fetch fresh tokens."""
+    with make_api(seeded.name, auth_max_failures=3) as api:
+        first = api.get("/api/v1/auth/check", headers=GLOBAL).headers["x-viewer-device"]
+        second = api.get("/api/v1/auth/check", headers=GLOBAL).headers["x-viewer-device"]
+        for _ in range(3):
+            guess = {"X-Backend-Password": "guess", "X-Viewer-Device": first}
+            assert api.get(SEARCH, headers=guess).status_code == 401
+        assert api.get(SEARCH, headers={**GLOBAL, "X-Viewer-Device": first}).status_code == 429
+        assert api.get("/api/v1/auth/check", headers=GLOBAL).status_code == 429  # no new token for this address
+        assert api.get(SEARCH, headers={**GLOBAL, "X-Viewer-Device": second}).status_code == 200
+    with make_api(seeded.name, backend_password="another long passphrase") as other:
+        stale = {"X-Backend-Password": "another long passphrase", "X-Viewer-Device": first}
+        assert other.get(SEARCH, headers=stale).headers.get("x-viewer-device")  # other password: a new token
+
+
 def test_the_lockout_holds_across_worker_processes(make_api: AppFactory, seeded: SeededDatabase) -> None:
     """Two apps (as two uvicorn workers or instances) sharing the database share one count."""
     shared = {"auth_max_failures": 4, "lockout_collection_name": f"lockout_shared_{seeded.name}"}

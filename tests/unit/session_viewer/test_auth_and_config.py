@@ -10,7 +10,15 @@ import pytest
 from pydantic import ValidationError
 
 from session_viewer.backend import lockout
-from session_viewer.backend.auth import client_key, generate_password, password_problem, passwords_match
+from session_viewer.backend.auth import (
+    client_key,
+    device_key,
+    generate_password,
+    new_device_token,
+    password_problem,
+    passwords_match,
+    verify_device_token,
+)
 from session_viewer.backend.config import Settings
 from session_viewer.backend.main import WeakPasswordError, create_app
 
@@ -175,3 +183,14 @@ def test_serving_a_frontend_folder_without_index_html_fails_at_start(tmp_path: P
     )  # type: ignore[call-arg]
     with pytest.raises(RuntimeError, match=r"no index\.html"):
         create_app(settings)
+
+
+def test_device_tokens_are_signed_by_the_password_and_unforgeable() -> None:
+    key = device_key("a long viewer password")
+    token = new_device_token(key)
+    device_id = verify_device_token(key, token)
+    assert device_id is not None and token.startswith(device_id) and new_device_token(key) != token
+    assert verify_device_token(device_key("another long password"), token) is None
+    tampered = token[:-1] + ("0" if token[-1] != "0" else "1")
+    for bad in (None, "", tampered, token + ".x", "z" * 24 + "." + token.split(".")[1], "x" * 200):
+        assert verify_device_token(key, bad) is None
