@@ -167,7 +167,12 @@ def migrate_filter(session_id: str, updated_at: Any) -> dict[str, Any]:
 
 def viewer_snapshot_filter(session_id: str) -> dict[str, Any]:
     """The session, only if it was written through the snapshot path (else the viewer's own path applies)."""
-    return {d.ID: session_id, ds.SNAPSHOT_FORMAT: {"$exists": True}}
+    # A message-log session that also got snapshot keys (never migrated) keeps its message-log view.
+    return {
+        d.ID: session_id,
+        ds.SNAPSHOT_FORMAT: {"$exists": True},
+        "$or": [{d.AGENTS: {"$exists": False}}, {d.AGENTS: {}}],
+    }
 
 
 #: What the viewer reads of a snapshot session: never the password, tokens or raw history.

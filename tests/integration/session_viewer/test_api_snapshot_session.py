@@ -7,6 +7,7 @@ from typing import Any
 
 from pymongo import MongoClient
 from strands import Agent
+from strands.session import SnapshotSessionManager
 
 from mongodb_session_manager import MongoDBSnapshotSessionManager, MongoDBStorage
 from mongodb_session_manager.testing import ScriptedModel
@@ -54,5 +55,33 @@ def test_snapshot_session_timeline_metrics_and_feedback(make_api: AppFactory, mo
         assert own.status_code == 200
         assert "session_viewer_password" not in str(body) and password not in str(body)
     finally:
+        storage.close()
+        mongo_client.drop_database(database)
+
+
+def test_a_message_log_session_with_snapshot_keys_keeps_its_message_log_view(
+    make_api: AppFactory, mongo_client: MongoClient[Any], mongo_uri: str
+) -> None:
+    from mongodb_session_manager import MongoDBSessionManager
+
+    database = f"sv_mixed_{uuid.uuid4().hex[:8]}"
+    manager = MongoDBSessionManager("mixed", client=mongo_client, database_name=database, collection_name="sessions")
+    storage = MongoDBStorage(database_name=database, collection_name="sessions", client=mongo_client)
+    try:
+        Agent(model=ScriptedModel(["logged answer"]), session_manager=manager, callback_handler=None)("logged question")
+        # Never migrated, but Strands' snapshot manager used the same session id once.
+        snapshot_agent = Agent(
+            model=ScriptedModel(["snapshot answer"]),
+            session_manager=SnapshotSessionManager("mixed", storage=storage),
+            callback_handler=None,
+            agent_id="other",
+        )
+        snapshot_agent("snapshot question")
+        with make_api(database) as api:
+            body = api.get("/api/v1/sessions/mixed", headers=GLOBAL).json()
+        texts = [i["content"][0]["text"] for i in body["timeline"] if i["type"] == "message"]
+        assert texts == ["logged question", "logged answer"]
+    finally:
+        manager.close()
         storage.close()
         mongo_client.drop_database(database)
