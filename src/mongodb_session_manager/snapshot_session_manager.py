@@ -112,7 +112,10 @@ class MongoDBSnapshotSessionManager(SnapshotSessionManager):
         self._turn_messages[agent.agent_id] = []
 
     def _record_turn_message(self, agent: LocalAgent, message: Message) -> None:
-        self._turn_messages.setdefault(agent.agent_id, []).append(message)
+        # Only inside an invocation: a BidiAgent adds messages without one and must not grow a list forever.
+        turn = self._turn_messages.get(agent.agent_id)
+        if turn is not None:
+            turn.append(message)
 
     async def _finish_turn(self, event: AfterInvocationEvent) -> None:
         """Metrics of the turn (on the index of its last message), running totals and the agent's config.

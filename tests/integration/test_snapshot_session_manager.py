@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 from strands import Agent
+from strands.bidi import BidiAgent
+from strands.bidi.models.model import BidiModel
 from strands.multiagent import GraphBuilder
 from strands.session import SnapshotSessionManager
 
@@ -283,3 +285,50 @@ def test_context_manager_stash_lives_in_the_key_value_collection(
     agent(m, ["ok"])("hi")
     asyncio.run(m.delete_session())  # a manager never attached to the stash still removes it
     assert asyncio.run(storage.list("")) == []
+
+
+class FakeBidiModel(BidiModel):
+    """A bidirectional model that accepts input and never answers (enough for persistence)."""
+
+    def __init__(self) -> None:
+        self.started_with: list[Any] = []
+        self._stopped = asyncio.Event()
+
+    def update_config(self, **model_config: Any) -> None:
+        pass
+
+    def get_config(self) -> dict[str, Any]:
+        return {"model_id": "fake-bidi"}
+
+    async def start(self, system_prompt: Any = None, tools: Any = None, messages: Any = None, **kwargs: Any) -> None:
+        self.started_with = list(messages or [])
+        self._stopped = asyncio.Event()
+
+    async def stop(self) -> None:
+        self._stopped.set()
+
+    async def receive(self) -> Any:  # an async generator that ends when stopped
+        await self._stopped.wait()
+        for _ in ():
+            yield _
+
+    async def send(self, content: Any) -> None:
+        pass
+
+
+def test_bidi_agent_is_saved_per_message_and_restored(storage: MongoDBStorage, make: Any) -> None:
+    async def conversation() -> tuple[list[Any], list[Any]]:
+        first = BidiAgent(model=FakeBidiModel(), session_manager=make())
+        await first.start()
+        await first.send("hello over the stream")
+        await first.stop()
+        model = FakeBidiModel()
+        second = BidiAgent(model=model, session_manager=SnapshotSessionManager(SID, storage=storage))
+        await second.start()
+        await second.stop()
+        return second.messages, model.started_with
+
+    restored, sent_to_model = asyncio.run(conversation())
+    assert texts(Agent(messages=restored, model=ScriptedModel(), callback_handler=None)) == ["hello over the stream"]
+    assert sent_to_model == restored  # the model connection starts with the restored history
+    assert make().get_message_count() == 1
