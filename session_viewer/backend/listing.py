@@ -110,7 +110,7 @@ async def search(
     if want_total:
         found, (total, kind) = await asyncio.gather(rows(), _count(collection, plan, settings))
     else:
-        found, (total, kind) = await rows(), (None, "unknown")
+        found, (total, kind) = await rows(), (None, "not_counted")
     more = len(found) > plan.size
     found = found[: plan.size]
     backwards = plan.cursor is not None and plan.cursor.direction == "prev"

@@ -294,9 +294,8 @@
     }
 
     totalText(response) {
-      if (response.total === null || response.total === undefined) return "";
+      if (response.total_kind === "unknown") return "many found (count timed out)";
       if (response.total_kind === "at_least") return `${C.formatNumber(response.total)}+ found`;
-      if (response.total_kind === "estimate") return `${C.formatNumber(response.total)} found`;
       return `${C.formatNumber(response.total)} found`;
     }
 
@@ -314,7 +313,8 @@
     }
 
     render(response) {
-      if (response.total !== null && response.total !== undefined) {
+      // Cursor pages are not counted again ("not_counted"): the first page's total still holds.
+      if (response.total_kind !== "not_counted") {
         this.total = { text: this.totalText(response), pages: response.total_pages };
       }
       this.response = response;

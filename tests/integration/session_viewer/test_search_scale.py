@@ -162,6 +162,7 @@ def test_later_pages_via_cursor_read_one_page_each(
         body, seen = profiled(mongo_client, big, lambda c=cursor: get(big_api, sort_by=sort, cursor=c))
         assert [s["session_id"] for s in body["sessions"]] == want[(page_number - 1) * SIZE : page_number * SIZE]
         assert seen.counts == [] and body["total"] is None, "a cursor page never counts again"
+        assert body["total_kind"] == "not_counted"
         assert seen.page["docsExamined"] <= FEW_PAGES and seen.page["keysExamined"] <= FEW_PAGES + 2
         assert not seen.page.get("hasSortStage")
     back, seen = profiled(mongo_client, big, lambda: get(big_api, sort_by=sort, cursor=body["prev_cursor"]))
