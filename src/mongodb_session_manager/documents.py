@@ -759,14 +759,20 @@ def message_count_pipeline(session_id: str, agent_id: str | None) -> list[dict[s
     return [{"$match": {ID: session_id}}, {"$project": {ID: 0, "count": total}}]
 
 
-def message_from_document(doc: Mapping[str, Any]) -> SessionMessage:
-    """Plain ``SessionMessage`` for Strands: metrics and unknown fields are dropped."""
-    message = from_bson(doc.get(MESSAGE))
+def message_from_document(doc: Mapping[str, Any], *, repair: bool = True) -> SessionMessage:
+    """Plain ``SessionMessage`` for Strands: metrics and unknown fields are dropped.
+
+    ``repair=False`` skips the value-by-value walk of :func:`from_bson`, for documents known (by
+    :func:`needs_repair` on their raw bytes) to hold no DBRef-shaped, base64 or JSON-text values.
+    """
+    message = from_bson(doc.get(MESSAGE)) if repair else doc.get(MESSAGE)
     redact = doc.get(REDACT_MESSAGE)
+    if redact and repair:
+        redact = from_bson(redact)
     return SessionMessage(
-        message=message,
+        message=message,  # type: ignore[arg-type]
         message_id=int(doc[MESSAGE_ID]),
-        redact_message=from_bson(redact) if redact else None,
+        redact_message=redact or None,
         created_at=to_iso(doc.get(CREATED_AT)),
         updated_at=to_iso(doc.get(UPDATED_AT)),
     )
@@ -1341,3 +1347,52 @@ SNAPSHOT_FORMAT = "snapshot_format"
 def document_size_pipeline(session_id: str) -> list[dict[str, Any]]:
     """The session document's BSON size, measured by the server (nothing else is sent back)."""
     return [{"$match": {ID: session_id}}, {"$project": {ID: 0, "size": {"$bsonSize": "$$ROOT"}}}]
+
+
+#: Byte patterns of the values :func:`from_bson` rewrites; a document without them decodes as it is.
+_REPAIR_MARKERS = (b"$ref\x00", b"__bytes_encoded__\x00", JSON_MARKER.encode() + b"\x00")
+
+
+def needs_repair(raw: bytes) -> bool:
+    """Whether raw BSON holds anything :func:`from_bson` must rewrite (checked in C, not walked in Python)."""
+    return any(marker in raw for marker in _REPAIR_MARKERS)
+
+
+def restore_agents_pipeline(session_id: str) -> list[dict[str, Any]]:
+    """The session and every agent with its message window, in one round trip (the async creation path)."""
+    array = {"$ifNull": ["$$a.v.messages", []]}
+    removed = "$$a.v.agent_data.conversation_manager_state.removed_message_count"
+    offset = {"$cond": [{"$isNumber": removed}, {"$max": [{"$toInt": removed}, 0]}, 0]}
+    counter = {
+        "$ifNull": [
+            "$$a.v.next_message_id",
+            {"$add": [{"$ifNull": [{"$max": f"$$a.v.{MESSAGES}.{MESSAGE_ID}"}, -1]}, 1]},
+        ]
+    }
+    return [
+        {"$match": {ID: session_id}},
+        {
+            "$project": {
+                ID: 0,
+                "size": {"$bsonSize": "$$ROOT"},
+                "agents": {
+                    "$map": {
+                        "input": {"$objectToArray": {"$ifNull": [f"${AGENTS}", {}]}},
+                        "as": "a",
+                        "in": {
+                            "agent_id": "$$a.k",
+                            "agent_data": "$$a.v.agent_data",
+                            "next_message_id": counter,
+                            "offset": offset,
+                            "messages": {
+                                "$map": {
+                                    "input": {"$slice": [array, offset, {"$max": [{"$size": array}, 1]}]},
+                                    "in": _strip_message("$$this"),
+                                }
+                            },
+                        },
+                    }
+                },
+            }
+        },
+    ]

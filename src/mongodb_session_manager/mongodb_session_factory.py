@@ -117,6 +117,21 @@ class MongoDBSessionManagerFactory:
         options.setdefault("collection_name", self.collection_name)
         return MongoDBSessionManager(session_id=session_id, client=self._client, **options)
 
+    async def acreate_session_manager(self, session_id: str, **overrides: Any) -> MongoDBSessionManager:
+        """``create_session_manager`` for ``async def`` code: the session and its agents are read off the loop.
+
+        ``Agent(session_manager=await factory.acreate_session_manager(sid))`` then restores without
+        I/O, and every write of its turns runs in the library's thread pool, not on the event loop.
+        """
+        from .session_lifecycle import run_blocking
+
+        def build() -> MongoDBSessionManager:
+            manager = self.create_session_manager(session_id, **overrides)
+            manager.prefetch_agents()
+            return manager
+
+        return await run_blocking(build)
+
     def get_storage(self, database_name: str | None = None, collection_name: str | None = None) -> MongoDBStorage:
         """The ``MongoDBStorage`` of a collection, one per factory: its clients are shared by every manager."""
         from .storage import MongoDBStorage

@@ -20,6 +20,7 @@ from . import documents as d
 from .documents import VALID_RATINGS
 from .errors import SessionAlreadyExistsError
 from .hooks.contract import OperationHook, check_hook
+from .manager_async import AsyncManagerMethods
 from .manager_features import SessionFeaturesMixin
 from .mongodb_connection_pool import is_client_option, split_client_options
 from .mongodb_session_repository import MongoDBSessionRepository
@@ -64,7 +65,7 @@ def pop_deprecated_hooks(
     return resolved
 
 
-class MongoDBSessionManager(SessionFeaturesMixin, SessionLifecycleMixin, RepositorySessionManager):
+class MongoDBSessionManager(AsyncManagerMethods, SessionFeaturesMixin, SessionLifecycleMixin, RepositorySessionManager):
     """Persist Strands agents in MongoDB, one document per session.
 
     Args:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import bson
+from bson.raw_bson import RawBSONDocument
 from strands.types.session import SessionAgent, SessionMessage
 
 from . import documents as d
@@ -57,6 +58,22 @@ class LeaseRefusal:
     retry_after: float
 
 
+def _restored(agent_id: str, doc: Mapping[str, Any], *, repair: bool) -> RestoredAgent | None:
+    raw = doc.get("agent_data")
+    if raw is None:
+        return None
+    agent = d.agent_from_document({d.AGENTS: {agent_id: {d.AGENT_DATA: raw}}}, agent_id)
+    assert agent is not None
+    return RestoredAgent(
+        agent=agent,
+        raw=d.from_bson(dict(raw)),
+        messages=[d.message_from_document(m, repair=repair) for m in doc.get("messages") or []],
+        offset=int(doc.get("offset") or 0),
+        next_message_id=int(doc.get("next_message_id") or 0),
+        size=int(doc.get("size") or 0),
+    )
+
+
 class TurnStorageMixin:
     """Turn operations on the session collection (``self.collection``, ``self._translate``)."""
 
@@ -78,30 +95,45 @@ class TurnStorageMixin:
         """The agent and the messages from its conversation manager's offset on, in one aggregation.
 
         Returns None when the agent does not exist (the session must). The document's size comes
-        along for free and feeds the size warning.
+        along for free and feeds the size warning. The reply is decoded by the driver in C; values
+        are walked in Python only when the raw bytes show something to repair (:func:`d.needs_repair`).
         """
         sid = d.validate_id(session_id, "session")
         aid = d.validate_id(agent_id, "agent", session_id=sid)
         with self._translate(sid, aid):
-            docs = list(self.collection.aggregate(d.restore_agent_pipeline(sid, aid)))
+            docs = list(self._raw_collection().aggregate(d.restore_agent_pipeline(sid, aid)))
         if not docs:
             raise SessionNotFoundError("session does not exist", session_id=sid, agent_id=aid)
-        doc = docs[0]
-        raw = doc.get("agent_data")
-        if raw is None:
-            return None
-        agent = d.agent_from_document({d.AGENTS: {aid: {d.AGENT_DATA: raw}}}, aid)
-        assert agent is not None
+        raw = docs[0].raw
+        doc = bson.decode(raw, codec_options=d.CODEC_OPTIONS)
         size = int(doc.get("size") or 0)
         self._remember_size(sid, size)
-        return RestoredAgent(
-            agent=agent,
-            raw=d.from_bson(dict(raw)),
-            messages=[d.message_from_document(m) for m in doc.get("messages") or []],
-            offset=int(doc.get("offset") or 0),
-            next_message_id=int(doc.get("next_message_id") or 0),
-            size=size,
-        )
+        return _restored(aid, doc, repair=d.needs_repair(raw))
+
+    def restore_agents(self, session_id: str) -> tuple[bool, dict[str, RestoredAgent]]:
+        """Whether the session exists, and every agent with its message window: one round trip."""
+        sid = d.validate_id(session_id, "session")
+        with self._translate(sid):
+            docs = list(self._raw_collection().aggregate(d.restore_agents_pipeline(sid)))
+        if not docs:
+            return False, {}
+        raw = docs[0].raw
+        doc = bson.decode(raw, codec_options=d.CODEC_OPTIONS)
+        self._remember_size(sid, int(doc.get("size") or 0))
+        repair = d.needs_repair(raw)
+        agents: dict[str, RestoredAgent] = {}
+        for entry in doc.get("agents") or []:
+            restored = _restored(entry["agent_id"], entry, repair=repair)
+            if restored is not None:
+                agents[entry["agent_id"]] = restored
+        return True, agents
+
+    def _raw_collection(self) -> Collection[Any]:
+        raw = self.__dict__.get("_raw")
+        if raw is None:
+            options = d.CODEC_OPTIONS.with_options(document_class=RawBSONDocument)
+            raw = self.__dict__["_raw"] = self.collection.with_options(codec_options=options)
+        return raw
 
     # ---- the lease -------------------------------------------------------------------------------
 

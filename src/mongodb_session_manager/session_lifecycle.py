@@ -111,6 +111,10 @@ class SessionLifecycleMixin:
         self._next_ids: dict[str, int] = {}
         self._captured_config: dict[str, tuple[str, str | None]] = {}
         self._prefetched: dict[str, RestoredAgent | None] = {}
+        self._prefetched_all = False
+        #: Agents created in memory but not yet in MongoDB (async managers write them with the first turn).
+        self._unsaved_agents: dict[str, list[SessionMessage]] = {}
+        self._defer_agent_creation = False
         self._owner = f"{socket.gethostname()}:{os.getpid()}"
 
     # ---- hooks -------------------------------------------------------------------------------------
@@ -174,11 +178,13 @@ class SessionLifecycleMixin:
         self._latest_agent_message[aid] = None
         if self._is_new_session:
             restored = None
-        elif aid in self._prefetched:
-            restored = self._prefetched.pop(aid)
+        elif aid in self._prefetched or self._prefetched_all:
+            restored = self._prefetched.pop(aid, None)
         else:
             restored = self.session_repository.restore_agent(self.session_id, aid)
-        if restored is None:
+        if restored is None and self._defer_agent_creation:
+            self._hold_new_agent(agent)
+        elif restored is None:
             try:
                 self._create_agent(agent)
             except AgentAlreadyExistsError:
@@ -190,6 +196,48 @@ class SessionLifecycleMixin:
         if restored is not None:
             self._apply_restore(agent, restored)
         self._is_new_session = False
+
+    def prefetch_agents(self) -> None:
+        """Read every agent of the session with its message window now (one round trip).
+
+        An ``Agent`` built on this manager afterwards restores from what was read, with no I/O of
+        its own: what an async service does off the event loop before ``Agent(session_manager=...)``.
+        Agents that do not exist yet are then created in MongoDB together with their first turn.
+        """
+        self._defer_agent_creation = True
+        if self._is_new_session:
+            self._prefetched_all = True
+            return
+        exists, agents = self.session_repository.restore_agents(self.session_id)
+        if not exists:
+            raise SessionException(f"session {self.session_id!r} vanished while it was being read")
+        self._prefetched.update(agents)
+        self._prefetched_all = True
+
+    def _hold_new_agent(self, agent: LocalAgent) -> None:
+        """Create a new agent in memory only; ``_begin_turn`` stores it (off the event loop)."""
+        aid = agent.agent_id
+        initial = [SessionMessage.from_message(m, i) for i, m in enumerate(agent.messages)]
+        self._unsaved_agents[aid] = initial
+        self._next_ids[aid] = len(initial)
+        self._held_records[aid] = list(initial)
+        self._latest_agent_message[aid] = initial[-1] if initial else None
+
+    def _save_held_agent(self, agent: LocalAgent) -> None:
+        initial = self._unsaved_agents.pop(agent.agent_id, None)
+        if initial is None:
+            return
+        try:
+            self.session_repository.create_agent(self.session_id, SessionAgent.from_agent(agent))
+            self.session_repository.append_messages(self.session_id, agent.agent_id, initial)
+        except AgentAlreadyExistsError:
+            # Another request created it first: continue from what it stored.
+            restored = self.session_repository.restore_agent(self.session_id, agent.agent_id)
+            if restored is None:
+                raise
+            self._apply_restore(agent, restored)
+            return
+        compat.mark_synced(self, agent)
 
     def _create_agent(self, agent: LocalAgent) -> None:
         aid = agent.agent_id
@@ -290,7 +338,7 @@ class SessionLifecycleMixin:
         self._latest_agent_message[aid] = record
         self._held_records.setdefault(aid, []).append(record)
         if turn is None:
-            self._store_now(aid, [record])
+            self._store_now(agent, [record])
             return
         turn.pending.append(record)
         if turn.lease_token is None and closes_turn(message):
@@ -311,12 +359,15 @@ class SessionLifecycleMixin:
         """Store messages added outside an invocation once they end in an assistant answer."""
         self._turns.pop(agent.agent_id, None)
         try:
-            self._store_now(agent.agent_id, list(turn.pending))
+            self._store_now(agent, list(turn.pending))
         except SessionStoreError:
             self._roll_back(agent, turn)
             raise
 
-    def _store_now(self, aid: str, records: list[SessionMessage]) -> None:
+    def _store_now(self, agent: LocalAgent, records: list[SessionMessage]) -> None:
+        aid = agent.agent_id
+        if aid in self._unsaved_agents:
+            self._save_held_agent(agent)
         try:
             self.session_repository.append_messages(self.session_id, aid, records)
         except SessionStoreError:
@@ -346,6 +397,8 @@ class SessionLifecycleMixin:
     def _begin_turn(self, agent: LocalAgent) -> None:
         """Take the (session, agent) lease, waiting for another turn up to ``busy_timeout``."""
         aid = agent.agent_id
+        if aid in self._unsaved_agents:
+            self._save_held_agent(agent)
         turn = self._turns.get(aid) or Turn.open(agent)
         self._turns[aid] = turn
         token = uuid.uuid4().hex

@@ -1,0 +1,182 @@
+"""``async def`` services: creation, restore and every turn's writes happen off the event loop.
+
+Each MongoDB command is recorded with the thread that sent it; none may come from the thread that
+runs the event loop (that would block every other request of the service while it waits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from pymongo import MongoClient, monitoring
+from strands import Agent
+
+from mongodb_session_manager import MongoDBSessionManager, MongoDBSessionManagerFactory
+from mongodb_session_manager.errors import SessionBusyError
+from mongodb_session_manager.testing import ScriptedModel
+
+from ._turn_worker import SlowModel
+from .test_failed_turns import FailingModel, Throttled
+
+
+class ThreadRecorder(monitoring.CommandListener):
+    IGNORED = frozenset({"hello", "ismaster", "isMaster", "endSessions", "ping"})
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name not in self.IGNORED:
+            self.calls.append((event.command_name, threading.get_ident()))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture
+def recorded(mongo_uri: str, db_name: str) -> Any:
+    recorder = ThreadRecorder()
+    client: MongoClient[Any] = MongoClient(mongo_uri, event_listeners=[recorder])
+    yield recorder, {"client": client, "database_name": db_name, "collection_name": "sessions"}
+    client.close()
+
+
+def test_an_async_request_never_touches_mongodb_from_the_event_loop(recorded) -> None:
+    recorder, options = recorded
+
+    async def request(prompt: str) -> tuple[str, int]:
+        manager = await MongoDBSessionManager.acreate("async-1", **options)
+        agent = Agent(agent_id="assistant", model=ScriptedModel(), session_manager=manager, callback_handler=None)
+        reply = str(await agent.invoke_async(prompt))
+        await manager.aupdate_metadata({"last": prompt})
+        return reply, threading.get_ident()
+
+    async def main() -> list[tuple[str, int]]:
+        first = await request("first")  # creates the session and the agent
+        return [first, await request("second")]  # a stateless request restoring it
+
+    results = asyncio.run(main())
+    loop_thread = results[0][1]
+    assert recorder.calls, "the requests did talk to MongoDB"
+    assert all(thread != loop_thread for _, thread in recorder.calls), recorder.calls
+    assert "**second**" in results[1][0]
+    names = [name for name, _ in recorder.calls]
+    assert names.count("aggregate") >= 1 and "findAndModify" not in names
+
+
+def test_a_restored_agent_gets_its_history_from_the_async_read(recorded) -> None:
+    recorder, options = recorded
+
+    async def main() -> list[str]:
+        first = await MongoDBSessionManager.acreate("async-restore", **options)
+        agent = Agent(agent_id="a", model=ScriptedModel(["one"]), session_manager=first, callback_handler=None)
+        await agent.invoke_async("hello")
+        second = await MongoDBSessionManager.acreate("async-restore", **options)
+        recorder.calls.clear()
+        restored = Agent(agent_id="a", model=ScriptedModel(), session_manager=second, callback_handler=None)
+        assert recorder.calls == [], "Agent() does no I/O: the restore was read by acreate"
+        return [m["content"][0]["text"] for m in restored.messages]
+
+    assert asyncio.run(main()) == ["hello", "one"]
+
+
+def test_a_failed_async_turn_is_rolled_back_and_the_next_one_works(recorded, collection) -> None:
+    _, options = recorded
+
+    async def main() -> None:
+        manager = await MongoDBSessionManager.acreate("async-fail", **options)
+        agent = Agent(
+            agent_id="a",
+            model=FailingModel(["ok", "fine"], fail_on={1}),
+            session_manager=manager,
+            callback_handler=None,
+        )
+        await agent.invoke_async("one")
+        with pytest.raises(Throttled):
+            await agent.invoke_async("two")
+        async for _ in agent.stream_async("three"):
+            pass
+
+    asyncio.run(main())
+    texts = [
+        m["message"]["content"][0]["text"]
+        for m in collection.find_one({"_id": "async-fail"})["agents"]["a"]["messages"]
+    ]
+    assert texts == ["one", "ok", "three", "fine"]
+
+
+def test_concurrent_async_turns_on_one_agent_take_turns_or_are_refused(recorded, collection) -> None:
+    _, options = recorded
+
+    async def invoke(prompt: str, busy_timeout: float) -> str:
+        manager = await MongoDBSessionManager.acreate("async-race", busy_timeout=busy_timeout, **options)
+        agent = Agent(agent_id="a", model=SlowModel(0.2), session_manager=manager, callback_handler=None)
+        try:
+            await agent.invoke_async(prompt)
+        except SessionBusyError:
+            return "busy"
+        return "done"
+
+    async def main() -> list[str]:
+        await invoke("setup", 5)
+        patient = await asyncio.gather(invoke("p1", 10), invoke("p2", 10), invoke("p3", 10))
+        running = asyncio.create_task(invoke("i1", 10))
+        await asyncio.sleep(0.1)  # i1 holds the lease now (its model takes 0.2 s)
+        impatient = await invoke("i2", 0.0)
+        return [*patient, await running, impatient]
+
+    outcome = asyncio.run(main())
+    assert outcome[:3] == ["done"] * 3, "waiting invocations get their turn, one after the other"
+    assert outcome[3:] == ["done", "busy"]
+    messages = collection.find_one({"_id": "async-race"})["agents"]["a"]["messages"]
+    assert [m["message"]["role"] for m in messages] == ["user", "assistant"] * 5
+
+
+def test_an_async_created_manager_serves_a_sync_agent_call_and_the_async_feature_methods(recorded) -> None:
+    _, options = recorded
+    manager = asyncio.run(MongoDBSessionManager.acreate("async-then-sync", **options))
+    agent = Agent(agent_id="a", model=ScriptedModel(["sync answer"]), session_manager=manager, callback_handler=None)
+    assert str(agent("a sync call")).strip() == "sync answer"
+
+    async def features() -> dict[str, Any]:
+        await manager.aupdate_metadata({"status": "open", "tmp": 1})
+        await manager.adelete_metadata(["tmp"])
+        await manager.aadd_feedback({"rating": "up", "comment": "good"})
+        await manager.aupdate_agent_config("a", model="override")
+        return {
+            "metadata": await manager.aget_metadata(),
+            "feedbacks": [f["rating"] for f in await manager.aget_feedbacks()],
+            "count": await manager.aget_message_count("a"),
+            "agents": [a["agent_id"] for a in await manager.alist_agents()],
+            "model": (await manager.aget_agent_config("a") or {})["model"],
+            "password": len(await manager.aget_session_viewer_password()),
+        }
+
+    assert asyncio.run(features()) == {
+        "metadata": {"status": "open"},
+        "feedbacks": ["up"],
+        "count": 2,
+        "agents": ["a"],
+        "model": "override",
+        "password": 32,
+    }
+
+
+def test_the_factory_creates_managers_off_the_loop(mongo_uri: str, db_name: str) -> None:
+    factory = MongoDBSessionManagerFactory(mongo_uri, database_name=db_name, collection_name="sessions")
+    try:
+
+        async def main() -> str:
+            manager = await factory.acreate_session_manager("factory-async")
+            agent = Agent(agent_id="a", model=ScriptedModel(["hi"]), session_manager=manager, callback_handler=None)
+            return str(await agent.invoke_async("hello"))
+
+        assert asyncio.run(main()).strip() == "hi"
+    finally:
+        factory.close()
