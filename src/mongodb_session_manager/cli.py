@@ -122,7 +122,10 @@ def cmd_viewer(args: argparse.Namespace) -> int:
     _viewer_modules()
     from session_viewer.backend.settings_cli import settings_from_args
 
-    settings = settings_from_args(args, serve_frontend=True)
+    try:  # a bad setting (weak password, "*" origin, ...) is a one-line message, not a traceback
+        settings = settings_from_args(args, serve_frontend=True)
+    except ValueError as exc:
+        raise SystemExit(f"mongodb-session-manager viewer: {exc}") from exc
     if "mongodb_connection_string" in settings.model_fields_set:
         return _serve_viewer(settings)
     with mongodb(args.data_dir) as uri:
@@ -131,7 +134,10 @@ def cmd_viewer(args: argparse.Namespace) -> int:
 
 def _serve_viewer(settings: Any) -> int:
     _settings_class, create_app = _viewer_modules()
-    app = create_app(settings)  # prints a generated password; a configured one is never printed
+    try:
+        app = create_app(settings)  # prints a generated password; a configured one is never printed
+    except ValueError as exc:
+        raise SystemExit(f"mongodb-session-manager viewer: {exc}") from exc
     _say("")
     _say(f"Session Viewer: http://{settings.backend_host}:{settings.backend_port}/")
     _say(f"Database:       {settings.database_name}.{settings.collection_name}")

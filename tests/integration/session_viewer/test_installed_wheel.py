@@ -133,3 +133,22 @@ def test_help_lists_every_setting_with_its_default(installed: Path, tmp_path: Pa
         ("--backend-port", "BACKEND_PORT; default: 8882"),
     ):
         assert flag in text and env_name in text
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--backend-password", "123456"], "ALLOW_WEAK_PASSWORD"),
+        (["--backend-password", "a long viewer password", "--allowed-origins-str", "*"], "password headers"),
+        (["--backend-password", "a long viewer password", "--trusted-proxies-str", "proxy.example"], "CIDR"),
+    ],
+)
+def test_bad_settings_stop_the_viewer_with_a_one_line_reason(
+    installed: Path, tmp_path: Path, flags: list[str], message: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "BACKEND_PASSWORD")}
+    command = [str(installed / "bin" / "mongodb-session-manager"), "viewer", "--mongodb-connection-string",
+               "mongodb://127.0.0.1:1", *flags]  # fmt: skip
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert message in done.stderr and "Traceback" not in done.stderr

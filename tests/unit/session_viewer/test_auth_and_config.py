@@ -194,3 +194,10 @@ def test_device_tokens_are_signed_by_the_password_and_unforgeable() -> None:
     tampered = token[:-1] + ("0" if token[-1] != "0" else "1")
     for bad in (None, "", tampered, token + ".x", "z" * 24 + "." + token.split(".")[1], "x" * 200):
         assert verify_device_token(key, bad) is None
+
+
+def test_the_demo_accepts_whatever_password_the_user_chose() -> None:
+    from mongodb_session_manager.cli import _viewer_app
+
+    app = _viewer_app("mongodb://127.0.0.1:1", "db", "sessions", "demo")
+    assert app.state.viewer.password == "demo"
