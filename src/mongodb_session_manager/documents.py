@@ -888,11 +888,6 @@ def set_viewer_password_update(password: str | None = None) -> dict[str, Any]:
     return {"$set": {VIEWER_PASSWORD: password or new_viewer_password()}}
 
 
-def size_projection(measure: bool) -> dict[str, Any]:
-    """What an append returns: the document's BSON size when it is measured, else only the id."""
-    return {ID: 0, "size": {"$bsonSize": "$$ROOT"}} if measure else {ID: 1}
-
-
 # ---- guardrail auditing -------------------------------------------------------------------------------------
 
 #: The action recorded when the caller does not name one (what Strands' redaction means).
