@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .embedded_install import EmbeddedMongoError, MongodInstallation, checkout_dir, ensure_installed
 
@@ -36,6 +37,15 @@ logger = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "MSM_DATA_DIR"
 REPLICA_SET_NAME = "rs0"
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def free_port() -> int:
@@ -81,6 +91,7 @@ class MongoReplicaSet:
     die_with_parent: bool = False
     _members: list[MongodMember] = field(default_factory=list, init=False)
     _tmpdir: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
+    _ports_moved: bool = field(default=False, init=False)
 
     # ---- public -------------------------------------------------------------------------------
 
@@ -208,11 +219,20 @@ class MongoReplicaSet:
     # ---- internals ----------------------------------------------------------------------------
 
     def _restore_ports(self, root: Path) -> None:
-        """A kept dbpath remembers its member ports; reuse them so the stored config stays valid."""
+        """A kept dbpath remembers its member ports; reuse them so the stored config stays valid.
+
+        A remembered port that something else took meanwhile (after a reboot, say) is replaced by the
+        free one already chosen, and :meth:`_initiate` then rewrites the stored config to match.
+        """
         ports = (root / "replset.json").read_text().strip().split(",")
         for member, port in zip(self._members, ports, strict=False):
-            if not self.port:
+            if self.port or not port.isdigit():
+                continue
+            if _port_is_free(int(port)):
                 member.port = int(port)
+            else:
+                logger.warning("port %s of %s is taken; moving that member to port %s", port, root, member.port)
+                self._ports_moved = True
 
     def _initiate(self, timeout: float, reconfigure: bool) -> None:
         from pymongo import MongoClient
@@ -226,12 +246,42 @@ class MongoReplicaSet:
             ],
         }
         with MongoClient(first.host, directConnection=True, serverSelectionTimeoutMS=10000) as client:
-            try:
-                client.admin.command("replSetInitiate", config)
-            except OperationFailure as exc:
-                if exc.code != 23:  # AlreadyInitialized: a kept dbpath
-                    raise EmbeddedMongoError(f"replSetInitiate failed: {exc}") from exc
+            if self._ports_moved:  # initiated before, on ports something else holds now
+                self._rewrite_hosts(client, timeout)
+            else:
+                try:
+                    client.admin.command("replSetInitiate", config)
+                except OperationFailure as exc:
+                    if exc.code != 23:  # AlreadyInitialized: a kept dbpath
+                        raise EmbeddedMongoError(f"replSetInitiate failed: {exc}") from exc
         self.wait_for_primary(timeout)
+
+    def _rewrite_hosts(self, client: Any, timeout: float = 30.0) -> None:
+        """Point the stored replica-set config at the members' current ports (a forced reconfig).
+
+        The member closes every connection on its way to REMOVED (its config does not name it) and
+        again while it takes the new config on, so each step is retried until the stored hosts match.
+        """
+        from pymongo.errors import AutoReconnect, OperationFailure
+
+        wanted = [m.host for m in self._members]
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                config = client.admin.command("replSetGetConfig")["config"]
+                if [entry["host"] for entry in config["members"]] == wanted:
+                    return
+                for host, entry in zip(wanted, config["members"], strict=False):
+                    entry["host"] = host
+                config["version"] = int(config.get("version", 1)) + 1
+                client.admin.command("replSetReconfig", config, force=True)
+            except (AutoReconnect, OperationFailure) as exc:
+                # 94 NotYetInitialized: the member is still loading its stored config at start-up.
+                retryable = isinstance(exc, AutoReconnect) or exc.code == 94
+                if not retryable or time.monotonic() > deadline:
+                    raise EmbeddedMongoError(f"could not move the replica set to new ports: {exc}") from exc
+                logger.info("replica set not ready to move yet (%s); retrying", exc)
+                time.sleep(0.2)
 
 
 @contextlib.contextmanager

@@ -180,3 +180,17 @@ def test_a_signalled_owner_leaves_no_mongod_behind(tmp_path: Path, sig: signal.S
     if sig == signal.SIGTERM:
         assert proc.returncode == 0
     assert wait_gone(pid), f"mongod {pid} outlived its owner after {sig.name}"
+
+
+@pytest.mark.skipif(bool(os.environ.get("MONGODB_CONNECTION_STRING")), reason="an external server was configured")
+def test_a_kept_data_dir_whose_port_was_taken_moves_to_a_free_port_and_keeps_its_data(tmp_path: Path) -> None:
+    with shared_mongod(tmp_path) as first, MongoClient(first.connection_string) as client:
+        client.chat.sessions.insert_one({"_id": "kept"})
+        old_port = int((tmp_path / "replset.json").read_text())
+    with socket.socket() as squatter:  # another program took the remembered port meanwhile
+        squatter.bind(("127.0.0.1", old_port))
+        with shared_mongod(tmp_path) as second:
+            assert second.started and f":{old_port}/" not in second.connection_string
+            with MongoClient(second.connection_string, serverSelectionTimeoutMS=20_000) as client:
+                assert client.chat.sessions.find_one({"_id": "kept"}) == {"_id": "kept"}
+            assert (tmp_path / "replset.json").read_text() != str(old_port), "the new port is remembered"
