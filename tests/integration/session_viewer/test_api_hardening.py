@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pymongo import MongoClient, monitoring
 
+from session_viewer.backend import detail_queries
 from session_viewer.backend import store as store_module
 
 from .conftest import BACKEND_PASSWORD, GLOBAL, AppFactory, SeededDatabase
@@ -75,15 +76,19 @@ def test_every_command_carries_max_time_ms(
         assert 0 < command.get("maxTimeMS", 0) <= 4321, f"{name} without maxTimeMS: {sorted(command)}"
 
 
-def test_a_query_over_the_limit_is_a_504_not_a_hang(
-    make_api: AppFactory, mongo_client: MongoClient[Any], db_name: str
+def test_a_query_over_the_limit_is_stopped_by_the_server_and_answered_504(
+    make_api: AppFactory, mongo_client: MongoClient[Any], db_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """3,000 messages to lay out and sort cannot finish within 1 ms: the server (or the driver) stops it."""
-    messages = [msg(i, "user", [{"text": f"message {i} " + "x" * 200}], T0) for i in range(3000)]
-    big = raw_session("big", agents={"a": {"agent_data": {"created_at": T0}, "messages": messages}})
-    mongo_client[db_name]["sessions"].insert_one(big)
-    with make_api(db_name, query_max_time_ms=1) as api:
-        response = api.get("/api/v1/session/big", headers=GLOBAL)
+    """The timeline query is made slow on the server (a JavaScript sleep per document): maxTimeMS stops it."""
+    mongo_client[db_name]["sessions"].insert_one(
+        raw_session("slow", agents={"a": {"agent_data": {"created_at": T0}, "messages": [msg(0, "user", [], T0)]}})
+    )
+    original = detail_queries.timeline_page_pipeline
+    sleep = {"$function": {"body": "function() { sleep(3000); return true; }", "args": [], "lang": "js"}}
+    slow_stage = {"$match": {"$expr": sleep}}
+    monkeypatch.setattr(detail_queries, "timeline_page_pipeline", lambda *args: [slow_stage, *original(*args)])
+    with make_api(db_name, query_max_time_ms=400) as api:
+        response = api.get("/api/v1/session/slow", headers=GLOBAL)
     assert response.status_code == 504
     assert response.json() == {"detail": "the query took too long (QUERY_MAX_TIME_MS)"}
 
