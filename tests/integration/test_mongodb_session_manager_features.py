@@ -200,7 +200,8 @@ def test_metadata_tool_goes_through_the_hook(make_manager) -> None:
 
     manager = make_manager(metadata_hook=hook)
     manager.get_metadata_tool()(action="set", metadata={"k": "v"})
-    assert seen == ["update"]
+    # The write goes through the hook (the tool may read first, e.g. to check the key cap).
+    assert seen[-1] == "update" and set(seen) <= {"get", "update"}
 
 
 # ---- feedback ---------------------------------------------------------------------------------------
