@@ -325,9 +325,10 @@ async def get_session(
     if header is None:
         raise HTTPException(404, "session not found")
     limit = min(timeline_limit or state.settings.timeline_page, state.settings.max_timeline_page_size)
-    snapshot = await snapshot_timeline.detail_page(store.collection, sid, timeline_offset, limit)
-    if snapshot is not None:  # written through Strands' snapshot path (MongoDBStorage)
-        return SessionDetailResponse.model_validate(snapshot)
+    if not header.get(d.AGENTS):  # no message-log agents: maybe written through Strands' snapshot path
+        snapshot = await snapshot_timeline.detail_page(store.collection, sid, timeline_offset, limit)
+        if snapshot is not None:
+            return SessionDetailResponse.model_validate(snapshot)
     rows, total = await store.timeline_page(sid, timeline_offset, limit)
     return SessionDetailResponse.model_validate(session_detail_page(header, rows, total, timeline_offset))
 
