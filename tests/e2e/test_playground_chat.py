@@ -45,7 +45,7 @@ def page_server() -> Iterator[str]:
         yield url
 
 
-def start_backend(data_dir: Path, page_server: str) -> Backend:
+def start_backend(data_dir: Path, page_server: str, *, own_group: bool = False) -> Backend:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "MONGODB_CONNECTION_STRING"}
     env.update(MSM_MODEL="offline", MSM_DATA_DIR=str(data_dir), ALLOWED_ORIGINS=page_server)
@@ -56,6 +56,7 @@ def start_backend(data_dir: Path, page_server: str) -> Backend:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=own_group,  # a process group of its own, like a job in a terminal
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -178,13 +179,20 @@ def test_chat_bubbles_tools_markdown_feedback_and_the_viewer_link(
     assert doc and doc["feedbacks"][-1]["rating"] == "down"
 
 
-def test_sigterm_to_make_backend_stops_the_backend_and_its_mongod(tmp_path: Path, page_server: str) -> None:
-    backend = start_backend(tmp_path / "data", page_server)
+@pytest.mark.parametrize("how", ["SIGTERM to make", "Ctrl-C"])
+def test_stopping_make_backend_stops_the_backend_and_its_mongod(tmp_path: Path, page_server: str, how: str) -> None:
+    backend = start_backend(tmp_path / "data", page_server, own_group=how == "Ctrl-C")
     pid = int((backend.data_dir / "member0" / "mongod.lock").read_text().strip())
     assert Path(f"/proc/{pid}").exists()
-    stop(backend, signal.SIGTERM)
+    if how == "Ctrl-C":  # the terminal sends SIGINT to the whole foreground job
+        os.killpg(backend.process.pid, signal.SIGINT)
+        backend.process.wait(60)
+        if backend.process.stderr:
+            backend.process.stderr.close()
+    else:
+        stop(backend, signal.SIGTERM)
     deadline = time.monotonic() + 30
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not Path(f"/proc/{pid}").exists(), f"mongod {pid} outlived `make backend-fastapi-streaming`"
+    assert not Path(f"/proc/{pid}").exists(), f"mongod {pid} outlived `make backend-fastapi-streaming` ({how})"
     assert (backend.data_dir / "member0" / "mongod.lock").read_text().strip() == "", "a clean shutdown"
