@@ -163,6 +163,11 @@ def _public_api() -> dict[str, Any]:
         "ensure_installed",
         "default_home",
         "free_port",
+        "shared_mongod",
+        "LocalMongod",
+        "default_data_dir",
+        "running_server",
+        "checkout_dir",
     ):
         api[name] = getattr(embedded, name)
     return api
