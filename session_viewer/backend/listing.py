@@ -85,9 +85,16 @@ async def _count(
         return await collection.estimated_document_count(maxTimeMS=max_time_ms(settings)), "estimate"
     cap = settings.count_cap
     try:
-        counted = await collection.count_documents(
-            plan.match, limit=cap + 1, maxTimeMS=max_time_ms(settings, contains=plan.uses_contains)
+        # The ``count`` command, not ``count_documents`` (an aggregation): with index bounds it is a
+        # COUNT_SCAN of at most ``cap + 1`` keys and no documents, about twice as fast at the cap.
+        reply = await collection.database.command(
+            "count",
+            collection.name,
+            query=plan.match,
+            limit=cap + 1,
+            maxTimeMS=max_time_ms(settings, contains=plan.uses_contains),
         )
+        counted = int(reply["n"])
     except ExecutionTimeout:
         logger.info("count timed out; the total is shown as unknown")
         return None, "unknown"

@@ -57,8 +57,10 @@ class Profiled:
     """What the server examined for the list page and for the count of one request."""
 
     def __init__(self, entries: list[dict[str, Any]]) -> None:
-        def is_count(entry: dict[str, Any]) -> bool:
-            return any("$group" in stage for stage in entry["command"].get("pipeline", []))
+        def is_count(entry: dict[str, Any]) -> bool:  # a filtered count (the estimate reads metadata only)
+            return "count" in entry["command"] and bool(entry["command"].get("query"))
+
+        entries = [e for e in entries if "aggregate" in e["command"] or is_count(e)]
 
         self.pages = [e for e in entries if not is_count(e)]
         self.counts = [e for e in entries if is_count(e)]
@@ -78,7 +80,8 @@ def profiled(client: MongoClient[Any], database: str, call: Callable[[], Any]) -
         result = call()
     finally:
         db.command("profile", 0)
-    entries = list(db["system.profile"].find({"ns": f"{database}.sessions", "command.aggregate": "sessions"}))
+    query = {"ns": f"{database}.sessions", "$or": [{"command.aggregate": "sessions"}, {"command.count": "sessions"}]}
+    entries = list(db["system.profile"].find(query))
     return result, Profiled(entries)
 
 
