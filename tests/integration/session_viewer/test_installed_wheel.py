@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,19 +69,17 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-@pytest.fixture
-def served(installed: Path, tmp_path: Path, mongo_uri: str, mongo_client: MongoClient[Any]) -> Iterator[str]:
-    database = f"wheel_{uuid.uuid4().hex[:10]}"
-    manager = MongoDBSessionManager("search", client=mongo_client, database_name=database, collection_name="sessions")
-    manager.update_metadata({"status": "open"})
+@contextmanager
+def running_viewer(installed: Path, cwd: Path, mongo_uri: str, database: str, *flags: str) -> Iterator[str]:
+    """``mongodb-session-manager viewer`` of the fresh environment, as its own process; yields its URL."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "BACKEND_PASSWORD")}
     command = [
         str(installed / "bin" / "mongodb-session-manager"), "viewer",
         "--mongodb-connection-string", mongo_uri, "--database-name", database,
-        "--backend-password", PASSWORD, "--port", str(port),
+        "--backend-password", PASSWORD, "--port", str(port), *flags,
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_SECONDS
@@ -101,7 +100,36 @@ def served(installed: Path, tmp_path: Path, mongo_uri: str, mongo_client: MongoC
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
-        mongo_client.drop_database(database)
+
+
+@pytest.fixture
+def database(mongo_client: MongoClient[Any]) -> Iterator[str]:
+    name = f"wheel_{uuid.uuid4().hex[:10]}"
+    manager = MongoDBSessionManager("search", client=mongo_client, database_name=name, collection_name="sessions")
+    manager.update_metadata({"status": "open"})
+    yield name
+    mongo_client.drop_database(name)
+
+
+@pytest.fixture
+def served(installed: Path, tmp_path: Path, mongo_uri: str, database: str) -> Iterator[str]:
+    with running_viewer(installed, tmp_path, mongo_uri, database) as base:
+        yield base
+
+
+def test_the_lockout_holds_across_two_viewer_processes(
+    installed: Path, tmp_path: Path, mongo_uri: str, database: str
+) -> None:
+    """Two processes (as two workers or instances behind a balancer) share one failure count in MongoDB."""
+    limit = ("--auth-max-failures", "4")
+    with (
+        running_viewer(installed, tmp_path, mongo_uri, database, *limit) as first,
+        running_viewer(installed, tmp_path, mongo_uri, database, *limit) as second,
+    ):
+        for base in (first, second, first, second):
+            assert get(f"{base}/api/v1/auth/check", {"X-Backend-Password": "a wrong guess"})[0] == 401
+        for base in (first, second):
+            assert get(f"{base}/api/v1/auth/check", {"X-Backend-Password": PASSWORD})[0] == 429
 
 
 def test_the_installed_wheel_serves_the_viewer_from_any_directory(installed: Path, served: str) -> None:
