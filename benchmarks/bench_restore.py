@@ -5,7 +5,18 @@ both managers with ``append_message``; then, repeatedly, a new manager and a new
 built for the session, which restores every message. ``FileSessionManager`` on local disk (one
 JSON file per message, read back from the page cache) is the baseline, measured in the same run.
 
-Target: MongoDB at least 5x faster. Run: uv run python benchmarks/bench_restore.py
+Target: MongoDB at least 5x faster.
+
+Then a 2,000-message session is read back three ways, each to Strands' message dicts:
+
+* the upstream v0.2.7 access pattern (the baseline): ``find_one`` of the whole session document, then
+  every message converted in Python (``SessionMessage.from_dict`` and Strands' bytes decoding);
+* a plain driver ``find_one`` of the same document, converting nothing (the floor);
+* this library's restore read (``repository.restore_agent``): one aggregation that returns the agent
+  and its message window, decoded by the driver, walked in Python only if something needs repair.
+
+Targets: at most a quarter of the upstream pattern's time, at most twice the plain ``find_one``.
+Run: uv run python benchmarks/bench_restore.py
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 
 from _common import (
     Result,
@@ -27,11 +39,14 @@ from _common import (
     scratch_database,
 )
 from bench_growth import message
+from pymongo import MongoClient
 from strands import Agent
 from strands.session.file_session_manager import FileSessionManager
 from strands.session.session_manager import SessionManager
+from strands.types.session import SessionMessage, decode_bytes_values
 
 from mongodb_session_manager import MongoDBSessionManagerFactory
+from mongodb_session_manager.mongodb_session_repository import MongoDBSessionRepository
 from mongodb_session_manager.testing import ScriptedModel
 
 MESSAGES = 1_000
@@ -39,6 +54,8 @@ REPEAT, WARMUP = 40, 3
 SESSION_ID = "restore-1000"
 AGENT = "assistant"
 TARGET = 5.0
+LARGE = 2_000
+UPSTREAM_TARGET, FIND_ONE_TARGET = 0.25, 2.0
 
 
 def write(manager: SessionManager) -> float:
@@ -90,6 +107,7 @@ def run(uri: str) -> Result:
         mongo, on_disk = Stats(mongo_samples), Stats(file_samples)
         fs_type = filesystem(storage)
         factory.close()
+        restore_read_vs_upstream(uri, db, result)
 
     speedup = ratio(on_disk.median, mongo.median)
     print(line(f"FileSessionManager ({fs_type}, {files} files; baseline)", on_disk))
@@ -111,6 +129,66 @@ def run(uri: str) -> Result:
         )
     ]
     return result
+
+
+def restore_read_vs_upstream(uri: str, db: str, result: Result) -> None:
+    """The 2,000-message read: ours vs upstream v0.2.7's pattern vs a bare ``find_one``."""
+    client: MongoClient[Any] = MongoClient(uri)
+    repo = MongoDBSessionRepository(client=client, database_name=db, collection_name="sessions")
+    factory = MongoDBSessionManagerFactory(client=client, database_name=db, collection_name="sessions")
+    sid = "restore-2000"
+    agent = Agent(agent_id=AGENT, model=ScriptedModel(), session_manager=factory.create_session_manager(sid))
+    records = [SessionMessage(message=message(i), message_id=i) for i in range(LARGE)]
+    for start in range(0, LARGE, 500):
+        repo.append_messages(sid, AGENT, records[start : start + 500])
+    del agent
+    collection = client[db]["sessions"].with_options(codec_options=repo.collection.codec_options)
+
+    def upstream() -> None:
+        doc = collection.find_one({"_id": sid})
+        converted = [
+            decode_bytes_values(SessionMessage.from_dict(m).to_message()) for m in doc["agents"][AGENT]["messages"]
+        ]
+        assert len(converted) == LARGE
+
+    def find_one() -> None:
+        assert collection.find_one({"_id": sid}) is not None
+
+    def ours() -> None:
+        restored = repo.restore_agent(sid, AGENT)
+        assert restored is not None and len([m.to_message() for m in restored.messages]) == LARGE
+
+    for operation in (upstream, find_one, ours):
+        measure(operation, repeat=0, warmup=WARMUP)
+    samples: dict[str, list[float]] = {"upstream": [], "find_one": [], "ours": []}
+    for _ in range(REPEAT):
+        for name, operation in (("upstream", upstream), ("find_one", find_one), ("ours", ours)):
+            samples[name] += measure(operation, repeat=1, warmup=0).samples
+    stats = {name: Stats(values) for name, values in samples.items()}
+    factory.close()
+    client.close()
+
+    print(f"  reading a {LARGE:,}-message session back to Strands messages")
+    print(line("upstream v0.2.7 pattern: find_one + convert (baseline)", stats["upstream"]))
+    print(line("plain find_one, nothing converted", stats["find_one"], stats["upstream"]))
+    print(line("restore_agent (one aggregation)", stats["ours"], stats["upstream"]))
+    vs_upstream = stats["ours"].median / stats["upstream"].median
+    vs_find_one = stats["ours"].median / stats["find_one"].median
+    result.figures[f"read_{LARGE}"] = {name: s.summary() for name, s in stats.items()}
+    result.targets += [
+        Target(
+            f"restore {LARGE:,} messages vs upstream v0.2.7 pattern",
+            f"<= {UPSTREAM_TARGET}x its time",
+            f"{vs_upstream:.2f}x ({stats['ours'].median:.2f} ms vs {stats['upstream'].median:.2f} ms)",
+            vs_upstream <= UPSTREAM_TARGET,
+        ),
+        Target(
+            f"restore {LARGE:,} messages vs a plain find_one",
+            f"<= {FIND_ONE_TARGET}x its time",
+            f"{vs_find_one:.2f}x ({stats['ours'].median:.2f} ms vs {stats['find_one'].median:.2f} ms)",
+            vs_find_one <= FIND_ONE_TARGET,
+        ),
+    ]
 
 
 def main() -> None:

@@ -34,10 +34,11 @@ REQUEST_TIMEOUT_S = 120.0
 APP = Path(__file__).with_name("service_app.py")
 
 
-def start_server(uri: str, db: str, mode: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(uri: str, db: str, mode: str, app: Path = APP) -> tuple[subprocess.Popen[bytes], str]:
+    """Serve ``app`` (a script taking --uri --db --mode --port) on a free loopback port; wait for /health."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, str(APP), "--uri", uri, "--db", db, "--mode", mode, "--port", str(port)],
+        [sys.executable, str(app), "--uri", uri, "--db", db, "--mode", mode, "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

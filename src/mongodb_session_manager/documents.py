@@ -215,6 +215,8 @@ def to_datetime(value: Any) -> datetime:
 
 
 def to_iso(value: Any) -> str:
+    if isinstance(value, str):
+        return value
     if isinstance(value, datetime):
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
     return str(value) if value is not None else now().isoformat()
@@ -686,6 +688,13 @@ def _strip_message(expr: str, *, with_metrics: bool = False) -> dict[str, Any]:
     if with_metrics:
         fields[METRICS] = f"{expr}.{METRICS}"
     return fields
+
+
+def _restore_fields(expr: str) -> dict[str, Any]:
+    """What a restore needs of a message: id and content. Dates and metrics stay on the server
+    (Strands never reads them back), which saves the server a projection and the client the
+    decoding of thousands of timezone-aware dates."""
+    return {f: f"{expr}.{f}" for f in (MESSAGE_ID, MESSAGE, REDACT_MESSAGE)}
 
 
 def list_messages_pipeline(
@@ -1298,7 +1307,7 @@ def restore_agent_pipeline(session_id: str, agent_id: str) -> list[dict[str, Any
                 "messages": {
                     "$map": {
                         "input": {"$slice": [array, offset, {"$max": [{"$size": array}, 1]}]},
-                        "in": _strip_message("$$this"),
+                        "in": _restore_fields("$$this"),
                     }
                 },
                 "size": {"$bsonSize": "$$ROOT"},
@@ -1316,17 +1325,27 @@ def set_aside_filter(session_id: str, agent_id: str, first_message_id: int, next
     }
 
 
-def set_aside_update(agent_id: str, messages: list[SessionMessage], next_message_id: int) -> dict[str, Any]:
-    """Move an unfinished turn out of the history into ``abandoned_messages`` (kept, never restored).
+def set_aside_update(agent_id: str, first_message_id: int, next_message_id: int) -> list[dict[str, Any]]:
+    """Pipeline update: move messages from ``first_message_id`` on into ``abandoned_messages``.
 
-    The id counter is pinned, so the moved ids are never given to new messages.
+    The server moves the stored documents themselves (dates and metrics included), so nothing is
+    rebuilt on the client; the id counter is pinned, so the moved ids are never given out again.
     """
-    first = messages[0].message_id
-    return {
-        "$pull": {messages_path(agent_id): {MESSAGE_ID: {"$gte": first}}},
-        "$push": {abandoned_messages_path(agent_id): {"$each": [message_document(m) for m in messages]}},
-        "$set": {next_message_id_path(agent_id): next_message_id, **touch()},
-    }
+    messages = {"$ifNull": [f"${messages_path(agent_id)}", []]}
+    moved = {"$filter": {"input": messages, "cond": {"$gte": [f"$$this.{MESSAGE_ID}", first_message_id]}}}
+    kept = {"$filter": {"input": messages, "cond": {"$lt": [f"$$this.{MESSAGE_ID}", first_message_id]}}}
+    return [
+        {
+            "$set": {
+                abandoned_messages_path(agent_id): {
+                    "$concatArrays": [{"$ifNull": [f"${abandoned_messages_path(agent_id)}", []]}, moved]
+                },
+                messages_path(agent_id): kept,
+                next_message_id_path(agent_id): {"$literal": next_message_id},
+                UPDATED_AT: "$$NOW",
+            }
+        }
+    ]
 
 
 # ---- snapshot path -------------------------------------------------------------------------------------
@@ -1382,7 +1401,7 @@ def restore_agents_pipeline(session_id: str) -> list[dict[str, Any]]:
                             "messages": {
                                 "$map": {
                                     "input": {"$slice": [array, offset, {"$max": [{"$size": array}, 1]}]},
-                                    "in": _strip_message("$$this"),
+                                    "in": _restore_fields("$$this"),
                                 }
                             },
                         },

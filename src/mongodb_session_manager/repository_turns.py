@@ -64,10 +64,25 @@ def _restored(agent_id: str, doc: Mapping[str, Any], *, repair: bool) -> Restore
         return None
     agent = d.agent_from_document({d.AGENTS: {agent_id: {d.AGENT_DATA: raw}}}, agent_id)
     assert agent is not None
+    # The restore does not fetch message dates (Strands never reads them back); these records carry
+    # the time of the restore, and any write of them keeps the stored dates (see update_message_update).
+    read_at = d.now().isoformat()
+    messages = [
+        SessionMessage(
+            message=d.from_bson(m[d.MESSAGE]) if repair else m[d.MESSAGE],
+            message_id=int(m[d.MESSAGE_ID]),
+            redact_message=(d.from_bson(m[d.REDACT_MESSAGE]) if repair else m[d.REDACT_MESSAGE])
+            if m.get(d.REDACT_MESSAGE)
+            else None,
+            created_at=read_at,
+            updated_at=read_at,
+        )
+        for m in doc.get("messages") or []
+    ]
     return RestoredAgent(
         agent=agent,
         raw=d.from_bson(dict(raw)),
-        messages=[d.message_from_document(m, repair=repair) for m in doc.get("messages") or []],
+        messages=messages,
         offset=int(doc.get("offset") or 0),
         next_message_id=int(doc.get("next_message_id") or 0),
         size=int(doc.get("size") or 0),
@@ -104,7 +119,7 @@ class TurnStorageMixin:
             docs = list(self._raw_collection().aggregate(d.restore_agent_pipeline(sid, aid)))
         if not docs:
             raise SessionNotFoundError("session does not exist", session_id=sid, agent_id=aid)
-        raw = docs[0].raw
+        raw = bytes(docs[0].raw)  # a memoryview: searching it would go byte by byte in Python
         doc = bson.decode(raw, codec_options=d.CODEC_OPTIONS)
         size = int(doc.get("size") or 0)
         self._remember_size(sid, size)
@@ -117,7 +132,7 @@ class TurnStorageMixin:
             docs = list(self._raw_collection().aggregate(d.restore_agents_pipeline(sid)))
         if not docs:
             return False, {}
-        raw = docs[0].raw
+        raw = bytes(docs[0].raw)
         doc = bson.decode(raw, codec_options=d.CODEC_OPTIONS)
         self._remember_size(sid, int(doc.get("size") or 0))
         repair = d.needs_repair(raw)
@@ -251,7 +266,7 @@ class TurnStorageMixin:
         with self._translate(session_id, agent_id):
             result = self.collection.update_one(
                 d.set_aside_filter(session_id, agent_id, messages[0].message_id, next_message_id),
-                d.set_aside_update(agent_id, messages, next_message_id),
+                d.set_aside_update(agent_id, messages[0].message_id, next_message_id),
             )
         return result.modified_count > 0
 

@@ -1,0 +1,105 @@
+"""The app ``bench_async.py`` loads: one ``async def`` chat endpoint, with or without the library.
+
+``POST /chat {"session_id", "message"}`` runs one offline ``ScriptedModel`` turn with
+``await agent.invoke_async(...)``. ``--mode library`` builds the manager with
+``await factory.acreate_session_manager(...)`` (the library's async pattern); ``--mode bare`` runs
+the same agent without a session manager (the control). A background task measures event-loop
+lag: it asks to sleep 5 ms and records how late it woke; ``GET /lag`` returns and resets it.
+
+Run (the benchmark does this): python benchmarks/async_app.py --uri URI --db DB --mode library --port N
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import statistics
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from pydantic import BaseModel
+from strands import Agent
+
+from mongodb_session_manager import MongoDBSessionManagerFactory
+from mongodb_session_manager.testing import ScriptedModel
+
+MODES = ("library", "bare")
+TICK_S = 0.005
+
+
+class ChatRequest(BaseModel):
+    session_id: str
+    message: str
+
+
+def create_app(uri: str, database_name: str, mode: str) -> FastAPI:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    state: dict[str, Any] = {"lags": []}
+
+    async def watch_loop() -> None:
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(TICK_S)
+            state["lags"].append((time.perf_counter() - start - TICK_S) * 1000)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state["factory"] = MongoDBSessionManagerFactory(
+            uri, database_name=database_name, collection_name="sessions", maxPoolSize=50
+        )
+        watcher = asyncio.create_task(watch_loop())
+        yield
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        state["factory"].close()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "mode": mode}
+
+    @app.get("/lag")
+    async def lag() -> dict[str, Any]:
+        lags, state["lags"] = state["lags"], []
+        ordered = sorted(lags) or [0.0]
+        return {
+            "p50_ms": statistics.median(ordered),
+            "p99_ms": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+            "max_ms": ordered[-1],
+            "samples": len(lags),
+        }
+
+    @app.post("/chat")
+    async def chat(request: ChatRequest) -> dict[str, Any]:
+        manager = None
+        if mode == "library":
+            manager = await state["factory"].acreate_session_manager(request.session_id)
+        agent = Agent(agent_id="assistant", model=ScriptedModel(), session_manager=manager, callback_handler=None)
+        reply = await agent.invoke_async(request.message)
+        return {"reply": str(reply).strip()}
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--uri", required=True)
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--mode", choices=MODES, required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    uvicorn.run(create_app(args.uri, args.db, args.mode), host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
