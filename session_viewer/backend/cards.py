@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mongodb_session_manager import documents as d
+from mongodb_session_manager import documents_snapshot_features as dsf
 
 #: Characters of the first message a card shows (counted in code points on the server).
 PREVIEW_LENGTH = 240
@@ -139,20 +140,30 @@ SUMMARY_PROJECTION: dict[str, Any] = {
     d.APPLICATION_NAME: 1,
     d.TOTAL_TOKENS_PATH: 1,
     "agents_summary": {
-        "$map": {
-            "input": _agents(),
-            "in": {
-                "agent_id": "$$this.k",
-                "model": f"$$this.v.{d.AGENT_DATA}.{d.MODEL}",
-                "totals": f"$$this.v.{d.AGENT_DATA}.{d.TOTALS}",
-                "message_count": {"$size": _array_or_empty(f"$$this.v.{d.MESSAGES}")},
+        "$concatArrays": [
+            {
+                "$map": {
+                    "input": _agents(),
+                    "in": {
+                        "agent_id": "$$this.k",
+                        "model": f"$$this.v.{d.AGENT_DATA}.{d.MODEL}",
+                        "totals": f"$$this.v.{d.AGENT_DATA}.{d.TOTALS}",
+                        "message_count": {"$size": _array_or_empty(f"$$this.v.{d.MESSAGES}")},
+                    },
+                }
             },
-        }
+            dsf.card_agents_expression(),  # sessions written through Strands' snapshot path
+        ]
     },
     "feedback_count": _feedback_count(None),
     "feedback_up": _feedback_count("up"),
     "feedback_down": _feedback_count("down"),
-    "preview": _first_message_text(),
+    "preview": {
+        "$let": {
+            "vars": {"logged": _first_message_text()},
+            "in": {"$ifNull": ["$$logged", dsf.card_preview_expression()]},
+        }
+    },
 }
 
 

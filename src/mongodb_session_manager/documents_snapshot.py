@@ -53,6 +53,7 @@ DATA = "data"
 RAW = "raw"
 SIZE = "size"
 MESSAGE_COUNT = "message_count"
+PREVIEW = "preview"
 TOKENS = "tokens"
 KEY_TOKENS = "key_tokens"
 SCOPE = "scope"
@@ -269,6 +270,23 @@ def score(query: set[str], relative_key: str, tokens: Iterable[str]) -> int:
     return len(query & (set(tokens) | set(key_tokens(relative_key))))
 
 
+#: Characters of the first message kept as ``preview`` (what a list card shows).
+PREVIEW_LENGTH = 240
+
+
+def first_text(parsed: Any) -> str | None:
+    """The first text block of the first message of a snapshot, cut to ``PREVIEW_LENGTH``."""
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("data"), dict):
+        return None
+    messages = parsed["data"].get("messages")
+    first = messages[0] if isinstance(messages, list) and messages else None
+    content = first.get("content") if isinstance(first, dict) else None
+    for block in content if isinstance(content, list) else []:
+        if isinstance(block, dict) and isinstance(block.get("text"), str):
+            return str(block["text"])[:PREVIEW_LENGTH]
+    return None
+
+
 def message_count(parsed: Any) -> int | None:
     if isinstance(parsed, dict) and isinstance(parsed.get("data"), dict):
         messages = parsed["data"].get("messages")
@@ -337,6 +355,7 @@ def write_latest_pipeline(rt: Route, key: str, data: bytes, at: Any) -> list[dic
     fields[f"{path}.{TOKENS}"] = {"$literal": content_tokens(data)}
     fields[f"{path}.{KEY_TOKENS}"] = {"$literal": key_tokens(key)}
     fields[f"{path}.{MESSAGE_COUNT}"] = {"$literal": message_count(payload[DATA])}
+    fields[f"{path}.{PREVIEW}"] = {"$literal": first_text(payload[DATA])}
     fields[f"{path}.{d.UPDATED_AT}"] = {"$literal": at}
     base = base_stage(rt.session_id, at, rt.owner_id if rt.scope == "agent" else None)
     return [base, {"$set": fields}, recompute_search_fields()]

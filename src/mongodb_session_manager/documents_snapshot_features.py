@@ -187,3 +187,42 @@ VIEWER_PROJECTION = {
     f"{ds.SNAPSHOTS}.agent": 1,
     ds.SNAPSHOT_AGENTS: 1,
 }
+
+
+def _object_or_empty(expr: str) -> dict[str, Any]:
+    return {"$cond": [{"$eq": [{"$type": expr}, "object"]}, expr, {}]}
+
+
+def card_agents_expression() -> dict[str, Any]:
+    """A list card's agents of a snapshot session: ``[{agent_id, model, totals, message_count}]``.
+
+    The same shape the viewer's cards compute from ``agents`` on the message-log path, so one list
+    query serves both kinds of session (``[]`` for a message-log session). Agent ids are shown as
+    stored (an escaped ``.`` stays ``%2E``).
+    """
+    features = {"$objectToArray": _object_or_empty(f"${ds.SNAPSHOT_AGENTS}")}
+    return {
+        "$map": {
+            "input": {"$objectToArray": _object_or_empty(f"${ds.SNAPSHOTS}.agent")},
+            "as": "entry",
+            "in": {
+                "$let": {
+                    "vars": {
+                        "f": {"$first": {"$filter": {"input": features, "cond": {"$eq": ["$$this.k", "$$entry.k"]}}}}
+                    },
+                    "in": {
+                        "agent_id": "$$entry.k",
+                        d.MODEL: f"$$f.v.{d.MODEL}",
+                        d.TOTALS: f"$$f.v.{d.TOTALS}",
+                        "message_count": {"$ifNull": [f"$$entry.v.{ds.MESSAGE_COUNT}", 0]},
+                    },
+                }
+            },
+        }
+    }
+
+
+def card_preview_expression() -> dict[str, Any]:
+    """The first agent's ``preview`` (its first message's text, kept when the snapshot was saved)."""
+    first_entry = {"$first": {"$objectToArray": _object_or_empty(f"${ds.SNAPSHOTS}.agent")}}
+    return {"$let": {"vars": {"entry": first_entry}, "in": f"$$entry.v.{ds.PREVIEW}"}}

@@ -33,6 +33,8 @@ def test_snapshot_session_timeline_metrics_and_feedback(make_api: AppFactory, mo
         password = manager.get_session_viewer_password()
 
         with make_api(database) as api:
+            listed = api.get("/api/v1/sessions/search", headers=GLOBAL).json()["sessions"]
+            by_agent = api.get("/api/v1/sessions/search?agent_id=default", headers=GLOBAL).json()["sessions"]
             body = api.get("/api/v1/sessions/snap-1", headers=GLOBAL).json()
             paged = api.get("/api/v1/sessions/snap-1?timeline_limit=2", headers=GLOBAL).json()
             own = api.get("/api/v1/sessions/snap-1", headers={"X-Session-Password": password})
@@ -53,6 +55,12 @@ def test_snapshot_session_timeline_metrics_and_feedback(make_api: AppFactory, mo
         assert body["totals"]["turns"] == 2 and body["totals"]["totalTokens"] > 0
         assert paged["timeline_total"] == 5 and len(paged["timeline"]) == 2 and paged["timeline_next_offset"] == 2
         assert own.status_code == 200
+        # The list card: the same aggregates as for a message-log session.
+        [card] = listed
+        assert card["agent_ids"] == ["default"] and card["models"] == ["scripted-offline-model"]
+        assert card["message_count"] == 4 and card["turns"] == 2 and card["tokens"]["totalTokens"] > 0
+        assert card["preview"] == "first question" and card["feedback_up"] == 1
+        assert [c["session_id"] for c in by_agent] == ["snap-1"]
         assert "session_viewer_password" not in str(body) and password not in str(body)
     finally:
         storage.close()
