@@ -33,6 +33,9 @@ from .timeline import iso_or_none, to_jsonable
 
 logger = logging.getLogger(__name__)
 
+#: The cap of a count that must read documents (two filters, the feedback filter, "contains"): reading
+#: COUNT_CAP documents would cost more than the page itself, so such totals stop at "1,000+".
+DOCUMENT_COUNT_CAP = 1_000
 #: At most this many distinct values become a dropdown; more, and the UI offers a text box.
 MAX_OPTION_VALUES = 200
 DEFAULT_MAX_TIME_MS = 5_000
@@ -84,6 +87,8 @@ async def _count(
     if not plan.match:
         return await collection.estimated_document_count(maxTimeMS=max_time_ms(settings)), "estimate"
     cap = settings.count_cap
+    if q.count_reads_documents(plan.match):
+        cap = min(cap, DOCUMENT_COUNT_CAP)
     try:
         # The ``count`` command, not ``count_documents`` (an aggregation): with index bounds it is a
         # COUNT_SCAN of at most ``cap + 1`` keys and no documents, about twice as fast at the cap.

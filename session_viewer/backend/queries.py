@@ -415,6 +415,22 @@ def slow_reasons(
     return reasons
 
 
+def count_reads_documents(match: Mapping[str, Any]) -> bool:
+    """True when counting ``match`` must read documents, not only index keys.
+
+    One equality, prefix or range clause is a COUNT_SCAN over one index; two clauses (one is checked
+    on the documents the other's index finds), an ``$elemMatch`` (the feedback filter also checks
+    the entry's source) or a case-insensitive regex need the documents.
+    """
+    if not match:
+        return False
+    clauses = match.get("$and") if isinstance(match.get("$and"), list) else [match]
+    if len(clauses) != 1:
+        return True
+    text = json.dumps(clauses[0], default=str)
+    return '"$elemMatch"' in text or '"$options"' in text
+
+
 def detail_projection() -> dict[str, int]:
     """The whole session except what must never leave the server."""
     return {d.VIEWER_PASSWORD: 0}

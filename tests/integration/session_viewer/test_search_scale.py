@@ -21,6 +21,7 @@ from pymongo import MongoClient
 
 from mongodb_session_manager import synthetic
 from mongodb_session_manager.indexes import ensure_indexes
+from session_viewer.backend.listing import DOCUMENT_COUNT_CAP
 from session_viewer.backend.main import create_app
 
 from .conftest import GLOBAL, viewer_settings
@@ -29,7 +30,7 @@ N = 20_000
 SIZE = 20
 #: "A few pages' worth": three pages of rows plus the one extra row each page reads.
 FEW_PAGES = 3 * (SIZE + 1)
-COUNT_CAP = 1_000
+COUNT_CAP = 5_000  # DOCUMENT_COUNT_CAP (1,000) applies where the count reads documents
 SEARCH = "/api/v1/sessions/search"
 
 
@@ -147,7 +148,7 @@ def test_each_search_reads_a_few_pages_of_the_index(
         assert not page.get("hasSortStage"), (name, page["planSummary"])
     # The count stops at COUNT_CAP matches. With one filter that is COUNT_CAP index keys; with two, the
     # second is checked on the documents the first one's index finds (1 in 4 here match both).
-    cap = COUNT_CAP if name != "two metadata filters" else 4 * COUNT_CAP
+    cap = COUNT_CAP if name != "two metadata filters" else 4 * DOCUMENT_COUNT_CAP
     for count in seen.counts:
         assert count["keysExamined"] <= cap + 2 and count["docsExamined"] <= cap + 1, (name, count["keysExamined"])
     if not SEARCHES[name]:
@@ -178,7 +179,7 @@ def test_filtered_cursor_pages_stay_on_the_compound_index(
 ) -> None:
     first = get(big_api, feedback="down")
     downs = sum(1 for n in range(N) if synthetic.rating(n) == "down")
-    assert downs > COUNT_CAP and (first["total"], first["total_kind"]) == (COUNT_CAP, "at_least")
+    assert downs > DOCUMENT_COUNT_CAP and (first["total"], first["total_kind"]) == (DOCUMENT_COUNT_CAP, "at_least")
     body, seen = profiled(mongo_client, big, lambda: get(big_api, feedback="down", cursor=first["next_cursor"]))
     assert [s["session_id"] for s in body["sessions"]] == expected(lambda n: synthetic.rating(n) == "down")[
         SIZE : 2 * SIZE

@@ -373,3 +373,13 @@ def test_dedicated_fields_are_not_offered_as_generic_filters() -> None:
         "t": {"key": [("totals.usage.totalTokens", -1)]},
     }
     assert q.filterable_fields(info) == ["session_id", "created_at"]
+
+
+def test_counts_that_must_read_documents_are_recognised() -> None:
+    assert not q.count_reads_documents({})
+    assert not q.count_reads_documents({"metadata.status": {"$eq": "open"}})
+    assert not q.count_reads_documents(q.search_filter(session_id="abc"))
+    assert not q.count_reads_documents(q.search_filter(created_from=datetime(2024, 1, 1, tzinfo=UTC)))
+    assert q.count_reads_documents(q.search_filter(feedback="down"))
+    assert q.count_reads_documents(q.search_filter(session_id="abc", session_id_mode="contains"))
+    assert q.count_reads_documents(q.search_filter(agent_id="a", model="m"))
