@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import documents as d
@@ -26,8 +26,6 @@ if TYPE_CHECKING:
     from pymongo.collection import Collection
     from strands.types.session import SessionMessage
 
-    from .errors import SessionStoreError
-
 logger = logging.getLogger(__name__)
 
 
@@ -36,21 +34,9 @@ class SessionFeatureMethods:
 
     if TYPE_CHECKING:
         collection: Collection[Any]
-
-        def _translate(
-            self, session_id: str | None, agent_id: str | None = None
-        ) -> contextlib.AbstractContextManager[None]: ...
-
-        def _guarded_update(
-            self,
-            sid: str,
-            aid: str | None,
-            query: Mapping[str, Any],
-            update: Mapping[str, Any] | list[Mapping[str, Any]],
-            missed: SessionStoreError,
-            *,
-            array_filters: list[dict[str, Any]] | None = None,
-        ) -> None: ...
+        #: ``MongoDBSessionRepository._translate`` / ``._guarded_update`` (see there).
+        _translate: Callable[..., contextlib.AbstractContextManager[None]]
+        _guarded_update: Callable[..., None]
 
     # ---- one session document ------------------------------------------------------------------------
 
