@@ -252,9 +252,18 @@ def payload_json(entry: Mapping[str, Any]) -> Any:
         return None
 
 
+#: Strands' JSON form of bytes (images, documents): ``{"__bytes_encoded__": true, "data": "<base64>"}``.
+_ENCODED_BYTES = re.compile(r'("__bytes_encoded__":\s*true,\s*"data":\s*")[A-Za-z0-9+/=]*(")')
+
+
 def content_tokens(data: bytes) -> list[str]:
-    """Tokens of the content, exactly as Strands' keyword search tokenises it."""
-    return sorted(tokenize(data.decode("utf-8", errors="replace")))
+    """Tokens of the content as Strands' keyword search tokenises it, without base64-encoded bytes.
+
+    An image in a message is ~1.3x its size in base64, which splits into tens of thousands of random
+    "words": indexing them would bloat every write and match nothing anyone searches for. Text,
+    keys and every other value are tokenised exactly as Strands does.
+    """
+    return sorted(tokenize(_ENCODED_BYTES.sub(r"\1\2", data.decode("utf-8", errors="replace"))))
 
 
 def key_tokens(key: str) -> list[str]:

@@ -120,3 +120,16 @@ def test_agents_from_document() -> None:
         {"agent_id": "a.x", "model": "m", "system_prompt": None, "message_count": 4, "totals": {"turns": 2}},
         {"agent_id": "b", "model": None, "system_prompt": None, "message_count": 2, "totals": {}},
     ]
+
+
+def test_base64_bytes_are_not_indexed_for_search() -> None:
+    from strands.types.session import encode_bytes_values
+
+    image = bytes(range(256)) * 40
+    payload = json.dumps(
+        encode_bytes_values({"content": [{"text": "see the photo"}, {"image": {"source": {"bytes": image}}}]}),
+        ensure_ascii=False,
+    ).encode()
+    tokens = ds.content_tokens(payload)
+    assert {"see", "photo", "image", "bytes", "__bytes_encoded__", "data", "true"} <= set(tokens)
+    assert len(tokens) < 15  # the base64 of 10 KB of bytes would be hundreds of tokens
