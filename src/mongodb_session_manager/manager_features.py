@@ -19,7 +19,7 @@ from strands.hooks import AfterInvocationEvent
 from strands.types.session import SessionAgent
 
 from . import documents as d
-from .errors import AgentAlreadyExistsError, MessageNotFoundError
+from .errors import AgentAlreadyExistsError, AgentNotFoundError, MessageNotFoundError
 from .hooks.contract import OperationHook, run_operation
 from .metadata_tool import PROTECTED_METADATA_KEYS, build_metadata_tool
 from .metrics import model_id
@@ -179,9 +179,9 @@ class SessionFeaturesMixin:
         latest.redact_message = redact_message
         try:
             self.session_repository.redact_message(self.session_id, aid, latest, **audit)
-        except MessageNotFoundError:
-            # Not stored: the running turn holds it. The lifecycle redacts it there (or raises if the
-            # message is in no turn either); the event waits for the turn's commit.
+        except (MessageNotFoundError, AgentNotFoundError):
+            # Not stored (nor, maybe, its agent): the running turn holds it. The lifecycle redacts it
+            # there (or raises if the message is in no turn either); the event waits for the commit.
             super().redact_latest_message(redact_message, agent, **kwargs)  # type: ignore[misc]
             self._pending_guardrail_events().setdefault(aid, []).append((latest, audit))
 
