@@ -252,6 +252,10 @@ def payload_json(entry: Mapping[str, Any]) -> Any:
         return None
 
 
+#: Longer "words" (hashes, minified blobs) are not indexed: nobody searches for them, and each one
+#: would be an index key of that size.
+MAX_TOKEN_LENGTH = 128
+
 #: Strands' JSON form of bytes (images, documents): ``{"__bytes_encoded__": true, "data": "<base64>"}``.
 _ENCODED_BYTES = re.compile(r'("__bytes_encoded__":\s*true,\s*"data":\s*")[A-Za-z0-9+/=]*(")')
 
@@ -261,9 +265,11 @@ def content_tokens(data: bytes) -> list[str]:
 
     An image in a message is ~1.3x its size in base64, which splits into tens of thousands of random
     "words": indexing them would bloat every write and match nothing anyone searches for. Text,
-    keys and every other value are tokenised exactly as Strands does.
+    keys and every other value are tokenised exactly as Strands does (words up to
+    ``MAX_TOKEN_LENGTH`` characters).
     """
-    return sorted(tokenize(_ENCODED_BYTES.sub(r"\1\2", data.decode("utf-8", errors="replace"))))
+    text = _ENCODED_BYTES.sub(r"\1\2", data.decode("utf-8", errors="replace"))
+    return sorted(token for token in tokenize(text) if len(token) <= MAX_TOKEN_LENGTH)
 
 
 def key_tokens(key: str) -> list[str]:

@@ -12,7 +12,12 @@ from pymongo import AsyncMongoClient, MongoClient, monitoring
 from strands._async import run_async
 from strands.types.exceptions import StorageError
 
-from mongodb_session_manager.errors import DatabaseUnavailableError, InvalidInputError, StorageBackendError
+from mongodb_session_manager.errors import (
+    DatabaseUnavailableError,
+    DocumentTooLargeError,
+    InvalidInputError,
+    StorageBackendError,
+)
 from mongodb_session_manager.storage import MongoDBStorage
 
 from .suite import GRAPH, HISTORY, LATEST, SID, STASH
@@ -178,3 +183,12 @@ async def test_unreachable_server_is_a_typed_storage_error(db_name: str) -> None
     assert isinstance(caught.value.__cause__, DatabaseUnavailableError)
     storage.close()
     await storage.aclose()
+
+
+async def test_a_snapshot_past_16_mb_is_refused_and_the_stored_one_kept(storage: MongoDBStorage) -> None:
+    await storage.write(LATEST, SNAPSHOT)
+    huge = json.dumps({"data": {"messages": [{"text": "word " * 3_500_000}]}}).encode()  # ~17.5 MB
+    with pytest.raises(StorageBackendError) as caught:
+        await storage.write(LATEST, huge)
+    assert isinstance(caught.value.__cause__, DocumentTooLargeError)
+    assert await storage.read(LATEST) == SNAPSHOT
