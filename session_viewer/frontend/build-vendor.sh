@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuilds vendor/ from the npm registry: axios, marked, DOMPurify, dayjs (built files + licences)
-# and vendor/tailwind.css (Tailwind CLI over index.html, viewer.js and components.js).
+# and vendor/tailwind.css (Tailwind CLI over index.html and the scripts listed in tailwind.config.js).
 # Run it after changing class names or to upgrade a library; commit the result. Tests and the
 # running viewer only use the committed files: no npm, no network, no node_modules at run time.
 set -euo pipefail

@@ -14,6 +14,7 @@
   "use strict";
 
   const C = global.SessionViewerComponents;
+  const R = global.SessionViewerDetailRender;
   const el = C.el;
   /** How many pages a message link may load to find its message (a long session has thousands). */
   const MAX_PAGES_FOR_A_LINK = 400;
@@ -105,10 +106,10 @@
 
     show(detail) {
       this.detail = detail;
-      this.tones = C.agentTones((detail.agents || []).map((a) => a.agent_id));
+      this.tones = R.agentTones((detail.agents || []).map((a) => a.agent_id));
       const canWrite = Boolean(this.api.credentials && this.api.credentials.scope === "global");
       const links = { session: sessionLink(detail.session_id) };
-      this.root.replaceChildren(C.renderSessionDetail(detail, links, canWrite));
+      this.root.replaceChildren(R.renderSessionDetail(detail, links, canWrite));
       this.scroller.scrollTop = 0;
       this.timeline = this.root.querySelector("#timeline");
       this.more = this.root.querySelector("#load-more");
@@ -179,7 +180,7 @@
       for (const item of items) {
         loaded += 1;
         if (item.type === "message" && this.attachToolResults(item)) continue;
-        this.timeline.append(C.renderTimelineItem(item, this.tones, links));
+        this.timeline.append(R.renderTimelineItem(item, this.tones, links));
       }
       this.timeline.dataset.loaded = String(loaded);
     }
@@ -196,7 +197,7 @@
         const duration = durationBetween(call && call.dataset.createdAt, item.created_at);
         step.dataset.state = block.status === "error" ? "error" : "done";
         step.dataset.resultItemId = item.id;
-        step.querySelector(".tool-step-result").replaceChildren(C.renderBlock(block));
+        step.querySelector(".tool-step-result").replaceChildren(R.renderBlock(block));
         const shown = step.querySelector(".tool-duration");
         shown.textContent = duration === null ? "" : `took ${C.formatDuration(duration)}`;
         if (duration !== null) shown.dataset.ms = String(duration);
@@ -283,7 +284,7 @@
         const list = this.root.querySelector("#reviewer-notes");
         const empty = list.querySelector(".no-notes");
         if (empty) empty.remove();
-        list.append(C.renderNote(note));
+        list.append(R.renderNote(note));
         if (this.nextOffset === null) this.append([note]); // the timeline is complete: the note is its newest item
         text.value = "";
         rating.value = "";

@@ -63,7 +63,7 @@ def test_every_vendored_library_ships_with_its_licence() -> None:
 
 
 def test_our_scripts_never_inject_unsanitised_html() -> None:
-    for name in ("components.js", "viewer.js", "list.js", "detail.js"):
+    for name in ("components.js", "viewer.js", "list.js", "detail.js", "detail-render.js"):
         source = (FRONTEND / name).read_text()
         assignments = re.findall(r"\.(?:innerHTML|outerHTML)\s*=\s*([^;]+);", source)
         assert all("DOMPurify.sanitize" in rhs for rhs in assignments), (name, assignments)
