@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: How often an owned async client is replaced after its event loop closed (then: the thread path).
+_MAX_REBINDS = 3
+
 _indexes_lock = threading.Lock()
 _indexes_done: set[tuple[tuple[str, ...], str, str]] = set()
 
@@ -309,7 +312,7 @@ class _Clients:
         self._owns_sync = self._sync is None
         self._owns_async = self._async is None
         self._template = dict(getattr(client, "_init_kwargs", {}) or {}) if client is not None else {}
-        self._retired: list[AsyncMongoClient[Any]] = []
+        self._rebinds = 0
         self._bound_loop: asyncio.AbstractEventLoop | None = None
 
     def identity(self) -> tuple[str, ...]:
@@ -342,9 +345,11 @@ class _Clients:
             if bound is None or bound is loop:
                 self._bound_loop = loop
                 return self._async
-            if bound.is_closed() and self._owns_async:
-                # The loop it was bound to is gone (an earlier asyncio.run); its sockets went with it.
-                self._retired.append(self._async)
+            if bound.is_closed() and self._owns_async and self._rebinds < _MAX_REBINDS:
+                # The loop it was bound to is gone (an earlier asyncio.run, e.g. a start-up check): bind a
+                # new client to this one. Bounded, so a program that runs asyncio.run per call settles on
+                # the thread path instead of paying a new client (~11 ms) every time.
+                self._rebinds += 1
                 self._async = AsyncMongoClient(**self._new_kwargs())
                 self._bound_loop = loop
                 return self._async
@@ -355,7 +360,6 @@ class _Clients:
             if self._owns_sync and self._sync is not None:
                 self._sync.close()
                 self._sync = None
-            self._retired.clear()
 
     async def aclose(self) -> None:
         with self._lock:

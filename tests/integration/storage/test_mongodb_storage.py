@@ -192,3 +192,19 @@ async def test_a_snapshot_past_16_mb_is_refused_and_the_stored_one_kept(storage:
         await storage.write(LATEST, huge)
     assert isinstance(caught.value.__cause__, DocumentTooLargeError)
     assert await storage.read(LATEST) == SNAPSHOT
+
+
+def test_an_owned_async_client_follows_a_new_loop_a_bounded_number_of_times(mongo_uri: str, db_name: str) -> None:
+    storage = MongoDBStorage(mongo_uri, db_name, "sessions")
+    clients = []
+
+    async def one_call() -> None:
+        await storage.write(STASH, b"x")
+        clients.append(storage._shared._async)
+
+    for _ in range(6):
+        asyncio.run(one_call())
+    # The first loop and three more got a native client; later loops use the pooled sync client.
+    assert len({id(c) for c in clients}) == 4
+    assert asyncio.run(storage.read(STASH)) == b"x"
+    storage.close()
