@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from session_viewer.backend import lockout
+from session_viewer.backend.access import WeakPasswordError
 from session_viewer.backend.auth import (
     client_key,
     device_key,
@@ -20,7 +21,7 @@ from session_viewer.backend.auth import (
     verify_device_token,
 )
 from session_viewer.backend.config import Settings
-from session_viewer.backend.main import WeakPasswordError, create_app
+from session_viewer.backend.main import create_app
 
 
 def test_passwords_match_exactly_and_never_on_empty() -> None:
