@@ -86,6 +86,8 @@ def filterable_fields(index_information: Mapping[str, Mapping[str, Any]]) -> lis
     """
     found: set[str] = set()
     for spec in index_information.values():
+        if "expireAfterSeconds" in spec:  # a TTL index deletes expired sessions; it is not a search field
+            continue
         for key, direction in spec.get("key", []):
             if isinstance(direction, int | float) and is_safe_path(str(key)) and str(key) not in DEDICATED_FIELDS:
                 found.add(str(key))

@@ -383,3 +383,8 @@ def test_counts_that_must_read_documents_are_recognised() -> None:
     assert q.count_reads_documents(q.search_filter(feedback="down"))
     assert q.count_reads_documents(q.search_filter(session_id="abc", session_id_mode="contains"))
     assert q.count_reads_documents(q.search_filter(agent_id="a", model="m"))
+
+
+def test_ttl_indexes_are_not_search_fields() -> None:
+    info = {"ttl": {"key": [("expires_at", 1)], "expireAfterSeconds": 0}, "s": {"key": [("metadata.status", 1)]}}
+    assert q.filterable_fields(info) == ["session_id", "created_at", "metadata.status"]
