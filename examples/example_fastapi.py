@@ -1,7 +1,10 @@
 """FastAPI service: one global factory at start-up, a session manager per request.
 
 Every request borrows the factory's pooled MongoClient, so building a manager costs no
-connection work. Run: uv run python examples/example_fastapi.py   (PORT, default 8000)
+connection work. The library's typed errors reach the endpoint unwrapped (also from inside
+``agent(...)``), so one exception handler maps them to HTTP answers: another turn of the same
+session still running -> 429 with Retry-After, a refused turn -> 409, bad input -> 422, the
+database down -> 503. Run: uv run python examples/example_fastapi.py   (PORT, default 8000)
     curl -s localhost:8000/chat -H 'content-type: application/json' \
          -d '{"session_id": "user-42", "message": "What is 6 * 7?"}'
 """
@@ -10,19 +13,47 @@ import os
 from contextlib import asynccontextmanager
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from strands import Agent
 
 from mongodb_session_manager import close_global_factory, get_global_factory, initialize_global_factory
 from mongodb_session_manager.demo import calculator
 from mongodb_session_manager.embedded import local_mongodb
+from mongodb_session_manager.errors import (
+    ConcurrentModificationError,
+    DatabaseUnavailableError,
+    DocumentTooLargeError,
+    InvalidInputError,
+    NotFoundError,
+    SessionBusyError,
+    SessionStoreError,
+)
 from mongodb_session_manager.testing import default_model
 
 
 class ChatRequest(BaseModel):
     session_id: str
     message: str
+
+
+#: The first match wins (SessionBusyError is a ConcurrentModificationError). Every refused turn left
+#: the session as it was, so the client may simply send the prompt again.
+STATUS = [
+    (SessionBusyError, 429),  # another turn of this agent is running: retry in a moment
+    (InvalidInputError, 422),
+    (NotFoundError, 404),
+    (ConcurrentModificationError, 409),  # TurnLeaseLostError, MessageConflictError
+    (DocumentTooLargeError, 413),
+    (DatabaseUnavailableError, 503),
+]
+
+
+async def session_store_error(request: Request, exc: SessionStoreError) -> JSONResponse:
+    status = next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
+    headers = {"Retry-After": "1"} if status == 429 else None
+    return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status_code=status, headers=headers)
 
 
 def create_app(connection_string: str) -> FastAPI:
@@ -33,6 +64,7 @@ def create_app(connection_string: str) -> FastAPI:
         close_global_factory()
 
     app = FastAPI(title="Strands chat with MongoDB sessions", lifespan=lifespan)
+    app.add_exception_handler(SessionStoreError, session_store_error)  # type: ignore[arg-type]
 
     @app.get("/health")
     def health() -> dict:

@@ -6,7 +6,14 @@ POST /chat/stream streams newline-delimited JSON events, one per line:
 * ``{"type": "assistant_message", "tools": [{"tool_use_id", "name", "input"}]}``: that message is
   complete (the next delta starts a new one), with the tool calls it asked for;
 * ``{"type": "tool_result", "tool_use_id", "status", "text"}``: a tool call's result;
-* ``{"type": "done", "usage": {...}}``: the turn is over.
+* ``{"type": "done", "usage": {...}}``: the turn is over (and stored, in one write);
+* ``{"type": "error", "error": <class name>, "detail": ...}``: the turn failed after the stream
+  started; nothing of it was stored, so the client can send the prompt again.
+
+The endpoint uses the library's async API: ``await factory.acreate_session_manager(...)`` reads the
+session off the event loop, and the turn's writes during ``stream_async`` run in the library's
+thread pool. Another turn of the same chat still running (a double-click, a second tab) is answered
+with 429 and ``Retry-After`` before the stream starts; an id the library refuses with 422.
 
 GET /sessions/{id} returns the conversation as the user saw it (one entry per user or assistant
 message, tool calls attached to the assistant message that made them, the latest feedback on each
@@ -38,7 +45,7 @@ from strands import Agent
 from mongodb_session_manager import close_global_factory, get_global_factory, initialize_global_factory
 from mongodb_session_manager.demo import calculator
 from mongodb_session_manager.embedded import local_mongodb
-from mongodb_session_manager.errors import InvalidInputError, SessionStoreError
+from mongodb_session_manager.errors import InvalidInputError, SessionBusyError, SessionStoreError
 from mongodb_session_manager.testing import default_model
 
 logger = logging.getLogger("example_fastapi_streaming")
@@ -147,10 +154,10 @@ def create_app(
     @app.post("/chat/stream")
     async def chat_stream(request: ChatRequest) -> StreamingResponse:
         try:
-            manager = get_global_factory().create_session_manager(request.session_id)
+            manager = await get_global_factory().acreate_session_manager(request.session_id)
         except InvalidInputError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
-        agent = Agent(
+        agent = Agent(  # no I/O here: the session and its agents were read above
             agent_id=AGENT_ID,
             model=default_model(),
             tools=[calculator, manager.get_metadata_tool()],
@@ -158,17 +165,36 @@ def create_app(
             session_manager=manager,
             callback_handler=None,
         )
+        stream = agent.stream_async(request.message)
+        try:
+            # Strands yields its first event after the turn's lease was taken, so a busy chat is
+            # refused here, while the answer can still be an HTTP status (the error is not wrapped).
+            first = await anext(stream)
+        except SessionBusyError as exc:
+            raise HTTPException(status_code=429, detail=str(exc), headers={"Retry-After": "1"}) from exc
+
+        def encode(event: dict[str, Any]) -> list[str]:
+            if "data" in event:
+                return [json.dumps({"type": "delta", "text": event["data"]}) + "\n"]
+            lines = []
+            message = event.get("message")
+            if isinstance(message, dict):
+                if message.get("role") == "assistant":
+                    lines.append(json.dumps({"type": "assistant_message", "tools": _tool_uses(message)}) + "\n")
+                lines += [json.dumps({"type": "tool_result", **result}) + "\n" for result in _tool_results(message)]
+            return lines
 
         async def events() -> AsyncIterator[str]:
-            async for event in agent.stream_async(request.message):
-                if "data" in event:
-                    yield json.dumps({"type": "delta", "text": event["data"]}) + "\n"
-                elif isinstance(event.get("message"), dict):
-                    message = event["message"]
-                    if message.get("role") == "assistant":
-                        yield json.dumps({"type": "assistant_message", "tools": _tool_uses(message)}) + "\n"
-                    for result in _tool_results(message):
-                        yield json.dumps({"type": "tool_result", **result}) + "\n"
+            try:
+                for line in encode(first):
+                    yield line
+                async for event in stream:
+                    for line in encode(event):
+                        yield line
+            except SessionStoreError as exc:  # the commit was refused: the turn was rolled back, nothing stored
+                logger.warning("session_id=<%s> | turn not stored: %s", request.session_id, exc)
+                yield json.dumps({"type": "error", "error": type(exc).__name__, "detail": str(exc)}) + "\n"
+                return
             usage = agent.event_loop_metrics.agent_invocations[-1].usage
             yield json.dumps({"type": "done", "usage": dict(usage)}) + "\n"
 

@@ -141,3 +141,52 @@ def test_example_fastapi_streaming_streams_and_restores(mongo_uri: str) -> None:
         assert all(m["feedback"] is None for m in state["messages"][:-1])
     finally:
         _stop(proc)
+
+
+def _hold_lease(mongo_uri: str, session_id: str) -> None:
+    """Another turn of the agent "assistant" is running (a live lease held by someone else)."""
+    from datetime import UTC, datetime, timedelta
+
+    from pymongo import MongoClient
+
+    with MongoClient(mongo_uri) as client:
+        client["chat"]["sessions"].update_one(
+            {"_id": session_id},
+            {
+                "$set": {
+                    "agents.assistant.lease": {
+                        "token": "another-request",
+                        "owner": "test",
+                        "expires_at": datetime.now(UTC) + timedelta(seconds=120),
+                    }
+                }
+            },
+        )
+
+
+@pytest.mark.parametrize("script", sorted(SERVERS))
+def test_server_examples_answer_a_busy_session_with_429_and_store_nothing(script: str, mongo_uri: str) -> None:
+    streaming = script == "example_fastapi_streaming.py"
+    session_id = f"ex-busy-{'stream' if streaming else 'plain'}"
+    proc, base = _serve(script, mongo_uri)
+
+    def send(message: str) -> httpx.Response:
+        path = "/chat/stream" if streaming else "/chat"
+        response = httpx.post(f"{base}{path}", json={"session_id": session_id, "message": message}, timeout=60)
+        return response
+
+    try:
+        assert send("Hello there").status_code == 200
+        _hold_lease(mongo_uri, session_id)
+        busy = send("Are you there?")  # waits the default busy_timeout, then is refused
+        assert busy.status_code == 429, busy.text
+        assert busy.headers["retry-after"] == "1"
+        assert "SessionBusyError" in busy.text or "another invocation" in busy.text
+    finally:
+        _stop(proc)
+    from pymongo import MongoClient
+
+    with MongoClient(mongo_uri) as client:
+        doc = client["chat"]["sessions"].find_one({"_id": session_id})
+    assert [m["message"]["content"][0]["text"] for m in doc["agents"]["assistant"]["messages"]][:1] == ["Hello there"]
+    assert len(doc["agents"]["assistant"]["messages"]) == 2, "the refused request stored nothing"
