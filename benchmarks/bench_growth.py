@@ -3,8 +3,10 @@
 For each size a session is pre-filled (one bulk write, realistic text sizes: ~200-character user
 messages, ~800-character answers), then measured:
 
-* append: ``repository.create_message`` of one new message (what every turn does twice). After
+* append: ``repository.create_message`` of one new message (one guarded ``update_one``). After
   each timed append the message is removed again, untimed, so the size stays what it says;
+* the same append as upstream v0.2.7 wrote it: a plain driver ``update_one`` with ``$push`` and no
+  guard (the baseline for the append's own cost at each size);
 * ``list_messages(limit=20)``: the first page, and the latest 20 (``offset = n - 20``).
 
 The 10-message session is the baseline. Target: the 10,000-message figures within 1.5x of it.
@@ -34,7 +36,7 @@ from mongodb_session_manager import documents as d
 from mongodb_session_manager.mongodb_session_repository import MongoDBSessionRepository
 from mongodb_session_manager.testing import ScriptedModel
 
-SIZES = (10, 1_000, 10_000)
+SIZES = (10, 1_000, 2_000, 10_000)
 REPEAT, WARMUP = 200, 20
 COLLECTION = "sessions"
 AGENT = "assistant"
@@ -89,6 +91,20 @@ def run(uri: str) -> Result:
                 if i >= WARMUP:
                     samples += one.samples
             appended = Stats(samples)
+            plain_samples = []
+            plain_doc = d.message_document(new)
+            for i in range(WARMUP + REPEAT):
+                one = measure(
+                    lambda sid=sid, doc=plain_doc: collection.update_one(
+                        {d.ID: sid}, {"$push": {d.messages_path(AGENT): doc}, "$set": d.touch()}
+                    ),
+                    repeat=1,
+                    warmup=0,
+                )
+                undo(sid, size)
+                if i >= WARMUP:
+                    plain_samples += one.samples
+            plain = Stats(plain_samples)
             first_page = measure(lambda sid=sid: repo.list_messages(sid, AGENT, limit=20), repeat=REPEAT, warmup=WARMUP)
             last_page = measure(
                 lambda sid=sid, size=size: repo.list_messages(sid, AGENT, limit=20, offset=max(0, size - 20)),
@@ -97,10 +113,11 @@ def run(uri: str) -> Result:
             )
             assert len(repo.list_messages(sid, AGENT, limit=20)) == min(20, size)
             assert repo.count_messages(sid, AGENT) == size
-            stats[size] = {"append": appended, "first_page": first_page, "last_page": last_page}
+            stats[size] = {"append": appended, "plain": plain, "first_page": first_page, "last_page": last_page}
             figures[str(size)] = {
                 "document_bytes": doc_bytes,
                 "append": appended.summary(),
+                "append_upstream_pattern": plain.summary(),
                 "list_first_20": first_page.summary(),
                 "list_latest_20": last_page.summary(),
             }
@@ -113,6 +130,9 @@ def run(uri: str) -> Result:
         for key, label in (("append", "append one message"), ("first_page", "list_messages(limit=20)"),
                            ("last_page", "latest 20 (offset=n-20)")):  # fmt: skip
             print(line("  " + label, stats[size][key], None if size == SIZES[0] else base[key]))
+        print(line("  append, upstream v0.2.7 pattern", stats[size]["plain"]))
+        print(f"      guarded append vs upstream's unguarded $push: "
+              f"{ratio(stats[size]['append'].median, stats[size]['plain'].median):.2f}x")  # fmt: skip
 
     largest = stats[SIZES[-1]]
     figures["ratios_largest_vs_smallest"] = {

@@ -39,6 +39,7 @@ from .errors import (
 from .indexes import ensure_indexes, forget_indexes
 from .mongodb_connection_pool import new_client, split_client_options
 from .repository_features import SessionFeatureMethods
+from .repository_lifecycle import LifecycleStorageMethods
 from .repository_turns import TurnStorageMixin
 
 __all__ = ["MongoDBSessionRepository", "ensure_indexes", "forget_indexes"]
@@ -56,11 +57,13 @@ DEFAULT_SIZE_WARNING_BYTES = 12 * 1024 * 1024
 _warned_sizes: set[tuple[str, str]] = set()
 _WARNED_SIZES_LIMIT = 10_000
 
+_NOT_GIVEN: Any = object()
+
 #: How many recent ``read_agent`` results are kept for ``take_agent_read``.
 _RECENT_READS_LIMIT = 64
 
 
-class MongoDBSessionRepository(SessionFeatureMethods, TurnStorageMixin, SessionRepository):
+class MongoDBSessionRepository(LifecycleStorageMethods, SessionFeatureMethods, TurnStorageMixin, SessionRepository):
     """Stores Strands sessions, agents, messages and multi-agent state in MongoDB.
 
     Args:
@@ -141,7 +144,7 @@ class MongoDBSessionRepository(SessionFeatureMethods, TurnStorageMixin, SessionR
 
     def create_session(self, session: Session, **kwargs: Any) -> Session:
         """Insert the session document; raise ``SessionAlreadyExistsError`` if it exists."""
-        sid = d.validate_id(session.session_id, "session")
+        sid, _ = self._ids(session.session_id)
         doc = d.new_session_document(session, application_name=self.application_name)
         with self._translate(sid):
             try:
@@ -152,14 +155,14 @@ class MongoDBSessionRepository(SessionFeatureMethods, TurnStorageMixin, SessionR
         return session
 
     def read_session(self, session_id: str, **kwargs: Any) -> Session | None:
-        sid = d.validate_id(session_id, "session")
+        sid, _ = self._ids(session_id)
         with self._translate(sid):
             doc = self.collection.find_one({d.ID: sid}, d.SESSION_PROJECTION)
         return d.session_from_document(doc) if doc else None
 
     def delete_session(self, session_id: str, **kwargs: Any) -> None:
         """Remove the session and everything in it (data-deletion requests)."""
-        sid = d.validate_id(session_id, "session")
+        sid, _ = self._ids(session_id)
         with self._translate(sid):
             result = self.collection.delete_one({d.ID: sid})
         if result.deleted_count == 0:
@@ -170,8 +173,7 @@ class MongoDBSessionRepository(SessionFeatureMethods, TurnStorageMixin, SessionR
     # ---- agents ----------------------------------------------------------------------------------
 
     def create_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
-        sid = d.validate_id(session_id, "session")
-        aid = d.validate_id(session_agent.agent_id, "agent", session_id=sid)
+        sid, aid = self._ids(session_id, session_agent.agent_id)
         self._guarded_update(
             sid,
             aid,
@@ -185,8 +187,7 @@ class MongoDBSessionRepository(SessionFeatureMethods, TurnStorageMixin, SessionR
         )
 
     def read_agent(self, session_id: str, agent_id: str, **kwargs: Any) -> SessionAgent | None:
-        sid = d.validate_id(session_id, "session")
-        aid = d.validate_id(agent_id, "agent", session_id=sid)
+        sid, aid = self._ids(session_id, agent_id)
         with self._translate(sid, aid):
             doc = self.collection.find_one({d.ID: sid}, d.agent_projection(aid))
         raw = d.raw_agent_data(doc, aid)
@@ -206,8 +207,7 @@ class MongoDBSessionRepository(SessionFeatureMethods, TurnStorageMixin, SessionR
         return self._recent_agent_reads.pop((session_id, agent_id), None)
 
     def update_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
-        sid = d.validate_id(session_id, "session")
-        aid = d.validate_id(session_agent.agent_id, "agent", session_id=sid)
+        sid, aid = self._ids(session_id, session_agent.agent_id)
         self._guarded_update(
             sid,
             aid,
@@ -225,32 +225,29 @@ class MongoDBSessionRepository(SessionFeatureMethods, TurnStorageMixin, SessionR
         nothing is written. A plain ``update_one``: unlike ``findAndModify`` it never makes the server
         keep a copy of the whole document for retryable writes.
         """
-        sid = d.validate_id(session_id, "session")
-        aid = d.validate_id(agent_id, "agent", session_id=sid)
+        sid, aid = self._ids(session_id, agent_id)
         d.validate_message_id(session_message.message_id, session_id=sid)
         self.append_messages(sid, aid, [session_message])
 
     def read_message(self, session_id: str, agent_id: str, message_id: int, **kwargs: Any) -> SessionMessage | None:
-        sid = d.validate_id(session_id, "session")
-        aid = d.validate_id(agent_id, "agent", session_id=sid)
-        mid = d.validate_message_id(message_id, session_id=sid)
+        sid, aid = self._ids(session_id, agent_id)
+        message_id = d.validate_message_id(message_id, session_id=sid)
         with self._translate(sid, aid):
-            docs = list(self.collection.aggregate(d.read_message_pipeline(sid, aid, mid)))
+            docs = list(self.collection.aggregate(d.read_message_pipeline(sid, aid, message_id)))
         messages = docs[0]["messages"] if docs else []
         return d.message_from_document(messages[0]) if messages else None
 
     def update_message(self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any) -> None:
         """Rewrite a stored message (redaction, or a message the agent replaced after appending)."""
-        sid = d.validate_id(session_id, "session")
-        aid = d.validate_id(agent_id, "agent", session_id=sid)
-        mid = d.validate_message_id(session_message.message_id, session_id=sid)
+        sid, aid = self._ids(session_id, agent_id)
+        message_id = d.validate_message_id(session_message.message_id, session_id=sid)
         update, array_filters = d.update_message_update(aid, session_message)
         self._guarded_update(
             sid,
             aid,
-            d.message_exists_filter(sid, aid, mid),
+            d.message_exists_filter(sid, aid, message_id),
             update,
-            MessageNotFoundError(f"message {mid} does not exist", session_id=sid, agent_id=aid),
+            MessageNotFoundError(f"message {message_id} does not exist", session_id=sid, agent_id=aid),
             array_filters=array_filters,
         )
 
@@ -282,8 +279,7 @@ class MongoDBSessionRepository(SessionFeatureMethods, TurnStorageMixin, SessionR
         *,
         with_metrics: bool = False,
     ) -> list[dict[str, Any]]:
-        sid = d.validate_id(session_id, "session")
-        aid = d.validate_id(agent_id, "agent", session_id=sid)
+        sid, aid = self._ids(session_id, agent_id)
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise InvalidInputError(f"offset must be a non-negative integer, got {offset!r}", session_id=sid)
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
@@ -302,8 +298,7 @@ class MongoDBSessionRepository(SessionFeatureMethods, TurnStorageMixin, SessionR
 
     def read_last_message(self, session_id: str, agent_id: str) -> SessionMessage | None:
         """The agent's newest stored message, fetched alone."""
-        sid = d.validate_id(session_id, "session")
-        aid = d.validate_id(agent_id, "agent", session_id=sid)
+        sid, aid = self._ids(session_id, agent_id)
         with self._translate(sid, aid):
             docs = list(self.collection.aggregate(d.last_message_pipeline(sid, aid)))
         messages = docs[0]["messages"] if docs else []
@@ -318,23 +313,21 @@ class MongoDBSessionRepository(SessionFeatureMethods, TurnStorageMixin, SessionR
         totals: Mapping[str, int] | None = None,
     ) -> None:
         """Attach ``event_loop_metrics`` to one stored message and add ``totals`` to the agent's."""
-        sid = d.validate_id(session_id, "session")
-        aid = d.validate_id(agent_id, "agent", session_id=sid)
-        mid = d.validate_message_id(message_id, session_id=sid)
-        update, array_filters = d.message_metrics_update(aid, mid, metrics, totals)
+        sid, aid = self._ids(session_id, agent_id)
+        message_id = d.validate_message_id(message_id, session_id=sid)
+        update, array_filters = d.message_metrics_update(aid, message_id, metrics, totals)
         self._guarded_update(
             sid,
             aid,
-            d.message_exists_filter(sid, aid, mid),
+            d.message_exists_filter(sid, aid, message_id),
             update,
-            MessageNotFoundError(f"message {mid} does not exist", session_id=sid, agent_id=aid),
+            MessageNotFoundError(f"message {message_id} does not exist", session_id=sid, agent_id=aid),
             array_filters=array_filters,
         )
 
     def count_messages(self, session_id: str, agent_id: str | None = None) -> int:
         """Message count computed by the server (one agent, or all agents of the session)."""
-        sid = d.validate_id(session_id, "session")
-        aid = d.validate_id(agent_id, "agent", session_id=sid) if agent_id is not None else None
+        sid, aid = self._ids(session_id) if agent_id is None else self._ids(session_id, agent_id)
         with self._translate(sid, aid):
             docs = list(self.collection.aggregate(d.message_count_pipeline(sid, aid)))
         if not docs:
@@ -343,8 +336,7 @@ class MongoDBSessionRepository(SessionFeatureMethods, TurnStorageMixin, SessionR
 
     def capture_agent_config(self, session_id: str, agent_id: str, *, model: str, system_prompt: str | None) -> bool:
         """Record the agent's model and prompt where they changed; return whether anything was written."""
-        sid = d.validate_id(session_id, "session")
-        aid = d.validate_id(agent_id, "agent", session_id=sid)
+        sid, aid = self._ids(session_id, agent_id)
         with self._translate(sid, aid):
             result = self.collection.update_one(
                 d.capture_config_filter(sid, aid, model, system_prompt),
@@ -355,34 +347,31 @@ class MongoDBSessionRepository(SessionFeatureMethods, TurnStorageMixin, SessionR
     # ---- multi-agent (Swarm / Graph) ---------------------------------------------------------------
 
     def create_multi_agent(self, session_id: str, multi_agent: MultiAgentBase, **kwargs: Any) -> None:
-        sid = d.validate_id(session_id, "session")
-        mid = d.validate_id(multi_agent.id, "multi-agent", session_id=sid)
+        sid, multi_agent_id = self._ids(session_id, multi_agent.id, kind="multi-agent")
         state = multi_agent.serialize_state()
         self._guarded_update(
             sid,
             None,
-            d.create_multi_agent_filter(sid, mid),
-            d.create_multi_agent_update(mid, state),
-            MultiAgentAlreadyExistsError(f"multi-agent {mid} already exists", session_id=sid),
+            d.create_multi_agent_filter(sid, multi_agent_id),
+            d.create_multi_agent_update(multi_agent_id, state),
+            MultiAgentAlreadyExistsError(f"multi-agent {multi_agent_id} already exists", session_id=sid),
         )
 
     def read_multi_agent(self, session_id: str, multi_agent_id: str, **kwargs: Any) -> dict[str, Any] | None:
-        sid = d.validate_id(session_id, "session")
-        mid = d.validate_id(multi_agent_id, "multi-agent", session_id=sid)
+        sid, multi_agent_id = self._ids(session_id, multi_agent_id, kind="multi-agent")
         with self._translate(sid):
-            doc = self.collection.find_one({d.ID: sid}, d.multi_agent_projection(mid))
-        return d.multi_agent_from_document(doc, mid)
+            doc = self.collection.find_one({d.ID: sid}, d.multi_agent_projection(multi_agent_id))
+        return d.multi_agent_from_document(doc, multi_agent_id)
 
     def update_multi_agent(self, session_id: str, multi_agent: MultiAgentBase, **kwargs: Any) -> None:
-        sid = d.validate_id(session_id, "session")
-        mid = d.validate_id(multi_agent.id, "multi-agent", session_id=sid)
+        sid, multi_agent_id = self._ids(session_id, multi_agent.id, kind="multi-agent")
         state = multi_agent.serialize_state()
         self._guarded_update(
             sid,
             None,
-            d.multi_agent_exists_filter(sid, mid),
-            d.update_multi_agent_update(mid, state),
-            MultiAgentNotFoundError(f"multi-agent {mid} does not exist", session_id=sid),
+            d.multi_agent_exists_filter(sid, multi_agent_id),
+            d.update_multi_agent_update(multi_agent_id, state),
+            MultiAgentNotFoundError(f"multi-agent {multi_agent_id} does not exist", session_id=sid),
         )
 
     # ---- session-level features: named methods in repository_features.SessionFeatureMethods ----------
@@ -441,6 +430,13 @@ class MongoDBSessionRepository(SessionFeatureMethods, TurnStorageMixin, SessionR
             size,
             d.MAX_BSON_SIZE,
         )
+
+    @staticmethod
+    def _ids(session_id: object, other_id: object = _NOT_GIVEN, *, kind: str = "agent") -> tuple[str, Any]:
+        """Every operation's prelude: the session id (and an agent or multi-agent id) checked for use in
+        field paths, so a bad id is an ``InvalidIdentifierError`` before anything reaches MongoDB."""
+        sid = d.validate_id(session_id, "session")
+        return sid, (None if other_id is _NOT_GIVEN else d.validate_id(other_id, kind, session_id=sid))
 
     @contextlib.contextmanager
     def _translate(self, session_id: str | None, agent_id: str | None = None) -> Iterator[None]:

@@ -95,6 +95,10 @@ class TurnStorageMixin:
     collection: Collection[Any]
 
     # Provided by MongoDBSessionRepository.
+    @staticmethod
+    def _ids(session_id: object, other_id: object = ..., *, kind: str = "agent") -> tuple[str, Any]:  # pragma: no cover
+        raise NotImplementedError
+
     def _translate(self, session_id: str | None, agent_id: str | None = None) -> Any:  # pragma: no cover
         raise NotImplementedError
 
@@ -113,8 +117,7 @@ class TurnStorageMixin:
         along for free and feeds the size warning. The reply is decoded by the driver in C; values
         are walked in Python only when the raw bytes show something to repair (:func:`d.needs_repair`).
         """
-        sid = d.validate_id(session_id, "session")
-        aid = d.validate_id(agent_id, "agent", session_id=sid)
+        sid, aid = self._ids(session_id, agent_id)
         with self._translate(sid, aid):
             docs = list(self._raw_collection().aggregate(d.restore_agent_pipeline(sid, aid)))
         if not docs:
@@ -127,7 +130,7 @@ class TurnStorageMixin:
 
     def restore_agents(self, session_id: str) -> tuple[bool, dict[str, RestoredAgent]]:
         """Whether the session exists, and every agent with its message window: one round trip."""
-        sid = d.validate_id(session_id, "session")
+        sid, _ = self._ids(session_id)
         with self._translate(sid):
             docs = list(self._raw_collection().aggregate(d.restore_agents_pipeline(sid)))
         if not docs:
