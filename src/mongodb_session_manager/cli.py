@@ -187,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_migrate import add_migrate_command
 
     add_migrate_command(sub)
+    from .cli_lifecycle import add_lifecycle_commands
+
+    add_lifecycle_commands(sub)
     return parser
 
 

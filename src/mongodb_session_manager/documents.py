@@ -77,6 +77,9 @@ APPLICATION_NAME = "application_name"
 GUARDRAIL_EVENTS = "guardrail_events"
 GUARDRAIL_EVENT = "guardrail_event"
 PROMPT_METADATA = "prompt_metadata"
+#: The session document's shape version (absent: the original library or this one before 0.5); see migrations.py.
+SCHEMA_VERSION = "schema_version"
+CURRENT_SCHEMA_VERSION = 2
 
 # Feedback entries: ``{rating, comment, created_at, <extra keys>}``.
 RATING = "rating"
@@ -303,6 +306,7 @@ def new_session_document(
         AGENT_IDS: [],
         MODELS: [],
         TOTALS: {USAGE: {"totalTokens": 0}},
+        SCHEMA_VERSION: CURRENT_SCHEMA_VERSION,
     }
 
 

@@ -44,6 +44,17 @@ class InvalidFeedbackError(InvalidInputError):
     """A feedback payload is malformed (for example an unknown rating)."""
 
 
+class InvalidExportError(InvalidInputError):
+    """Data given to ``import_session`` is not a session export (wrong format, missing or bad fields)."""
+
+
+class UnsupportedSchemaVersionError(InvalidExportError):
+    """The export (or a stored document) has a schema version newer than this library understands.
+
+    Upgrade the library that imports it; nothing was written.
+    """
+
+
 # ---- missing / existing records --------------------------------------------------------------------
 
 

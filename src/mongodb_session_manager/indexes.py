@@ -13,8 +13,10 @@ from typing import Any
 
 from pymongo import IndexModel, MongoClient
 from pymongo.collection import Collection
+from pymongo.errors import OperationFailure
 
 from . import documents as d
+from .documents_lifecycle import TTL_INDEX_KEY, TTL_INDEX_OPTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -35,17 +37,58 @@ def ensure_indexes(collection: Collection[Any], extra_fields: list[str] | None =
     Constructing managers per request therefore costs no index round trips after the first, and the
     missing ones go in one ``createIndexes`` command. Indexes created by earlier versions (single-field
     ``created_at`` / ``updated_at``) are left alone: they are prefixes of the new ones and can be dropped.
+    The TTL index on ``expires_at`` (see :mod:`.documents_lifecycle`) is part of the same command.
     """
     client = collection.database.client
     names = (collection.database.name, collection.name)
     with _indexes_lock:
         done = _indexes_done.setdefault(client, set())
-        missing = [key for key in d.index_keys(extra_fields) if (*names, index_name(key)) not in done]
+        keys = [*d.index_keys(extra_fields), TTL_INDEX_KEY]
+        missing = [key for key in keys if (*names, index_name(key)) not in done]
         if not missing:
             return
-        collection.create_indexes([IndexModel(list(key)) for key in missing])
+        try:
+            _create(collection, missing)
+        except OperationFailure as exc:
+            # An index on expires_at already exists under another name or with other options (created
+            # by hand): found by its key, it is kept and the others are created without it.
+            if exc.code not in _INDEX_CONFLICT_CODES or TTL_INDEX_KEY not in missing:
+                raise
+            if not _has_index_on(collection, TTL_INDEX_KEY):
+                raise
+            _create(collection, [key for key in missing if key != TTL_INDEX_KEY])
         done.update((*names, index_name(key)) for key in missing)
     logger.debug("collection=<%s> | ensured indexes %s", collection.full_name, [index_name(k) for k in missing])
+
+
+#: IndexOptionsConflict, IndexKeySpecsConflict.
+_INDEX_CONFLICT_CODES = frozenset({85, 86})
+
+
+def _create(collection: Collection[Any], keys: list[d.IndexKey]) -> None:
+    if keys:
+        collection.create_indexes(
+            [IndexModel(list(key), **(TTL_INDEX_OPTIONS if key == TTL_INDEX_KEY else {})) for key in keys]
+        )
+
+
+def _has_index_on(collection: Collection[Any], key: d.IndexKey) -> bool:
+    """Whether an index with exactly this key exists, whatever its name (found by key, not by counting).
+
+    The TTL index is the one whose options matter: creating it again with other options, or under
+    another name, would fail the first operation of the process. An existing one without
+    ``expireAfterSeconds`` is kept and reported, since expiry then never happens.
+    """
+    for name, spec in collection.index_information().items():
+        if tuple((field, int(direction)) for field, direction in spec.get("key", [])) == key:
+            if "expireAfterSeconds" not in spec:
+                logger.warning(
+                    "collection=<%s> | index=<%s> | has no expireAfterSeconds: expired sessions are not deleted",
+                    collection.full_name,
+                    name,
+                )
+            return True
+    return False
 
 
 def forget_indexes() -> None:

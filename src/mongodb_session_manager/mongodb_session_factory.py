@@ -49,6 +49,8 @@ class MongoDBSessionManagerFactory:
         "application_name",
         "turn_lease_seconds",
         "busy_timeout",
+        "retention_days",
+        "redactor",
     )
     _MANAGER_DEFAULT_KEYS = MANAGER_DEFAULT_KEYS
 

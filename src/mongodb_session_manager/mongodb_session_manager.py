@@ -18,12 +18,15 @@ from strands.session.repository_session_manager import RepositorySessionManager
 
 from . import documents as d
 from .documents import VALID_RATINGS
+from .documents_lifecycle import validate_retention_days
 from .errors import SessionAlreadyExistsError
 from .hooks.contract import OperationHook, check_hook
 from .manager_async import AsyncManagerMethods
 from .manager_features import SessionFeaturesMixin
+from .manager_lifecycle import LifecycleFeaturesMixin
 from .mongodb_connection_pool import is_client_option, split_client_options
 from .mongodb_session_repository import MongoDBSessionRepository
+from .redaction import Redactor
 from .session_lifecycle import DEFAULT_BUSY_TIMEOUT, DEFAULT_TURN_LEASE_SECONDS, SessionLifecycleMixin
 
 logger = logging.getLogger(__name__)
@@ -65,7 +68,9 @@ def pop_deprecated_hooks(
     return resolved
 
 
-class MongoDBSessionManager(AsyncManagerMethods, SessionFeaturesMixin, SessionLifecycleMixin, RepositorySessionManager):
+class MongoDBSessionManager(
+    AsyncManagerMethods, LifecycleFeaturesMixin, SessionFeaturesMixin, SessionLifecycleMixin, RepositorySessionManager
+):
     """Persist Strands agents in MongoDB, one document per session.
 
     Args:
@@ -84,6 +89,10 @@ class MongoDBSessionManager(AsyncManagerMethods, SessionFeaturesMixin, SessionLi
             runs); after a crash, the next invocation of the agent waits at most this long.
         busy_timeout: How long an invocation waits for another invocation of the same agent in
             the same session before ``SessionBusyError``.
+        retention_days: Keep the session this many days after a manager last opened it (MongoDB's
+            TTL index deletes it then); ``set_retention`` / ``set_legal_hold`` override it per session.
+        redactor: ``(value, kind) -> value`` run on each message, metadata value and feedback comment
+            before it is stored (``redaction.PIIRedactor()`` for e-mails, phones, card numbers).
         **kwargs: ``MongoClient`` options (``maxPoolSize=...``) for the owned client; any other
             name raises ``TypeError`` naming it.
     """
@@ -103,6 +112,8 @@ class MongoDBSessionManager(AsyncManagerMethods, SessionFeaturesMixin, SessionLi
         repository: MongoDBSessionRepository | None = None,
         turn_lease_seconds: float = DEFAULT_TURN_LEASE_SECONDS,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        retention_days: float | None = None,
+        redactor: Redactor | None = None,
         **kwargs: Any,
     ) -> None:
         d.validate_id(session_id, "session")
@@ -112,6 +123,7 @@ class MongoDBSessionManager(AsyncManagerMethods, SessionFeaturesMixin, SessionLi
         self.metadata_hook = check_hook(hooks["metadata_hook"], "metadata_hook")
         self.feedback_hook = check_hook(hooks["feedback_hook"], "feedback_hook")
         self._init_lifecycle(turn_lease_seconds=turn_lease_seconds, busy_timeout=busy_timeout)
+        self._init_lifecycle_features(retention_days=validate_retention_days(retention_days), redactor=redactor)
         self._owns_repository = repository is None
         if repository is None:
             repository = MongoDBSessionRepository(
@@ -139,6 +151,7 @@ class MongoDBSessionManager(AsyncManagerMethods, SessionFeaturesMixin, SessionLi
             logger.debug("session_id=<%s> | lost a creation race, resuming the session", session_id)
             super().__init__(session_id=session_id, session_repository=repository, **strands_kwargs)
         self.session_repository: MongoDBSessionRepository = repository
+        self._apply_default_retention()
 
     @property
     def repository(self) -> MongoDBSessionRepository:

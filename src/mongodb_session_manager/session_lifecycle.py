@@ -99,6 +99,8 @@ class SessionLifecycleMixin:
     _latest_agent_message: dict[str, SessionMessage | None]
     _held_records: dict[str, list[SessionMessage]]
     _is_new_session: bool
+    #: The redactor's hook (``manager_lifecycle``): the message to store, called where a message is numbered.
+    _redact_message: Callable[[Message], Message]
 
     def _init_lifecycle(self, *, turn_lease_seconds: float, busy_timeout: float) -> None:
         if not turn_lease_seconds > 0:
@@ -217,7 +219,7 @@ class SessionLifecycleMixin:
     def _hold_new_agent(self, agent: LocalAgent) -> None:
         """Create a new agent in memory only; ``_begin_turn`` stores it (off the event loop)."""
         aid = agent.agent_id
-        initial = [SessionMessage.from_message(m, i) for i, m in enumerate(agent.messages)]
+        initial = [SessionMessage.from_message(self._redact_message(m), i) for i, m in enumerate(agent.messages)]
         self._unsaved_agents[aid] = initial
         self._next_ids[aid] = len(initial)
         self._held_records[aid] = list(initial)
@@ -243,7 +245,7 @@ class SessionLifecycleMixin:
         aid = agent.agent_id
         logger.debug("session_id=<%s> | agent_id=<%s> | creating agent", self.session_id, aid)
         self.session_repository.create_agent(self.session_id, SessionAgent.from_agent(agent))
-        initial = [SessionMessage.from_message(m, i) for i, m in enumerate(agent.messages)]
+        initial = [SessionMessage.from_message(self._redact_message(m), i) for i, m in enumerate(agent.messages)]
         self.session_repository.append_messages(self.session_id, aid, initial)
         self._next_ids[aid] = len(initial)
         self._held_records[aid] = list(initial)
@@ -333,7 +335,7 @@ class SessionLifecycleMixin:
         aid = agent.agent_id
         if turn is not None and self._merge_into_previous_user_message(agent, turn, message):
             return
-        record = SessionMessage.from_message(message, self._next_ids[aid])
+        record = SessionMessage.from_message(self._redact_message(message), self._next_ids[aid])
         self._next_ids[aid] += 1
         self._latest_agent_message[aid] = record
         self._held_records.setdefault(aid, []).append(record)

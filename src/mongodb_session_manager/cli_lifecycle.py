@@ -1,0 +1,134 @@
+"""``mongodb-session-manager export | import | migrate``: portable sessions and schema migration.
+
+- ``export SESSION_ID [--database D --collection C] [--output FILE]`` prints the session export
+  (the viewer's format, see :mod:`.portable`) as JSON.
+- ``import FILE [--overwrite] [--session-id ID]`` stores an export (``-`` reads standard input).
+- ``migrate [--dry-run]`` reports the documents below the current schema version and, without
+  ``--dry-run``, migrates them (see :mod:`.migrations`).
+
+The server is ``--connection-string`` or ``MONGODB_CONNECTION_STRING``; the database and
+collection default to ``DATABASE_NAME`` / ``COLLECTION_NAME``, else ``chat.sessions``.
+Typed errors (no such session, not an export, a newer schema version) exit with status 1 and a
+one-line message on standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pymongo import MongoClient
+
+from . import defaults
+from .errors import SessionStoreError
+
+
+def _common(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--connection-string",
+        default=os.environ.get("MONGODB_CONNECTION_STRING"),
+        help="MongoDB URI (default: MONGODB_CONNECTION_STRING)",
+    )
+    cmd.add_argument("--database", default=os.environ.get("DATABASE_NAME", defaults.DATABASE_NAME))
+    cmd.add_argument("--collection", default=os.environ.get("COLLECTION_NAME", defaults.COLLECTION_NAME))
+
+
+def add_lifecycle_commands(sub: Any) -> None:
+    export = sub.add_parser("export", help="print a session as portable JSON (the viewer's export format)")
+    export.add_argument("session_id")
+    export.add_argument("--output", type=Path, default=None, help="write to this file instead of stdout")
+    _common(export)
+    export.set_defaults(func=cmd_export)
+
+    load = sub.add_parser("import", help="store a session export (from `export` or the viewer)")
+    load.add_argument("file", help="the export's JSON file, or - for standard input")
+    load.add_argument("--overwrite", action="store_true", help="replace the session if it exists")
+    load.add_argument("--session-id", default=None, help="import under this id instead of the exported one")
+    _common(load)
+    load.set_defaults(func=cmd_import)
+
+    migrate = sub.add_parser("migrate", help="bring session documents to the current schema version")
+    migrate.add_argument("--dry-run", action="store_true", help="report what needs migration; write nothing")
+    migrate.add_argument("--limit", type=int, default=None, help="at most this many documents")
+    _common(migrate)
+    migrate.set_defaults(func=cmd_migrate)
+
+
+def _repository(args: argparse.Namespace) -> Any:
+    from .mongodb_session_repository import MongoDBSessionRepository
+
+    if not args.connection_string:
+        raise SystemExit(f"{args.command} needs --connection-string or MONGODB_CONNECTION_STRING")
+    return MongoDBSessionRepository(
+        connection_string=args.connection_string, database_name=args.database, collection_name=args.collection
+    )
+
+
+def _fail(exc: SessionStoreError) -> int:
+    sys.stderr.write(f"error: {exc}\n")
+    sys.stderr.flush()
+    return 1
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    repository = _repository(args)
+    try:
+        data = repository.export_session(args.session_id)
+    except SessionStoreError as exc:
+        return _fail(exc)
+    finally:
+        repository.close()
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    if args.output is not None:
+        args.output.write_text(text + "\n", encoding="utf-8")
+    else:
+        _out(text)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .portable import read_export_file
+
+    repository = _repository(args)
+    try:
+        sid = repository.import_session(
+            read_export_file(args.file), overwrite=args.overwrite, session_id=args.session_id
+        )
+    except SessionStoreError as exc:
+        return _fail(exc)
+    finally:
+        repository.close()
+    _out(f"imported {sid} into {args.database}.{args.collection}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from .migrations import migrate
+
+    if not args.connection_string:
+        raise SystemExit("migrate needs --connection-string or MONGODB_CONNECTION_STRING")
+    client: MongoClient[Any] = MongoClient(args.connection_string)
+    try:
+        report = migrate(client[args.database][args.collection], dry_run=args.dry_run, limit=args.limit)
+    except SessionStoreError as exc:
+        return _fail(exc)
+    finally:
+        client.close()
+    for entry in report.entries:
+        kind = " (snapshot session)" if entry.snapshot else ""
+        _out(f"{entry.session_id}{kind}: {entry.status} | {'; '.join(entry.reasons) or 'schema_version below current'}")
+    verb = "need migration" if report.dry_run else "migrated"
+    count = len(report.entries) if report.dry_run else report.migrated
+    _out(f"{count} document(s) {verb} in {args.database}.{args.collection}")
+    if report.newer:
+        _out(f"{report.newer} document(s) have a newer schema version than this library and were left alone")
+    return 0

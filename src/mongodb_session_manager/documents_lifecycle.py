@@ -1,0 +1,412 @@
+"""Document shapes of the data lifecycle: retention, legal hold, purge, redaction counts, import, migration.
+
+:mod:`.documents` is the one module that knows the session document; it is large, so the filters,
+updates and pipelines of the lifecycle features live here instead, built only from the field names
+:mod:`.documents` defines (plus the few lifecycle fields below, declared once here). Pure functions,
+unit-tested without a database; the repository (``repository_lifecycle``) and the migration runner
+(``migrations``) send them.
+
+Fields this module adds to a session document::
+
+    retention_days: <number | null>   # effective retention; null = kept until deleted
+    retention_explicit: <bool>        # set by set_retention(): a manager's default never overrides it
+    expires_at: <date>                # the TTL index deletes the document at this time; absent = never
+    legal_hold: <bool>                # true: no expires_at, whatever the retention says
+    legal_hold_changed_at: <date>
+    messages_purged_at: <date>        # purge_messages() ran
+    redactions: {<rule>: <count>}     # what the redactor replaced (never the original text)
+    schema_version: <int>             # documents.SCHEMA_VERSION, see migrations.py
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from . import documents as d
+from .errors import InvalidInputError
+
+EXPIRES_AT = "expires_at"
+RETENTION_DAYS = "retention_days"
+RETENTION_EXPLICIT = "retention_explicit"
+LEGAL_HOLD = "legal_hold"
+LEGAL_HOLD_CHANGED_AT = "legal_hold_changed_at"
+PURGED_AT = "messages_purged_at"
+REDACTIONS = "redactions"
+
+#: The TTL index: MongoDB's TTL monitor deletes a session once ``expires_at`` is in the past.
+TTL_INDEX_KEY: d.IndexKey = ((EXPIRES_AT, 1),)
+TTL_INDEX_OPTIONS: dict[str, Any] = {"expireAfterSeconds": 0}
+
+DAY_MS = 86_400_000
+#: A hundred years: anything longer is a typo, not a retention policy.
+MAX_RETENTION_DAYS = 36_500
+
+RETENTION_PROJECTION = {d.ID: 0, RETENTION_DAYS: 1, RETENTION_EXPLICIT: 1, EXPIRES_AT: 1, LEGAL_HOLD: 1}
+REDACTIONS_PROJECTION = {d.ID: 0, REDACTIONS: 1}
+#: The whole document for an export: everything but the viewer password (a secret, not the conversation).
+EXPORT_PROJECTION = {d.VIEWER_PASSWORD: 0}
+
+
+# ---- retention and legal hold ----------------------------------------------------------------------------
+
+
+def validate_retention_days(days: object, *, session_id: str | None = None) -> float | int | None:
+    """``None`` (keep until deleted) or a number of days from 0 to :data:`MAX_RETENTION_DAYS`.
+
+    Fractions are allowed (``1 / 24`` is an hour); 0 expires the session at the TTL monitor's next pass.
+    """
+    if days is None:
+        return None
+    if isinstance(days, bool) or not isinstance(days, int | float) or not math.isfinite(days):
+        raise InvalidInputError(f"retention days must be a number or None, got {days!r:.40}", session_id=session_id)
+    if not 0 <= days <= MAX_RETENTION_DAYS:
+        raise InvalidInputError(
+            f"retention days must be between 0 and {MAX_RETENTION_DAYS}, got {days!r}", session_id=session_id
+        )
+    return days
+
+
+def _expiry(days_expr: Any, held_expr: Any) -> dict[str, Any]:
+    """``$$NOW + days``, or ``$$REMOVE`` (no expiry) when held or when days is not a number."""
+    return {
+        "$cond": [
+            {"$or": [{"$eq": [held_expr, True]}, {"$not": [{"$isNumber": days_expr}]}]},
+            "$$REMOVE",
+            {"$add": ["$$NOW", {"$multiply": [days_expr, DAY_MS]}]},
+        ]
+    }
+
+
+def _expiry_stage() -> dict[str, Any]:
+    return {"$set": {EXPIRES_AT: _expiry(f"${RETENTION_DAYS}", f"${LEGAL_HOLD}")}}
+
+
+def default_retention_update(days: float | int | None) -> list[dict[str, Any]]:
+    """Pipeline update: a manager's ``retention_days`` applied, counted from now (the session was opened).
+
+    A retention set on the session itself (``retention_explicit``) wins over the manager's default;
+    a legal hold keeps the document without ``expires_at``. Not activity: ``updated_at`` is left alone.
+    """
+    return [
+        {
+            "$set": {
+                RETENTION_DAYS: {
+                    "$cond": [{"$eq": [f"${RETENTION_EXPLICIT}", True]}, f"${RETENTION_DAYS}", {"$literal": days}]
+                }
+            }
+        },
+        _expiry_stage(),
+    ]
+
+
+def set_retention_update(days: float | int | None) -> list[dict[str, Any]]:
+    """Pipeline update: this session's own retention (``None``: kept until deleted), counted from now."""
+    return [{"$set": {RETENTION_DAYS: {"$literal": days}, RETENTION_EXPLICIT: True}}, _expiry_stage()]
+
+
+def legal_hold_update(held: bool) -> list[dict[str, Any]]:
+    """Pipeline update: hold (``expires_at`` removed) or release (expiry restored: now + retention days)."""
+    return [{"$set": {LEGAL_HOLD: bool(held), LEGAL_HOLD_CHANGED_AT: "$$NOW"}}, _expiry_stage()]
+
+
+# ---- purge -----------------------------------------------------------------------------------------------
+
+
+def _object_or_empty(expr: str) -> dict[str, Any]:
+    return {"$cond": [{"$eq": [{"$type": expr}, "object"]}, expr, {}]}
+
+
+def _purged_conversation_state(state: str) -> dict[str, Any]:
+    """The conversation manager's state with its offset reset and any summary (transcript text) cleared.
+
+    Strands restores messages from ``removed_message_count`` on: left as it was, the first
+    messages written after a purge would be skipped on the next restore.
+    """
+    reset = {
+        "removed_message_count": 0,
+        "summary_message": {"$cond": [{"$eq": [{"$type": f"{state}.summary_message"}, "missing"]}, "$$REMOVE", None]},
+    }
+    return {"$cond": [{"$eq": [{"$type": state}, "object"]}, {"$mergeObjects": [state, reset]}, state]}
+
+
+def purge_messages_update(*, keep_feedback: bool = True) -> list[dict[str, Any]]:
+    """Pipeline update: every agent's messages (and abandoned turns) emptied, everything else kept.
+
+    Metadata, totals, agent configuration and state, guardrail summaries stay; the id counter is
+    pinned (``next_message_id``) so purged ids are never given to new messages. ``keep_feedback=False``
+    also empties the feedback list (its comments are user text).
+    """
+    agent = "$$this.v"
+    data = f"{agent}.{d.AGENT_DATA}"
+    counter = {
+        "$ifNull": [
+            f"{agent}.{d.NEXT_MESSAGE_ID}",
+            {"$add": [{"$ifNull": [{"$max": f"{agent}.{d.MESSAGES}.{d.MESSAGE_ID}"}, -1]}, 1]},
+        ]
+    }
+    purged_agent = {
+        "$cond": [
+            {"$eq": [{"$type": agent}, "object"]},
+            {
+                "$mergeObjects": [
+                    agent,
+                    {
+                        d.MESSAGES: [],
+                        d.ABANDONED_MESSAGES: [],
+                        d.NEXT_MESSAGE_ID: counter,
+                        d.AGENT_DATA: {
+                            "$cond": [
+                                {"$eq": [{"$type": data}, "object"]},
+                                {
+                                    "$mergeObjects": [
+                                        data,
+                                        {
+                                            "conversation_manager_state": _purged_conversation_state(
+                                                f"{data}.conversation_manager_state"
+                                            )
+                                        },
+                                    ]
+                                },
+                                data,
+                            ]
+                        },
+                    },
+                ]
+            },
+            agent,
+        ]
+    }
+    fields: dict[str, Any] = {
+        d.AGENTS: {
+            "$arrayToObject": {
+                "$map": {
+                    "input": {"$objectToArray": _object_or_empty(f"${d.AGENTS}")},
+                    "in": {"k": "$$this.k", "v": purged_agent},
+                }
+            }
+        },
+        PURGED_AT: "$$NOW",
+    }
+    if not keep_feedback:
+        fields[d.FEEDBACKS] = []
+    return [{"$set": fields}]
+
+
+# ---- redaction counts ------------------------------------------------------------------------------------
+
+
+def redactions_update(counts: Mapping[str, int]) -> dict[str, Any]:
+    """``$inc`` of ``redactions.<rule>``: what fired and how often, never the text it replaced."""
+    inc: dict[str, int] = {}
+    for rule, count in counts.items():
+        d.validate_metadata_key(rule)
+        inc[f"{REDACTIONS}.{rule}"] = int(count)
+    return {"$inc": inc}
+
+
+# ---- import ----------------------------------------------------------------------------------------------
+
+
+def import_document(
+    session: Mapping[str, Any], *, session_id: str | None = None, viewer_password: str | None = None
+) -> dict[str, Any]:
+    """The document to insert for an exported ``session`` (dates already revived by ``portable``).
+
+    Everything exported is kept; what belongs to the source system is not: a live turn lease
+    (it would block the agent), the old ``expires_at`` (the expiry is counted again from the
+    import, from ``retention_days``) and the viewer password (a new one is generated). Values BSON
+    cannot hold go through :func:`.documents.storable`, as every other write does.
+    """
+    sid = d.validate_id(session_id if session_id is not None else session.get(d.SESSION_ID), "session")
+    doc = {k: v for k, v in session.items() if k not in (d.ID, d.VIEWER_PASSWORD, EXPIRES_AT)}
+    for key in doc:
+        d.validate_metadata_key(key, session_id=sid)
+    agents = doc.get(d.AGENTS)
+    if isinstance(agents, Mapping):
+        clean: dict[str, Any] = {}
+        for aid, entry in agents.items():
+            d.validate_id(aid, "agent", session_id=sid)
+            clean[aid] = {k: v for k, v in entry.items() if k != d.LEASE} if isinstance(entry, Mapping) else entry
+        doc[d.AGENTS] = clean
+    metadata = doc.get(d.METADATA)
+    if isinstance(metadata, Mapping):
+        for key in metadata:
+            d.validate_metadata_key(key, session_id=sid)
+    stored: dict[str, Any] = {k: d.storable(v, 1) for k, v in doc.items()}
+    stored[d.ID] = sid
+    stored[d.SESSION_ID] = sid
+    stored[d.VIEWER_PASSWORD] = viewer_password or d.new_viewer_password()
+    days = stored.get(RETENTION_DAYS)
+    if isinstance(days, int | float) and not isinstance(days, bool) and stored.get(LEGAL_HOLD) is not True:
+        stored[EXPIRES_AT] = d.now() + timedelta(days=float(days))
+    return stored
+
+
+def replace_filter(session_id: str) -> dict[str, Any]:
+    return {d.ID: session_id}
+
+
+# ---- schema migration ------------------------------------------------------------------------------------
+
+
+def needs_migration_filter() -> dict[str, Any]:
+    """Documents below the current schema version, including those without one (the original library's)."""
+    return {d.SCHEMA_VERSION: {"$not": {"$gte": d.CURRENT_SCHEMA_VERSION}}}
+
+
+def newer_schema_filter() -> dict[str, Any]:
+    return {d.SCHEMA_VERSION: {"$gt": d.CURRENT_SCHEMA_VERSION}}
+
+
+def migration_guard(session_id: Any) -> dict[str, Any]:
+    """The one document, only while it still needs migration: a second run (or process) changes nothing."""
+    return {d.ID: session_id, **needs_migration_filter()}
+
+
+def _missing(expr: str) -> dict[str, Any]:
+    return {"$eq": [{"$type": expr}, "missing"]}
+
+
+def _any_agent(condition: dict[str, Any]) -> dict[str, Any]:
+    """True if ``condition`` (over ``$$this.v``, one agent entry) holds for any agent of the document."""
+    return {
+        "$anyElementTrue": [{"$map": {"input": {"$objectToArray": _object_or_empty(f"${d.AGENTS}")}, "in": condition}}]
+    }
+
+
+#: Why a document needs migration, as the dry run reports it (name -> aggregation condition).
+MIGRATION_REASONS: dict[str, dict[str, Any]] = {
+    "no schema_version": _missing(f"${d.SCHEMA_VERSION}"),
+    "no viewer password": _missing(f"${d.VIEWER_PASSWORD}"),
+    "no session-level agent_ids/models/totals": _missing(f"${d.AGENT_IDS}"),
+    "base fields missing (metadata, feedbacks, guardrail_events, application_name)": {
+        "$or": [
+            _missing(f"${d.METADATA}"),
+            _missing(f"${d.FEEDBACKS}"),
+            _missing(f"${d.GUARDRAIL_EVENTS}"),
+            _missing(f"${d.APPLICATION_NAME}"),
+        ]
+    },
+    "dates stored as strings": {
+        "$or": [{"$eq": [{"$type": f"${d.CREATED_AT}"}, "string"]}, {"$eq": [{"$type": f"${d.UPDATED_AT}"}, "string"]}]
+    },
+    "agents without a message id counter": _any_agent(_missing(f"$$this.v.{d.NEXT_MESSAGE_ID}")),
+    "agent timestamps only inside agent_data": _any_agent(_missing(f"$$this.v.{d.CREATED_AT}")),
+    "prompt_metadata inside agent_data": _any_agent(
+        {
+            "$and": [
+                _missing(f"$$this.v.{d.PROMPT_METADATA}"),
+                {"$not": [_missing(f"$$this.v.{d.AGENT_DATA}.{d.PROMPT_METADATA}")]},
+            ]
+        }
+    ),
+}
+
+
+def migration_report_pipeline(limit: int | None = None) -> list[dict[str, Any]]:
+    """Each document needing migration: its id, whether it is a snapshot session, and the reasons."""
+    stages: list[dict[str, Any]] = [{"$match": needs_migration_filter()}, {"$sort": {d.ID: 1}}]
+    if limit is not None:
+        stages.append({"$limit": int(limit)})
+    stages.append(
+        {
+            "$project": {
+                d.ID: 1,
+                "snapshot": {"$not": [_missing(f"${d.SNAPSHOT_FORMAT}")]},
+                "reasons": {
+                    "$filter": {
+                        "input": [{"$cond": [cond, name, None]} for name, cond in MIGRATION_REASONS.items()],
+                        "cond": {"$ne": ["$$this", None]},
+                    }
+                },
+            }
+        }
+    )
+    return stages
+
+
+def _date(field: str) -> dict[str, Any]:
+    """A stored date: kept; an ISO string (older writers) parsed; missing or unreadable: ``$$NOW``."""
+    expr = f"${field}"
+    return {
+        "$switch": {
+            "branches": [
+                {"case": {"$eq": [{"$type": expr}, "date"]}, "then": expr},
+                {
+                    "case": {"$eq": [{"$type": expr}, "string"]},
+                    "then": {"$dateFromString": {"dateString": expr, "onError": "$$NOW", "onNull": "$$NOW"}},
+                },
+            ],
+            "default": "$$NOW",
+        }
+    }
+
+
+def _if_missing(field: str, value: Any) -> dict[str, Any]:
+    return {"$cond": [_missing(f"${field}"), {"$literal": value}, f"${field}"]}
+
+
+def migration_update(*, viewer_password: str, snapshot: bool) -> list[dict[str, Any]]:
+    """Pipeline update bringing one document to :data:`.documents.CURRENT_SCHEMA_VERSION`, in place.
+
+    Only what is missing is added or moved: the session-level list fields derived from the agents
+    (as :func:`.documents.backfill_list_fields_update`), the base fields, a viewer password, dates
+    as BSON dates, and per agent the id counter, its own timestamps and ``prompt_metadata`` beside
+    ``agent_data`` (where the original library kept them inside it). Values already in the current
+    shape are left exactly as they are. Snapshot sessions (``MongoDBStorage``) have no ``agents``
+    map: only their base fields are completed.
+    """
+    base: dict[str, Any] = {
+        d.SCHEMA_VERSION: {"$literal": d.CURRENT_SCHEMA_VERSION},
+        d.SESSION_ID: {"$ifNull": [f"${d.SESSION_ID}", f"${d.ID}"]},
+        d.SESSION_TYPE: _if_missing(d.SESSION_TYPE, "AGENT"),
+        d.VIEWER_PASSWORD: _if_missing(d.VIEWER_PASSWORD, viewer_password),
+        d.APPLICATION_NAME: _if_missing(d.APPLICATION_NAME, None),
+        d.CREATED_AT: _date(d.CREATED_AT),
+        d.UPDATED_AT: _date(d.UPDATED_AT),
+        d.METADATA: _if_missing(d.METADATA, {}),
+        d.FEEDBACKS: _if_missing(d.FEEDBACKS, []),
+        d.GUARDRAIL_EVENTS: _if_missing(d.GUARDRAIL_EVENTS, []),
+    }
+    if snapshot:
+        return [{"$set": base}]
+    backfill = d.backfill_list_fields_update()[0]["$set"]
+    derived = {field: {"$cond": [_missing(f"${d.AGENT_IDS}"), value, f"${field}"]} for field, value in backfill.items()}
+    agent = "$$this.v"
+    data = f"{agent}.{d.AGENT_DATA}"
+    counter = {"$add": [{"$ifNull": [{"$max": f"{agent}.{d.MESSAGES}.{d.MESSAGE_ID}"}, -1]}, 1]}
+    migrated_agent = {
+        "$cond": [
+            {"$eq": [{"$type": agent}, "object"]},
+            {
+                "$mergeObjects": [
+                    agent,
+                    {
+                        d.MESSAGES: {"$ifNull": [f"{agent}.{d.MESSAGES}", []]},
+                        d.NEXT_MESSAGE_ID: {"$ifNull": [f"{agent}.{d.NEXT_MESSAGE_ID}", counter]},
+                        d.CREATED_AT: {"$ifNull": [f"{agent}.{d.CREATED_AT}", f"{data}.{d.CREATED_AT}", "$$NOW"]},
+                        d.UPDATED_AT: {"$ifNull": [f"{agent}.{d.UPDATED_AT}", f"{data}.{d.UPDATED_AT}", "$$NOW"]},
+                        d.PROMPT_METADATA: {
+                            "$ifNull": [f"{agent}.{d.PROMPT_METADATA}", f"{data}.{d.PROMPT_METADATA}", "$$REMOVE"]
+                        },
+                    },
+                ]
+            },
+            agent,
+        ]
+    }
+    agents = {
+        "$arrayToObject": {
+            "$map": {
+                "input": {"$objectToArray": _object_or_empty(f"${d.AGENTS}")},
+                "in": {"k": "$$this.k", "v": migrated_agent},
+            }
+        }
+    }
+    return [
+        {"$set": derived},
+        {"$set": {**base, d.AGENTS: agents, d.MULTI_AGENTS: _if_missing(d.MULTI_AGENTS, {})}},
+    ]
