@@ -69,6 +69,14 @@ def test_the_original_import_paths_work() -> None:
     assert sqs.metadata_fields is None, "as in the original, an empty list sends every field"
     ws = create_ws("wss://abc.execute-api.eu-west-1.amazonaws.com/prod", ["status"])
     assert ws.region == "eu-west-1" and ws.metadata_fields == frozenset({"status"})
+    # The classes take the original's positional arguments too (None prefixes mean none).
+    from mongodb_session_manager.hooks import FeedbackSNSHook, MetadataWebSocketHook
+
+    arn = "arn:aws:sns:eu-west-1:123456789012:t"
+    assert FeedbackSNSHook(arn, arn, None, "[S] ", None, None, "B: ").body_prefixes["good"] == "B: "
+    assert MetadataWebSocketHook("https://abc.execute-api.us-east-1.amazonaws.com/prod", None, "us-east-2").region == (
+        "us-east-2"
+    )
 
 
 def test_camel_case_hooks_warn_and_still_work(make_manager, mongo_uri: str, db_name: str) -> None:

@@ -110,13 +110,13 @@ class FeedbackSNSHook(DispatchingHook):
         topic_arn_good: str | None = None,
         topic_arn_bad: str | None = None,
         topic_arn_neutral: str | None = None,
+        subject_prefix_good: str | None = "",
+        subject_prefix_bad: str | None = "",
+        subject_prefix_neutral: str | None = "",
+        body_prefix_good: str | None = "",
+        body_prefix_bad: str | None = "",
+        body_prefix_neutral: str | None = "",
         *,
-        subject_prefix_good: str = "",
-        subject_prefix_bad: str = "",
-        subject_prefix_neutral: str = "",
-        body_prefix_good: str = "",
-        body_prefix_bad: str = "",
-        body_prefix_neutral: str = "",
         region: str | None = None,
         endpoint_url: str | None = None,
     ) -> None:
@@ -127,8 +127,11 @@ class FeedbackSNSHook(DispatchingHook):
             "bad": _check_topic(topic_arn_bad, "topic_arn_bad"),
             "neutral": _check_topic(topic_arn_neutral, "topic_arn_neutral"),
         }
+        # Positional, and None for "no prefix", as in the original library's class.
         subjects = {"good": subject_prefix_good, "bad": subject_prefix_bad, "neutral": subject_prefix_neutral}
         bodies = {"good": body_prefix_good, "bad": body_prefix_bad, "neutral": body_prefix_neutral}
+        subjects = {route: prefix or "" for route, prefix in subjects.items()}
+        bodies = {route: prefix or "" for route, prefix in bodies.items()}
         self.subject_prefixes = {r: check_template(v, f"subject_prefix_{r}") for r, v in subjects.items()}
         self.body_prefixes = {r: check_template(v, f"body_prefix_{r}") for r, v in bodies.items()}
         self.endpoint_url = endpoint_url

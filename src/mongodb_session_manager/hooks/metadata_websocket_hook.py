@@ -73,7 +73,6 @@ class MetadataWebSocketHook(DispatchingHook):
         self,
         api_gateway_endpoint: str,
         metadata_fields: Iterable[str] | None = None,
-        *,
         region: str | None = None,
     ) -> None:
         _aws.require_boto3("MetadataWebSocketHook")

@@ -37,9 +37,11 @@ def test_a_broken_prefix_is_refused_when_the_hook_is_built(template: str) -> Non
         create_feedback_sns_hook(topic_arn_bad=BAD, body_prefix_bad=template)
 
 
-def test_prefix_must_be_a_string() -> None:
+def test_prefix_must_be_a_string_or_none() -> None:
     with pytest.raises(TypeError, match="subject_prefix_good must be a string"):
-        create_feedback_sns_hook(topic_arn_good=BAD, subject_prefix_good=None)  # type: ignore[arg-type]
+        create_feedback_sns_hook(topic_arn_good=BAD, subject_prefix_good=5)  # type: ignore[arg-type]
+    # None means no prefix, as in the original library.
+    assert create_feedback_sns_hook(topic_arn_good=BAD, subject_prefix_good=None).subject_prefixes["good"] == ""
 
 
 def test_subject_reads_like_the_documented_one() -> None:
