@@ -23,9 +23,9 @@ from . import documents as d
 from . import documents_snapshot as ds
 from . import documents_snapshot_features as dsf
 from .driver_errors import translate_errors
+from .hooks.contract import OperationHook, run_operation
 from .metadata_tool import PROTECTED_METADATA_KEYS, build_metadata_tool
 from .metrics import model_id, summarize, totals_increment
-from .mongodb_session_manager import MongoDBSessionManager, OperationHook
 from .mongodb_session_repository import MongoDBSessionRepository
 from .storage import MongoDBStorage
 
@@ -171,56 +171,42 @@ class MongoDBSnapshotSessionManager(SnapshotSessionManager):
             )
         self._session_ensured = True
 
-    # ---- metadata ----------------------------------------------------------------------------------
+    # ---- metadata (the repository's named methods, through the hook contract) -------------------------
 
     def update_metadata(self, metadata: Mapping[str, Any]) -> Any:
         """Set the given keys; other keys stay as they are (``metadata_hook`` sees ``"update"``)."""
-        if self.metadata_hook:
-            return self.metadata_hook(
-                self._update_metadata, "update", self.session_id, metadata=metadata, session_manager=self
-            )
-        return self._update_metadata(metadata)
+        return run_operation(
+            self.metadata_hook, self._update_metadata, "update", self.session_id, metadata, session_manager=self
+        )
 
     def get_metadata(self) -> dict[str, Any]:
-        if self.metadata_hook:
-            return self.metadata_hook(self._get_metadata, "get", self.session_id, session_manager=self)
+        """The session's metadata (``{}`` when none), through the metadata hook."""
+        result: dict[str, Any] = run_operation(
+            self.metadata_hook, self._get_metadata, "get", self.session_id, session_manager=self
+        )
+        return result
+
+    def read_metadata(self) -> dict[str, Any]:
+        """The stored metadata without running the metadata hook (what hooks themselves call)."""
         return self._get_metadata()
 
-    def delete_metadata(self, metadata_keys: list[str]) -> Any:
-        if self.metadata_hook:
-            return self.metadata_hook(
-                self._delete_metadata, "delete", self.session_id, keys=metadata_keys, session_manager=self
-            )
-        return self._delete_metadata(metadata_keys)
+    def delete_metadata(self, metadata_keys: list[str] | str) -> Any:
+        """Remove the given keys (``metadata_hook`` sees ``"delete"``)."""
+        return run_operation(
+            self.metadata_hook, self._delete_metadata, "delete", self.session_id, metadata_keys, session_manager=self
+        )
 
     def _update_metadata(self, metadata: Mapping[str, Any]) -> None:
         self._ensure_session()
-        named = getattr(self.repository, "update_metadata", None)
-        if named is not None:
-            named(self.session_id, metadata)
-            return
-        checked = d.validate_metadata(metadata, session_id=self.session_id)
-        if checked:
-            self.repository.update_session_fields(self.session_id, d.set_metadata_update(checked))
+        self.repository.update_metadata(self.session_id, metadata)
 
     def _get_metadata(self) -> dict[str, Any]:
         self._ensure_session()
-        named = getattr(self.repository, "get_metadata", None)
-        if named is not None:
-            return dict(named(self.session_id))
-        doc = self.repository.read_session_fields(self.session_id, d.METADATA_PROJECTION)
-        return dict(doc.get(d.METADATA) or {})
+        return self.repository.get_metadata(self.session_id)
 
-    def _delete_metadata(self, metadata_keys: list[str]) -> None:
+    def _delete_metadata(self, metadata_keys: list[str] | str) -> None:
         self._ensure_session()
-        named = getattr(self.repository, "delete_metadata", None)
-        if named is not None:
-            named(self.session_id, metadata_keys)
-            return
-        keys = [metadata_keys] if isinstance(metadata_keys, str) else list(metadata_keys)
-        checked = [d.validate_metadata_key(k, session_id=self.session_id) for k in keys]
-        if checked:
-            self.repository.update_session_fields(self.session_id, d.unset_metadata_update(checked))
+        self.repository.delete_metadata(self.session_id, metadata_keys)
 
     def get_metadata_tool(
         self, protected_keys: frozenset[str] = PROTECTED_METADATA_KEYS
@@ -232,29 +218,17 @@ class MongoDBSnapshotSessionManager(SnapshotSessionManager):
 
     def add_feedback(self, feedback: Mapping[str, Any]) -> Any:
         """Append ``{"rating": "up"|"down"|None, "comment": str}`` (``feedback_hook`` sees ``"add"``)."""
-        if self.feedback_hook:
-            return self.feedback_hook(
-                self._add_feedback, "add", self.session_id, feedback=feedback, session_manager=self
-            )
-        return self._add_feedback(feedback)
+        return run_operation(
+            self.feedback_hook, self._add_feedback, "add", self.session_id, feedback, session_manager=self
+        )
 
     def _add_feedback(self, feedback: Mapping[str, Any]) -> None:
         self._ensure_session()
-        named = getattr(self.repository, "add_feedback", None)
-        if named is not None:
-            named(self.session_id, feedback)
-            return
-        # The message-log manager's validation, reused as is: it needs only ``session_id``.
-        entry = MongoDBSessionManager._validated_feedback(self, feedback)  # type: ignore[arg-type]
-        self.repository.update_session_fields(self.session_id, d.push_feedback_update(entry))
+        self.repository.add_feedback(self.session_id, feedback)
 
     def get_feedbacks(self) -> list[dict[str, Any]]:
         self._ensure_session()
-        named = getattr(self.repository, "get_feedbacks", None)
-        if named is not None:
-            return list(named(self.session_id))
-        doc = self.repository.read_session_fields(self.session_id, d.FEEDBACKS_PROJECTION)
-        return list(doc.get(d.FEEDBACKS) or [])
+        return self.repository.get_feedbacks(self.session_id)
 
     # ---- agent configuration, counts, metrics, password -----------------------------------------------
 
@@ -295,7 +269,12 @@ class MongoDBSnapshotSessionManager(SnapshotSessionManager):
     def get_session_viewer_password(self) -> str:
         """The password that opens this session (only) in the Session Viewer. Never logged."""
         self._ensure_session()
-        return self.repository.read_viewer_password(self.session_id)
+        return self.repository.get_session_viewer_password(self.session_id)
+
+    def get_application_name(self) -> str | None:
+        """The application the session was created by (``None`` if created without one)."""
+        self._ensure_session()
+        return self.repository.get_application_name(self.session_id)
 
 
 def _removed_message_count(agent: Any) -> int:
