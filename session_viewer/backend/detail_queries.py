@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from mongodb_session_manager import documents as d
+from mongodb_session_manager.documents_lifecycle import EXPORT_PROJECTION
 
 #: What a timeline item is, in the order that breaks ties between equal timestamps.
 KIND_MESSAGE = 0
@@ -127,5 +128,6 @@ def session_filter(session_id: str) -> dict[str, Any]:
 
 
 def export_projection() -> dict[str, int]:
-    """Export everything but the session's viewer password (a secret, not part of the conversation)."""
-    return {d.VIEWER_PASSWORD: 0}
+    """Export everything but the session's viewer password: the library's own export read
+    (``documents_lifecycle.EXPORT_PROJECTION``), so both exports are the same document."""
+    return dict(EXPORT_PROJECTION)

@@ -222,7 +222,12 @@ async def export_session(
     x_backend_password: BackendPassword = None,
     x_session_password: SessionPassword = None,
 ) -> JSONResponse:
-    """The whole session as JSON (``mongodb_session_manager.export`` format), as a download."""
+    """The whole session as JSON, as a download: the library's one export format.
+
+    The same document ``MongoDBSessionManager.export_session()`` and ``mongodb-session-manager export``
+    produce (``export_session_document`` over the same projection), so a download can be loaded back
+    with ``import_session()`` or ``mongodb-session-manager import``.
+    """
     sid = checked_session_id(session_id)
     await authorize(request, backend_password=x_backend_password, session_password=x_session_password, session_id=sid)
     doc = await viewer(request).store.session(sid)
