@@ -117,3 +117,20 @@ def test_a_session_changed_meanwhile_is_left_alone(
 
     assert migrate_session(Racing(), SID).status == "conflict"  # type: ignore[arg-type]
     assert "agents" in collection.find_one({"_id": SID})
+
+
+def test_image_bytes_survive_the_migration(
+    make_manager: Callable[..., MongoDBSessionManager], mongo_client: MongoClient[Any], db_name: str
+) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    manager = make_manager("with-image")
+    agent = Agent(model=ScriptedModel(["nice picture"]), session_manager=manager, callback_handler=None)
+    agent([{"text": "look"}, {"image": {"format": "png", "source": {"bytes": png}}}])
+    assert migrate_session(mongo_client[db_name]["sessions"], "with-image").status == "migrated"
+    storage = MongoDBStorage(database_name=db_name, collection_name="sessions", client=mongo_client)
+    restored = Agent(
+        model=ScriptedModel(),
+        session_manager=SnapshotSessionManager("with-image", storage=storage),
+        callback_handler=None,
+    )
+    assert restored.messages[0]["content"][1]["image"]["source"]["bytes"] == png
