@@ -71,3 +71,13 @@ def test_raw_payloads_and_paging() -> None:
 def test_unreadable_snapshot_shows_an_empty_agent() -> None:
     view = message_log_view(doc({"data": None, "raw": Binary(b"\xff not json")}))
     assert view["agents"]["main.x"]["messages"] == []
+
+
+def test_images_in_a_snapshot_are_shown_as_placeholders_never_as_base64() -> None:
+    from strands.types.session import encode_bytes_values
+
+    image = {"image": {"format": "png", "source": {"bytes": b"\x89PNG" + bytes(300)}}}
+    messages = encode_bytes_values([{"role": "user", "content": [{"text": "photo"}, image]}])
+    body = detail_from_document(doc({"data": snapshot(messages), "raw": None}), 0, 50)
+    shown = json.dumps(body["timeline"][0]["content"])
+    assert "photo" in shown and "iVBOR" not in shown and "__bytes_encoded__" not in shown
