@@ -163,3 +163,58 @@ def test_a_failed_reinitialisation_keeps_the_working_client() -> None:
         MongoDBConnectionPool.initialize(LAZY_URI, maxPoolSize=-1)
     assert MongoDBConnectionPool.get_client() is first
     first.admin  # noqa: B018 - still usable (a closed client would raise InvalidOperation on use)
+
+
+# ---- the pool owns the client's lifetime (issue 12) and tells the truth (issue 15) -------------------
+
+
+def test_acquire_counts_users_and_the_last_release_closes_the_client() -> None:
+    first = MongoDBConnectionPool.acquire(LAZY_URI)
+    second = MongoDBConnectionPool.acquire(LAZY_URI)
+    assert first is second and MongoDBConnectionPool.user_count() == 2
+    MongoDBConnectionPool.release(first)
+    assert MongoDBConnectionPool.is_initialized() and MongoDBConnectionPool.user_count() == 1
+    MongoDBConnectionPool.release(first)
+    assert not MongoDBConnectionPool.is_initialized()
+    with pytest.raises(InvalidOperation):
+        first.admin.command("ping")
+    MongoDBConnectionPool.release(first)  # an extra release of a client the pool forgot does nothing
+
+
+def test_release_of_a_replaced_client_never_closes_its_successor() -> None:
+    old = MongoDBConnectionPool.acquire(LAZY_URI, appname="old")
+    new = MongoDBConnectionPool.acquire(LAZY_URI, appname="new")  # re-initialised: the old one is closed
+    MongoDBConnectionPool.release(old)
+    assert MongoDBConnectionPool.get_client() is new
+    assert MongoDBConnectionPool.user_count(new) == 1
+
+
+def test_stats_say_connected_only_for_a_server_that_answers(mongo_uri: str) -> None:
+    MongoDBConnectionPool.initialize(LAZY_URI)  # nothing listens on port 9
+    stats = MongoDBConnectionPool.get_pool_stats(ping_timeout=0.5)
+    assert stats["status"] == "unreachable" and stats["reachable"] is False
+    assert stats["error"] in {"ServerSelectionTimeoutError", "NetworkTimeout", "ExecutionTimeout", "AutoReconnect"}
+    MongoDBConnectionPool.initialize(mongo_uri)
+    stats = MongoDBConnectionPool.get_pool_stats()
+    assert stats["status"] == "connected" and stats["reachable"] is True
+
+
+def test_unknown_options_are_a_type_error_naming_them() -> None:
+    with pytest.raises(TypeError, match="application_name"):
+        MongoDBConnectionPool.initialize(LAZY_URI, application_name="x")
+    assert not MongoDBConnectionPool.is_initialized()
+
+
+def test_the_handshake_names_this_library(mongo_uri: str) -> None:
+    """The server sees ``mongodb-session-manager`` in the client metadata of the pool's connections."""
+    client = MongoDBConnectionPool.initialize(mongo_uri, appname="driver-info-test")
+    client.admin.command("ping")
+    ops = client.admin.aggregate(
+        [
+            {"$currentOp": {"allUsers": True, "idleConnections": True, "localOps": True}},
+            {"$match": {"clientMetadata.application.name": "driver-info-test"}},
+            {"$project": {"driver": "$clientMetadata.driver.name"}},
+        ]
+    )
+    names = {op.get("driver") for op in ops}
+    assert names and all("mongodb-session-manager" in str(name) for name in names), names
