@@ -11,12 +11,14 @@ from .errors import (
     DatabaseError,
     DatabaseUnavailableError,
     DocumentTooLargeError,
+    InvalidExportError,
     InvalidIdentifierError,
     InvalidInputError,
     InvalidMetadataError,
     SessionStoreError,
     StorageBackendError,
     StorageKeyError,
+    UnsupportedSchemaVersionError,
 )
 from .hooks import (
     FeedbackSNSHook,
@@ -42,6 +44,7 @@ from .mongodb_session_factory import (
 )
 from .mongodb_session_manager import MongoDBSessionManager, create_mongodb_session_manager
 from .mongodb_session_repository import MongoDBSessionRepository
+from .redaction import PIIRedactor, Redacted
 from .snapshot_session_manager import MongoDBSnapshotSessionManager
 from .storage import MongoDBStorage
 
@@ -54,6 +57,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "DocumentTooLargeError",
     "FeedbackSNSHook",
+    "InvalidExportError",
     "InvalidIdentifierError",
     "InvalidInputError",
     "InvalidMetadataError",
@@ -65,9 +69,12 @@ __all__ = [
     "MongoDBSessionRepository",
     "MongoDBSnapshotSessionManager",
     "MongoDBStorage",
+    "PIIRedactor",
+    "Redacted",
     "SessionStoreError",
     "StorageBackendError",
     "StorageKeyError",
+    "UnsupportedSchemaVersionError",
     "__version__",
     "close_aws_hooks",
     "close_global_factory",

@@ -157,6 +157,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "DocumentTooLargeError",
     "FactoryNotInitializedError",
+    "InvalidExportError",
     "InvalidFeedbackError",
     "InvalidIdentifierError",
     "InvalidInputError",
@@ -172,6 +173,7 @@ __all__ = [
     "SessionNotFoundError",
     "SessionStoreError",
     "TurnLeaseLostError",
+    "UnsupportedSchemaVersionError",
 ]
 
 

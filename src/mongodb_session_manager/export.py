@@ -1,10 +1,12 @@
 """A session document as portable JSON: the one export format of this project.
 
-The Session Viewer's export button and API use :func:`export_session_document`; a future
-``MongoDBSessionManager.export_session()`` should call it too, so every export has one shape,
-versioned by ``schema_version``. The export is faithful: it keeps every stored field (metadata,
-every agent's messages with their metrics and redactions, feedback including reviewer notes,
-multi-agent state) under the field names of :mod:`.documents`, with BSON types made JSON-safe:
+The Session Viewer's export button and API, ``MongoDBSessionManager.export_session()`` and
+``mongodb-session-manager export`` all use :func:`export_session_document` (over the same read,
+``documents_lifecycle.EXPORT_PROJECTION``), so every export has one shape, versioned by
+``schema_version``; :mod:`.portable` reads it back for ``import_session()``. The export is
+faithful: it keeps every stored field (metadata, every agent's messages with their metrics and
+redactions, feedback including reviewer notes, multi-agent state) under the field names of
+:mod:`.documents`, with BSON types made JSON-safe:
 
 * dates as ISO 8601 UTC strings with milliseconds (``2026-12-01T12:00:00.000Z``);
 * bytes (images, documents) as Strands' own ``{"__bytes_encoded__": true, "data": <base64>}``,
