@@ -26,7 +26,7 @@ def mongo_uri() -> Iterator[str]:
     if external:
         yield external
         return
-    rs = MongoReplicaSet(members=1)
+    rs = MongoReplicaSet(members=1, die_with_parent=True)  # gone even if pytest itself is killed
     rs.start()
     try:
         yield rs.connection_string

@@ -286,8 +286,8 @@ class MongoReplicaSet:
 
 @contextlib.contextmanager
 def running_mongod(members: int = 1, dbpath: Path | None = None) -> Iterator[MongoReplicaSet]:
-    """Context manager: a started replica set that is stopped on exit."""
-    rs = MongoReplicaSet(members=members, dbpath=dbpath)
+    """Context manager: a started replica set that is stopped on exit (or with its owner, see ``die_with_parent``)."""
+    rs = MongoReplicaSet(members=members, dbpath=dbpath, die_with_parent=_in_main_thread())
     rs.start()
     try:
         yield rs
@@ -379,9 +379,7 @@ def shared_mongod(data_dir: Path | None = None) -> Iterator[LocalMongod]:
     with _exclusive(root):
         uri = running_server(root)
         if uri is None:
-            started = MongoReplicaSet(
-                dbpath=root, die_with_parent=threading.current_thread() is threading.main_thread()
-            )
+            started = MongoReplicaSet(dbpath=root, die_with_parent=_in_main_thread())
             started.start()
             uri = started.connection_string
             logger.info("started the local mongod at %s (data in %s)", uri, root)
@@ -413,6 +411,11 @@ def local_mongodb(dbpath: Path | None = None, *, temporary: bool = False) -> Ite
         return
     with shared_mongod(dbpath) as server:
         yield server.connection_string
+
+
+def _in_main_thread() -> bool:
+    """The parent-death signal follows the *thread* that forked: only the main thread lives as long as us."""
+    return threading.current_thread() is threading.main_thread()
 
 
 def _terminate_with_parent() -> Callable[[], None] | None:
