@@ -1,7 +1,7 @@
 """Async twins of the manager's public methods, for ``async def`` services.
 
 Each twin runs its sync method in the library's bounded thread pool
-(:func:`~.session_lifecycle.run_blocking`), so the event loop never waits on MongoDB; the sync
+(:func:`~.blocking_io.run_blocking`), so the event loop never waits on MongoDB; the sync
 API stays exactly as it is. Nothing here is bound to an event loop: a manager created with
 ``await MongoDBSessionManager.acreate(...)`` also works with Strands' synchronous ``agent()``
 (which runs its own loop in another thread), and the other way round.
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Self
 
-from .session_lifecycle import run_blocking
+from .blocking_io import run_blocking
 
 
 class AsyncManagerMethods:

@@ -116,7 +116,9 @@ def build_metadata_tool(
                 refused = sorted(protected_keys.intersection(parsed))
                 if refused:
                     return _error(f"{_names(refused)} cannot be changed by the agent.")
-                existing = set(manager.get_metadata())
+                # read_metadata: the stored keys, without running the metadata hook a second time
+                reader = getattr(manager, "read_metadata", manager.get_metadata)
+                existing = set(reader())
                 total = len(existing | set(parsed))
                 if total > max_keys_per_session:
                     return _error(

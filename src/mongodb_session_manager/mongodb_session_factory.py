@@ -125,7 +125,7 @@ class MongoDBSessionManagerFactory:
         ``Agent(session_manager=await factory.acreate_session_manager(sid))`` then restores without
         I/O, and every write of its turns runs in the library's thread pool, not on the event loop.
         """
-        from .session_lifecycle import run_blocking
+        from .blocking_io import run_blocking
 
         def build() -> MongoDBSessionManager:
             manager = self.create_session_manager(session_id, **overrides)

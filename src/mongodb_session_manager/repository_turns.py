@@ -64,8 +64,8 @@ def _restored(agent_id: str, doc: Mapping[str, Any], *, repair: bool) -> Restore
         return None
     agent = d.agent_from_document({d.AGENTS: {agent_id: {d.AGENT_DATA: raw}}}, agent_id)
     assert agent is not None
-    # The restore does not fetch message dates (Strands never reads them back); these records carry
-    # the time of the restore, and any write of them keeps the stored dates (see update_message_update).
+    # Strands never reads message dates back: these records carry the time of the restore, and any
+    # write of them keeps the stored dates (see update_message_update).
     read_at = d.now().isoformat()
     messages = [
         SessionMessage(
@@ -123,7 +123,7 @@ class TurnStorageMixin:
         if not docs:
             raise SessionNotFoundError("session does not exist", session_id=sid, agent_id=aid)
         raw = bytes(docs[0].raw)  # a memoryview: searching it would go byte by byte in Python
-        doc = bson.decode(raw, codec_options=d.CODEC_OPTIONS)
+        doc = bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS)
         size = int(doc.get("size") or 0)
         self._remember_size(sid, size)
         return _restored(aid, doc, repair=d.needs_repair(raw))
@@ -136,7 +136,7 @@ class TurnStorageMixin:
         if not docs:
             return False, {}
         raw = bytes(docs[0].raw)
-        doc = bson.decode(raw, codec_options=d.CODEC_OPTIONS)
+        doc = bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS)
         self._remember_size(sid, int(doc.get("size") or 0))
         repair = d.needs_repair(raw)
         agents: dict[str, RestoredAgent] = {}

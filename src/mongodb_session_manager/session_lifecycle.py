@@ -24,17 +24,13 @@ thread) works the same way.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from strands.agent.state import AgentState
 from strands.hooks import (
@@ -52,6 +48,7 @@ from strands.types.session import SessionAgent, SessionMessage
 
 from . import documents as d
 from . import strands_compat as compat
+from .blocking_io import run_blocking
 from .errors import AgentAlreadyExistsError, SessionBusyError, SessionStoreError, TurnLeaseLostError
 from .metrics import model_id, summarize, totals_increment
 from .turns import Turn, closes_turn, start_renewer, unfinished_tail
@@ -65,30 +62,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 #: Default lease length: how long others wait after the holder of a turn died without releasing it.
 DEFAULT_TURN_LEASE_SECONDS = 20.0
 #: Default wait for another invocation of the same agent before ``SessionBusyError``.
 DEFAULT_BUSY_TIMEOUT = 5.0
-
-_executor_lock = threading.Lock()
-_executor: ThreadPoolExecutor | None = None
-
-
-def io_executor() -> ThreadPoolExecutor:
-    """The library's bounded pool for blocking MongoDB calls made on behalf of an event loop."""
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="msm-io")
-        return _executor
-
-
-async def run_blocking(fn: Callable[..., T], *args: Any) -> T:
-    """Run a blocking call off the event loop; its exception reaches the awaiting caller unchanged."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(io_executor(), functools.partial(fn, *args))
 
 
 class SessionLifecycleMixin:

@@ -31,7 +31,6 @@ RATING_ROUTES: dict[str | None, tuple[str, str]] = {
     "down": ("bad", "negative"),
     None: ("neutral", "neutral"),
 }
-ROUTES = ("good", "bad", "neutral")
 PASSWORD_UNKNOWN = "N/A"
 
 #: SNS refuses subjects of 100 characters or more, and line breaks / control characters in them.

@@ -1,0 +1,41 @@
+"""The library's bounded thread pool for blocking MongoDB calls made on behalf of an event loop.
+
+pymongo's synchronous client blocks its caller; called from an ``async def`` service it would stall
+every other request on the loop. Everything async in this library (the turn hooks, ``acreate``,
+the ``a*`` feature twins) hands its blocking call to this pool instead. The pool is shared and
+bounded, so a burst of requests queues here rather than starting a thread per request; nothing in
+it is bound to an event loop, so it serves Strands' synchronous ``agent()`` (which runs its own
+loop in another thread) just the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+#: Threads for blocking MongoDB calls; the driver's own pool (maxPoolSize) bounds connections.
+MAX_WORKERS = 32
+
+_lock = threading.Lock()
+_executor: ThreadPoolExecutor | None = None
+
+
+def io_executor() -> ThreadPoolExecutor:
+    """The shared pool, created on first use."""
+    global _executor
+    with _lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="msm-io")
+        return _executor
+
+
+async def run_blocking(fn: Callable[..., T], *args: Any) -> T:
+    """Run a blocking call off the event loop; its exception reaches the awaiting caller unchanged."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(io_executor(), functools.partial(fn, *args))
