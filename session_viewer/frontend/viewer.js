@@ -297,12 +297,16 @@
     }
 
     async run() {
+      // Only the latest search may render: a slower earlier answer must not replace a newer one.
+      const ticket = (this.searchTicket = (this.searchTicket || 0) + 1);
       this.filters.showError(null);
       this.results.showLoading();
       try {
         const response = await this.api.search(this.query);
+        if (ticket !== this.searchTicket) return;
         this.results.render(response);
       } catch (error) {
+        if (ticket !== this.searchTicket) return;
         if (this.handleAuthError(error)) return;
         if (error.status === 422) this.filters.showError(error.message);
         this.results.showError(error.message);
