@@ -135,6 +135,7 @@ def test_pager_follows_cursors_forwards_and_back(page: Any, list_viewer: ListVie
 
     page.goto(list_viewer.url)
     log_in(page, PASSWORD)
+    expect(page.locator(".session-card")).to_have_count(20)  # logged in and listed before changing anything
     page.select_option("#page-size", "10")
     expect(page.locator(".session-card")).to_have_count(10)
     expect(page.locator("#page-info")).to_have_text("Page 1 of 3")
