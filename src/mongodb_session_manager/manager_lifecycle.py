@@ -51,6 +51,8 @@ class LifecycleFeaturesMixin:
         self.retention_days = retention_days
         self.redactor = redactor
         self._pending_redactions: Counter[str] = Counter()
+        #: The message redacted last: a message the lifecycle hands over twice is redacted once.
+        self._last_redacted: Message | None = None
 
     def _apply_default_retention(self) -> None:
         """After the session is opened: its expiry counted again from now (one update), if a default is set."""
@@ -115,13 +117,25 @@ class LifecycleFeaturesMixin:
 
         Called where a message is numbered (``_add`` and agent creation in the lifecycle).
         """
-        if self.redactor is None:
+        if self.redactor is None or message is self._last_redacted:
             return message
         redacted = self._redact(message, MESSAGE)
         if redacted != message:
             message.clear()
             message.update(redacted)
+        self._last_redacted = message
         return message
+
+    def _merge_into_previous_user_message(self, agent: LocalAgent, turn: Any, message: Message) -> bool:
+        """A prompt merged into the previous user message (the lifecycle's role repair) is redacted first."""
+        self._redact_message(message)
+        merged: bool = super()._merge_into_previous_user_message(agent, turn, message)  # type: ignore[misc]
+        return merged
+
+    async def _on_message_updated(self, event: Any) -> None:
+        """A message the agent replaced after appending it (BidiAgent) is redacted before it is stored."""
+        self._redact_message(event.message)
+        await super()._on_message_updated(event)  # type: ignore[misc]
 
     def _update_metadata(self, metadata: Mapping[str, Any]) -> None:
         if self.redactor is not None and isinstance(metadata, Mapping):
