@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export UV_NO_PROGRESS := 1
 
-.PHONY: help uv sync mongod browser lint format test test-fast demo viewer bench clean
+.PHONY: help uv sync mongod browser lint format test test-fast test-lowest demo viewer bench clean
 
 help:
 	@echo "make demo   - start a local mongod, create demo sessions, serve the Session Viewer"
@@ -32,6 +32,16 @@ format: sync
 
 test: sync mongod browser lint
 	$(UV) run pytest -q -p no:cacheprovider
+	$(MAKE) --no-print-directory test-lowest
+
+# The unit and integration tests again, on the lowest versions pyproject.toml allows for every direct
+# dependency, in their own environment (.venv-lowest): a floor that is not tested is not a floor.
+LOWEST_VENV := .venv-lowest
+test-lowest: uv mongod
+	$(UV) venv --quiet --allow-existing $(LOWEST_VENV)
+	$(UV) pip install --quiet --python $(LOWEST_VENV)/bin/python --resolution lowest-direct \
+		-e ".[aws,viewer,tools]" --group dev
+	$(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/unit tests/integration
 
 test-fast: sync mongod
 	$(UV) run pytest -q -x tests/unit tests/integration
@@ -49,4 +59,4 @@ bench: sync mongod
 	$(UV) run python benchmarks/run_all.py
 
 clean:
-	rm -rf .pytest_cache .ruff_cache dist build
+	rm -rf .pytest_cache .ruff_cache dist build $(LOWEST_VENV)

@@ -105,7 +105,10 @@ def test_a_fifo_queue_keeps_each_session_in_order(aws: None, make_manager: Any) 
         manager.update_metadata({"progress": progress})
     assert hook.flush(30)
     messages = sqs.receive_message(
-        QueueUrl=fifo_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["MessageGroupId"]
+        QueueUrl=fifo_url,
+        MaxNumberOfMessages=10,
+        AttributeNames=["MessageGroupId"],  # the older name, which the lowest supported moto reads
+        MessageSystemAttributeNames=["MessageGroupId"],
     )["Messages"]
     assert [json.loads(m["Body"])["metadata"]["progress"] for m in messages] == [0, 20, 40, 60, 80, 100]
     assert {m["Attributes"]["MessageGroupId"] for m in messages} == {"sqs-fifo"}
