@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from strands.hooks import AfterInvocationEvent
 
+from .blocking_io import run_blocking
 from .errors import SessionStoreError
 from .redaction import FEEDBACK_COMMENT, MESSAGE, METADATA, Redactor, apply_redactor
 
@@ -158,6 +159,29 @@ class LifecycleFeaturesMixin:
         self._pending_redactions.subtract(counts)
         self._pending_redactions = +self._pending_redactions
 
+    # ---- async twins (the library's thread pool, as in manager_async) ----------------------------------
+
+    async def aset_retention(self, days: float | int | None) -> None:
+        await run_blocking(self.set_retention, days)
+
+    async def aget_retention(self) -> dict[str, Any]:
+        return await run_blocking(self.get_retention)
+
+    async def aset_legal_hold(self, held: bool = True) -> None:
+        await run_blocking(self.set_legal_hold, held)
+
+    async def apurge_messages(self, keep_feedback: bool = True) -> None:
+        await run_blocking(self.purge_messages, keep_feedback)
+
+    async def aexport_session(self) -> dict[str, Any]:
+        return await run_blocking(self.export_session)
+
+    async def aimport_session(self, data: object, overwrite: bool = False, *, session_id: str | None = None) -> str:
+        return await run_blocking(lambda: self.import_session(data, overwrite, session_id=session_id))
+
+    async def aget_redactions(self) -> dict[str, int]:
+        return await run_blocking(self.get_redactions)
+
     # ---- hooks --------------------------------------------------------------------------------------------
 
     def initialize(self, agent: LocalAgent, **kwargs: Any) -> None:
@@ -172,8 +196,6 @@ class LifecycleFeaturesMixin:
     async def _flush_redactions_after_invocation(self, event: AfterInvocationEvent) -> None:
         if not self._pending_redactions:
             return
-        from .session_lifecycle import run_blocking
-
         try:
             await run_blocking(self.flush_redactions)
         except SessionStoreError as exc:

@@ -203,3 +203,13 @@ def test_cli_migrate_dry_run_then_migrate(
     code, out, _ = _cli(capsys, "migrate", *where)
     assert code == 0 and "legacy: migrated" in out
     assert _cli(capsys, "migrate", *where)[1].strip().endswith(f"0 document(s) migrated in {db_name}.sessions")
+
+
+def test_a_snapshot_session_only_gets_its_base_fields(collection: Any) -> None:
+    collection.insert_one({"_id": "snap", "session_id": "snap", "snapshot_format": "strands-snapshot-1.0"})
+    (entry,) = plan(collection).entries
+    assert entry.snapshot
+    migrate(collection)
+    doc = collection.find_one({"_id": "snap"})
+    assert doc["schema_version"] == d.CURRENT_SCHEMA_VERSION and len(doc["session_viewer_password"]) == 32
+    assert "agents" not in doc and "multi_agents" not in doc, "the snapshot path has no agents map"

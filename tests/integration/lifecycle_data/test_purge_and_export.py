@@ -219,3 +219,16 @@ def test_an_imported_session_with_retention_gets_a_new_expiry(make_manager: Make
     manager.import_session(data, session_id="copy")
     copy = collection.find_one({"_id": "copy"})
     assert copy["retention_days"] == 3 and copy["expires_at"] > collection.find_one({"_id": "e"})["expires_at"]
+
+
+async def test_async_twins_run_off_the_event_loop(make_manager: Make, collection: Any) -> None:
+    manager = make_manager("async")
+    _agent(manager, ["answer"])("hi")
+    await manager.aset_retention(2)
+    assert (await manager.aget_retention())["retention_days"] == 2
+    await manager.aset_legal_hold()
+    assert "expires_at" not in collection.find_one({"_id": "async"})
+    data = await manager.aexport_session()
+    assert await manager.aimport_session(data, session_id="async-copy") == "async-copy"
+    await manager.apurge_messages()
+    assert manager.get_message_count() == 0 and await manager.aget_redactions() == {}
