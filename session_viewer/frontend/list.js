@@ -177,6 +177,10 @@
         }
         if (Array.isArray(values)) {
           select.replaceChildren(option("", anyLabel), ...values.map((v) => option(v, v)));
+        } else if (select.tagName === "SELECT") {
+          // Too many values to list (the API sent null): type one in; the filter is still an equality.
+          const input = el("input", { id, type: "search", class: "input", placeholder: `${anyLabel} (type an exact value)`, "aria-label": select.getAttribute("aria-label") });
+          select.replaceWith(input);
         }
         C.setVisible(wrapper, true);
       };

@@ -199,3 +199,38 @@ def test_review_filters_feedback_agent_model_and_updated_range(page: Any, list_v
     search_from_form(page)
     expect(page.locator("#results-count")).to_have_text("1 found")
     expect(page.locator("#slow-note")).to_contain_text("contains")
+
+
+def test_too_many_agents_for_a_dropdown_become_a_text_box(
+    chromium_browser: Any, mongo_uri: str, mongo_client: MongoClient[Any]
+) -> None:
+    from playwright.sync_api import expect
+
+    from mongodb_session_manager import synthetic
+    from mongodb_session_manager.indexes import ensure_indexes
+    from session_viewer.backend.listing import MAX_OPTION_VALUES
+
+    database = f"e2e_many_{uuid.uuid4().hex[:10]}"
+    collection = mongo_client[database]["sessions"]
+    ensure_indexes(collection)
+    docs = [synthetic.session_document(n) for n in range(MAX_OPTION_VALUES + 1)]
+    for n, doc in enumerate(docs):
+        doc["agent_ids"] = [f"agent-{n}"]
+    collection.insert_many(docs)
+    context = chromium_browser.new_context(viewport=VIEWPORT)
+    try:
+        with serve_asgi(create_app(settings_for(mongo_uri, database))) as url:
+            page = context.new_page()
+            page.goto(url)
+            log_in(page, PASSWORD)
+            expect(page.locator(".session-card")).to_have_count(20)
+            agent = page.locator("#filter-agent")
+            expect(agent).to_have_attribute("type", "search")  # no 201-entry dropdown
+            agent.fill("agent-7")
+            page.click("#search-button")
+            expect(page.locator("#results-count")).to_have_text("1 found")
+            assert card_ids(page) == [synthetic.session_id(7)]
+            expect(page.locator("#filter-model option")).to_have_count(1 + len(synthetic.MODELS))
+    finally:
+        context.close()
+        mongo_client.drop_database(database)
