@@ -118,3 +118,20 @@ def test_a_custom_redactor_through_the_factory(mongo_client: MongoClient[Any], d
 def test_a_redactor_must_be_callable(make_manager: Make) -> None:
     with pytest.raises(TypeError):
         make_manager("x", redactor="not callable")
+
+
+def test_a_prompt_after_a_dangling_tool_call_is_stored_redacted(make_manager: Make, collection: Any) -> None:
+    """Strands repairs a history ending in a toolUse before the prompt; the prompt is redacted all the same."""
+    manager = make_manager("dangling", redactor=PIIRedactor())
+    history = [
+        {"role": "user", "content": [{"text": "look me up"}]},
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "lookup", "input": {}}}]},
+    ]
+    agent = Agent(
+        agent_id="a", model=ScriptedModel(["done"]), messages=history, session_manager=manager, callback_handler=None
+    )
+    agent(f"never mind, mail {EMAIL}")
+    assert EMAIL not in _stored_text(collection, "dangling")
+    assert manager.get_redactions() == {"email": 1}
+    restored = Agent(agent_id="a", model=ScriptedModel(["ok"]), session_manager=make_manager("dangling"))
+    restored("again")  # the strict model accepts the stored history
