@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+import bson
 from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import (
@@ -151,6 +152,8 @@ class MongoDBSessionRepository(LifecycleStorageMethods, SessionFeatureMethods, T
                 self.collection.insert_one(doc)
             except DuplicateKeyError as exc:
                 raise SessionAlreadyExistsError("session already exists", session_id=sid) from exc
+        # The size is known from here on (and estimated per write), so it is never measured on the server.
+        self._remember_size(sid, len(bson.encode(doc)))
         logger.debug("session_id=<%s> | created session", sid)
         return session
 
