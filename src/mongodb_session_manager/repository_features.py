@@ -272,6 +272,32 @@ class SessionFeatureMethods:
         doc = self._read_session(sid, d.GUARDRAIL_EVENTS_PROJECTION)
         return list(d.from_bson(doc.get(d.GUARDRAIL_EVENTS) or []))
 
+    # ---- snapshot sessions (MongoDBSnapshotSessionManager) --------------------------------------------------
+
+    def list_snapshot_agents(self, session_id: str) -> list[dict[str, Any]]:
+        """Every agent with a latest snapshot, its config, message count and totals (no messages read)."""
+        from . import documents_snapshot_features as dsf
+
+        sid, _ = self._ids(session_id)
+        return dsf.agents_from_document(d.from_bson(self._read_session(sid, dsf.AGENTS_PROJECTION)))
+
+    def override_snapshot_agent_config(
+        self, session_id: str, agent_id: str, *, model: str | None, system_prompt: str | None
+    ) -> None:
+        """Store a model / system prompt override for a snapshot agent (kept until its own config changes)."""
+        from . import documents_snapshot_features as dsf
+
+        sid, aid = self._ids(session_id, agent_id)
+        self._update_session(sid, dsf.agent_config_override_update(aid, model=model, system_prompt=system_prompt))
+
+    def get_snapshot_turn_metrics(self, session_id: str, agent_id: str) -> list[dict[str, Any]]:
+        """The per-turn metrics of one snapshot agent, oldest first."""
+        from . import documents_snapshot_features as dsf
+
+        sid, aid = self._ids(session_id, agent_id)
+        doc = d.from_bson(self._read_session(sid, dsf.turn_metrics_projection(aid)))
+        return dsf.turn_metrics_from_document(doc, aid)
+
     # ---- deprecated (0.3) ---------------------------------------------------------------------------------
 
     def read_viewer_password(self, session_id: str) -> str:

@@ -238,8 +238,7 @@ class MongoDBSnapshotSessionManager(SnapshotSessionManager):
         Read with a server-side projection: no message is sent back.
         """
         self._ensure_session()
-        doc = self.repository.read_session_fields(self.session_id, dsf.AGENTS_PROJECTION)
-        return dsf.agents_from_document(doc)
+        return self.repository.list_snapshot_agents(self.session_id)
 
     def get_agent_config(self, agent_id: str) -> dict[str, Any] | None:
         return next((a for a in self.list_agents() if a["agent_id"] == agent_id), None)
@@ -247,8 +246,8 @@ class MongoDBSnapshotSessionManager(SnapshotSessionManager):
     def update_agent_config(self, agent_id: str, model: str | None = None, system_prompt: str | None = None) -> None:
         """Override the stored model / system prompt (kept until the agent's own config changes)."""
         self._ensure_session()
-        self.repository.update_session_fields(
-            self.session_id, dsf.agent_config_override_update(agent_id, model=model, system_prompt=system_prompt)
+        self.repository.override_snapshot_agent_config(
+            self.session_id, agent_id, model=model, system_prompt=system_prompt
         )
 
     def get_message_count(self, agent_id: str | None = None) -> int:
@@ -263,8 +262,7 @@ class MongoDBSnapshotSessionManager(SnapshotSessionManager):
         counting messages the conversation manager has trimmed since (its ``removed_message_count``).
         """
         self._ensure_session()
-        doc = self.repository.read_session_fields(self.session_id, dsf.turn_metrics_projection(agent_id))
-        return dsf.turn_metrics_from_document(doc, agent_id)
+        return self.repository.get_snapshot_turn_metrics(self.session_id, agent_id)
 
     def get_session_viewer_password(self) -> str:
         """The password that opens this session (only) in the Session Viewer. Never logged."""
