@@ -117,23 +117,6 @@ class SessionStore:
                 described.update(type="enum", values=values)
         return described
 
-    async def search(
-        self, match: Mapping[str, Any], sort: Mapping[str, int], page: q.Page
-    ) -> tuple[list[dict[str, Any]], int]:
-        """One page of summaries and the total, in parallel. No filter -> the cheap estimated count."""
-
-        async def rows() -> list[dict[str, Any]]:
-            cursor = await self.collection.aggregate(q.search_pipeline(match, sort, page))
-            return await cursor.to_list()
-
-        async def total() -> int:
-            if not match:
-                return await self.collection.estimated_document_count()
-            return await self.collection.count_documents(dict(match))
-
-        found, count = await asyncio.gather(rows(), total())
-        return found, count
-
     async def session(self, session_id: str) -> dict[str, Any] | None:
         """The whole document (password excluded): only the export needs it."""
         return await self.collection.find_one(dq.session_filter(session_id), projection=dq.export_projection())

@@ -365,19 +365,3 @@ def session_detail_page(
         "timeline_total": total,
         "timeline_next_offset": end if end < total and items else None,
     }
-
-
-def session_summary(row: Mapping[str, Any]) -> dict[str, Any]:
-    """One search result (from ``queries.SUMMARY_PROJECTION``) as JSON."""
-    metadata = row.get(d.METADATA)
-    agent_ids = row.get("agent_ids")
-    return {
-        "session_id": _text(row.get(d.SESSION_ID)),
-        "session_type": _text(row.get(d.SESSION_TYPE)) or None,
-        "created_at": iso_or_none(row.get(d.CREATED_AT)),
-        "updated_at": iso_or_none(row.get(d.UPDATED_AT)),
-        "metadata": to_jsonable(metadata) if isinstance(metadata, Mapping) else {},
-        "agent_ids": sorted(str(a) for a in agent_ids) if isinstance(agent_ids, list) else [],
-        "message_count": _int(row.get("message_count")),
-        "feedback_count": _int(row.get("feedback_count")),
-    }

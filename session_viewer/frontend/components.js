@@ -228,34 +228,6 @@
 
   // ---- results -----------------------------------------------------------------------------------
 
-  function renderSessionCard(summary, selected) {
-    const metadata = Object.entries(summary.metadata || {}).slice(0, 4);
-    return el(
-      "button",
-      {
-        type: "button",
-        class: `session-card block w-full rounded-lg border bg-white p-3 text-left shadow-sm transition hover:border-indigo-400 hover:shadow ${
-          selected ? "border-indigo-500 ring-2 ring-indigo-200" : "border-slate-200"
-        }`,
-        dataset: { sessionId: summary.session_id },
-      },
-      el("div", { class: "session-id truncate font-mono text-sm font-semibold text-slate-900", text: summary.session_id, title: summary.session_id }),
-      el(
-        "div",
-        { class: "mt-0.5 text-xs text-slate-500", title: formatDate(summary.created_at) },
-        `${formatDate(summary.created_at)} · ${formatRelative(summary.created_at)}`,
-      ),
-      el("div", { class: "mt-2 flex flex-wrap gap-1" }, metadata.map(([key, value]) => chip(key, formatValue(value)))),
-      el(
-        "div",
-        { class: "mt-2 flex gap-3 text-xs text-slate-500" },
-        el("span", { text: plural(summary.message_count, "message") }),
-        el("span", { text: plural((summary.agent_ids || []).length, "agent") }),
-        summary.feedback_count ? el("span", { text: plural(summary.feedback_count, "feedback", "feedback") }) : null,
-      ),
-    );
-  }
-
   function renderEmpty(text) {
     return el("div", { class: "empty-state", text });
   }
@@ -282,7 +254,6 @@
     renderHealth,
     fieldOption,
     renderFilterRow,
-    renderSessionCard,
     renderEmpty,
     renderError,
     renderLoading,

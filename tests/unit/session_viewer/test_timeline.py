@@ -210,20 +210,6 @@ def test_malformed_documents_do_not_break_the_view() -> None:
     assert item["role"] == "unknown" and item["message_id"] is None and item["content"] == []
 
 
-def test_session_summary_row() -> None:
-    row = {"session_id": "s", "created_at": T0, "metadata": {"k": T0}, "agent_ids": ["b", "a"], "message_count": 4}
-    assert t.session_summary(row) == {
-        "session_id": "s",
-        "session_type": None,
-        "created_at": "2024-05-01T12:00:00.000Z",
-        "updated_at": None,
-        "metadata": {"k": "2024-05-01T12:00:00.000Z"},
-        "agent_ids": ["a", "b"],
-        "message_count": 4,
-        "feedback_count": 0,
-    }
-
-
 def test_ref_shaped_sub_documents_come_back_as_the_stored_mapping() -> None:
     import bson
 
