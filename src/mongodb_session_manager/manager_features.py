@@ -36,18 +36,24 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class SessionFeaturesMixin:
-    """Mixin for a ``RepositorySessionManager`` whose repository is a ``MongoDBSessionRepository``."""
+class SessionLevelFeatures:
+    """Metadata (with its hook and tool), feedback (with its hook), the viewer password and the
+    application name: the same for a message-log session and a snapshot session, so written once.
+
+    Subclasses say where the session lives (:meth:`_session_features_store`) and may create the
+    session document lazily (:meth:`_ensure_session`, a no-op when the manager created it already).
+    """
 
     if TYPE_CHECKING:
         session_id: str
-        session_repository: MongoDBSessionRepository
         metadata_hook: OperationHook | None
         feedback_hook: OperationHook | None
-        _latest_agent_message: dict[str, SessionMessage | None]
-        _held_records: dict[str, list[SessionMessage]]
 
-        def sync_agent(self, agent: LocalAgent, **kwargs: Any) -> None: ...
+    def _session_features_store(self) -> MongoDBSessionRepository:
+        return self.session_repository  # type: ignore[attr-defined,no-any-return]
+
+    def _ensure_session(self) -> None:
+        """The message-log manager created the session in its constructor: nothing to do."""
 
     # ---- metadata ------------------------------------------------------------------------------------
 
@@ -79,13 +85,16 @@ class SessionFeaturesMixin:
         )
 
     def _update_metadata(self, metadata: Mapping[str, Any]) -> None:
-        self.session_repository.update_metadata(self.session_id, metadata)
+        self._ensure_session()
+        self._session_features_store().update_metadata(self.session_id, metadata)
 
     def _get_metadata(self) -> dict[str, Any]:
-        return self.session_repository.get_metadata(self.session_id)
+        self._ensure_session()
+        return self._session_features_store().get_metadata(self.session_id)
 
     def _delete_metadata(self, metadata_keys: list[str] | str) -> None:
-        self.session_repository.delete_metadata(self.session_id, metadata_keys)
+        self._ensure_session()
+        self._session_features_store().delete_metadata(self.session_id, metadata_keys)
 
     def get_metadata_tool(
         self, protected_keys: frozenset[str] = PROTECTED_METADATA_KEYS
@@ -102,7 +111,8 @@ class SessionFeaturesMixin:
         )
 
     def _add_feedback(self, feedback: Mapping[str, Any]) -> None:
-        self.session_repository.add_feedback(self.session_id, feedback)
+        self._ensure_session()
+        self._session_features_store().add_feedback(self.session_id, feedback)
 
     def _validated_feedback(self, feedback: Mapping[str, Any]) -> dict[str, Any]:
         """The entry ``add_feedback`` would store (validation lives in :func:`.documents.feedback_entry`)."""
@@ -110,7 +120,32 @@ class SessionFeaturesMixin:
 
     def get_feedbacks(self) -> list[dict[str, Any]]:
         """Every feedback of the session, oldest first."""
-        return self.session_repository.get_feedbacks(self.session_id)
+        self._ensure_session()
+        return self._session_features_store().get_feedbacks(self.session_id)
+
+    def get_session_viewer_password(self) -> str:
+        """The password that opens this session (only) in the Session Viewer. Never logged."""
+        self._ensure_session()
+        return self._session_features_store().get_session_viewer_password(self.session_id)
+
+    def get_application_name(self) -> str | None:
+        """The application the session was created by (immutable; ``None`` if created without one)."""
+        self._ensure_session()
+        return self._session_features_store().get_application_name(self.session_id)
+
+
+class SessionFeaturesMixin(SessionLevelFeatures):
+    """Mixin for a ``RepositorySessionManager`` whose repository is a ``MongoDBSessionRepository``."""
+
+    if TYPE_CHECKING:
+        session_id: str
+        session_repository: MongoDBSessionRepository
+        metadata_hook: OperationHook | None
+        feedback_hook: OperationHook | None
+        _latest_agent_message: dict[str, SessionMessage | None]
+        _held_records: dict[str, list[SessionMessage]]
+
+        def sync_agent(self, agent: LocalAgent, **kwargs: Any) -> None: ...
 
     # ---- agent configuration, counts, identity ------------------------------------------------------------
 
@@ -142,14 +177,6 @@ class SessionFeaturesMixin:
     def get_message_count(self, agent_id: str | None = None) -> int:
         """Messages stored for one agent, or for the whole session; counted by the server."""
         return self.session_repository.count_messages(self.session_id, agent_id)
-
-    def get_session_viewer_password(self) -> str:
-        """The password that opens this session (only) in the Session Viewer. Never logged."""
-        return self.session_repository.get_session_viewer_password(self.session_id)
-
-    def get_application_name(self) -> str | None:
-        """The application the session was created by (immutable; ``None`` if created without one)."""
-        return self.session_repository.get_application_name(self.session_id)
 
     def get_guardrail_events(self) -> list[dict[str, Any]]:
         """The guardrail interventions recorded by :meth:`redact_latest_message`, oldest first."""

@@ -12,7 +12,6 @@ message counts and the viewer password. Session-level writes go through a
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pymongo import AsyncMongoClient, MongoClient
@@ -23,21 +22,20 @@ from . import documents as d
 from . import documents_snapshot as ds
 from . import documents_snapshot_features as dsf
 from .driver_errors import translate_errors
-from .hooks.contract import OperationHook, run_operation
-from .metadata_tool import PROTECTED_METADATA_KEYS, build_metadata_tool
+from .hooks.contract import OperationHook
+from .manager_features import SessionLevelFeatures
 from .metrics import model_id, summarize, totals_increment
 from .mongodb_session_repository import MongoDBSessionRepository
 from .storage import MongoDBStorage
 
 if TYPE_CHECKING:
-    from strands.tools.decorator import DecoratedFunctionTool
     from strands.types.agent import LocalAgent
     from strands.types.content import Message
 
 logger = logging.getLogger(__name__)
 
 
-class MongoDBSnapshotSessionManager(SnapshotSessionManager):
+class MongoDBSnapshotSessionManager(SessionLevelFeatures, SnapshotSessionManager):
     """Strands' snapshot session manager on MongoDB, plus metadata, feedback, metrics and the viewer.
 
     Args:
@@ -171,65 +169,6 @@ class MongoDBSnapshotSessionManager(SnapshotSessionManager):
             )
         self._session_ensured = True
 
-    # ---- metadata (the repository's named methods, through the hook contract) -------------------------
-
-    def update_metadata(self, metadata: Mapping[str, Any]) -> Any:
-        """Set the given keys; other keys stay as they are (``metadata_hook`` sees ``"update"``)."""
-        return run_operation(
-            self.metadata_hook, self._update_metadata, "update", self.session_id, metadata, session_manager=self
-        )
-
-    def get_metadata(self) -> dict[str, Any]:
-        """The session's metadata (``{}`` when none), through the metadata hook."""
-        result: dict[str, Any] = run_operation(
-            self.metadata_hook, self._get_metadata, "get", self.session_id, session_manager=self
-        )
-        return result
-
-    def read_metadata(self) -> dict[str, Any]:
-        """The stored metadata without running the metadata hook (what hooks themselves call)."""
-        return self._get_metadata()
-
-    def delete_metadata(self, metadata_keys: list[str] | str) -> Any:
-        """Remove the given keys (``metadata_hook`` sees ``"delete"``)."""
-        return run_operation(
-            self.metadata_hook, self._delete_metadata, "delete", self.session_id, metadata_keys, session_manager=self
-        )
-
-    def _update_metadata(self, metadata: Mapping[str, Any]) -> None:
-        self._ensure_session()
-        self.repository.update_metadata(self.session_id, metadata)
-
-    def _get_metadata(self) -> dict[str, Any]:
-        self._ensure_session()
-        return self.repository.get_metadata(self.session_id)
-
-    def _delete_metadata(self, metadata_keys: list[str] | str) -> None:
-        self._ensure_session()
-        self.repository.delete_metadata(self.session_id, metadata_keys)
-
-    def get_metadata_tool(
-        self, protected_keys: frozenset[str] = PROTECTED_METADATA_KEYS
-    ) -> DecoratedFunctionTool[..., str]:
-        """The ``manage_metadata`` tool bound to this session, for ``Agent(tools=[...])``."""
-        return build_metadata_tool(self, protected_keys)  # type: ignore[arg-type]
-
-    # ---- feedback ------------------------------------------------------------------------------------
-
-    def add_feedback(self, feedback: Mapping[str, Any]) -> Any:
-        """Append ``{"rating": "up"|"down"|None, "comment": str}`` (``feedback_hook`` sees ``"add"``)."""
-        return run_operation(
-            self.feedback_hook, self._add_feedback, "add", self.session_id, feedback, session_manager=self
-        )
-
-    def _add_feedback(self, feedback: Mapping[str, Any]) -> None:
-        self._ensure_session()
-        self.repository.add_feedback(self.session_id, feedback)
-
-    def get_feedbacks(self) -> list[dict[str, Any]]:
-        self._ensure_session()
-        return self.repository.get_feedbacks(self.session_id)
-
     # ---- agent configuration, counts, metrics, password -----------------------------------------------
 
     def list_agents(self) -> list[dict[str, Any]]:
@@ -264,15 +203,8 @@ class MongoDBSnapshotSessionManager(SnapshotSessionManager):
         self._ensure_session()
         return self.repository.get_snapshot_turn_metrics(self.session_id, agent_id)
 
-    def get_session_viewer_password(self) -> str:
-        """The password that opens this session (only) in the Session Viewer. Never logged."""
-        self._ensure_session()
-        return self.repository.get_session_viewer_password(self.session_id)
-
-    def get_application_name(self) -> str | None:
-        """The application the session was created by (``None`` if created without one)."""
-        self._ensure_session()
-        return self.repository.get_application_name(self.session_id)
+    def _session_features_store(self) -> MongoDBSessionRepository:
+        return self.repository
 
 
 def _removed_message_count(agent: Any) -> int:
