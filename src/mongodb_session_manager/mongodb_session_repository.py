@@ -30,7 +30,6 @@ from .errors import (
     AgentAlreadyExistsError,
     AgentNotFoundError,
     InvalidInputError,
-    MessageNotFoundError,
     MultiAgentAlreadyExistsError,
     MultiAgentNotFoundError,
     SessionAlreadyExistsError,
@@ -245,14 +244,7 @@ class MongoDBSessionRepository(LifecycleStorageMethods, SessionFeatureMethods, T
         sid, aid = self._ids(session_id, agent_id)
         message_id = d.validate_message_id(session_message.message_id, session_id=sid)
         update, array_filters = d.update_message_update(aid, session_message)
-        self._guarded_update(
-            sid,
-            aid,
-            d.message_exists_filter(sid, aid, message_id),
-            update,
-            MessageNotFoundError(f"message {message_id} does not exist", session_id=sid, agent_id=aid),
-            array_filters=array_filters,
-        )
+        self._guarded_message_update(sid, aid, message_id, update, array_filters)
 
     def list_messages(
         self, session_id: str, agent_id: str, limit: int | None = None, offset: int = 0, **kwargs: Any
@@ -319,14 +311,7 @@ class MongoDBSessionRepository(LifecycleStorageMethods, SessionFeatureMethods, T
         sid, aid = self._ids(session_id, agent_id)
         message_id = d.validate_message_id(message_id, session_id=sid)
         update, array_filters = d.message_metrics_update(aid, message_id, metrics, totals)
-        self._guarded_update(
-            sid,
-            aid,
-            d.message_exists_filter(sid, aid, message_id),
-            update,
-            MessageNotFoundError(f"message {message_id} does not exist", session_id=sid, agent_id=aid),
-            array_filters=array_filters,
-        )
+        self._guarded_message_update(sid, aid, message_id, update, array_filters)
 
     def count_messages(self, session_id: str, agent_id: str | None = None) -> int:
         """Message count computed by the server (one agent, or all agents of the session)."""

@@ -255,14 +255,15 @@ class SessionFeatureMethods:
         return sid, aid, mid, on_message, on_session
 
     def _guarded_message_update(
-        self, sid: str, aid: str, mid: int, update: Mapping[str, Any], array_filters: list[dict[str, Any]]
+        self, sid: str, aid: str, message_id: int, update: Mapping[str, Any], array_filters: list[dict[str, Any]]
     ) -> None:
+        """One update of one stored message (by array filter); a precise error if it is not there."""
         self._guarded_update(
             sid,
             aid,
-            d.message_exists_filter(sid, aid, mid),
+            d.message_exists_filter(sid, aid, message_id),
             update,
-            MessageNotFoundError(f"message {mid} does not exist", session_id=sid, agent_id=aid),
+            MessageNotFoundError(f"message {message_id} does not exist", session_id=sid, agent_id=aid),
             array_filters=array_filters,
         )
 
