@@ -11,19 +11,17 @@ Run (the benchmark does this): python benchmarks/async_app.py --uri URI --db DB 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import logging
 import statistics
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel
+from service_app import serve
 from strands import Agent
 
 from mongodb_session_manager import MongoDBSessionManagerFactory
@@ -91,14 +89,7 @@ def create_app(uri: str, database_name: str, mode: str) -> FastAPI:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--uri", required=True)
-    parser.add_argument("--db", required=True)
-    parser.add_argument("--mode", choices=MODES, required=True)
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    uvicorn.run(create_app(args.uri, args.db, args.mode), host="127.0.0.1", port=args.port, log_level="warning")
+    serve(create_app, MODES, __doc__ or "")
 
 
 if __name__ == "__main__":

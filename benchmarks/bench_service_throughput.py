@@ -18,6 +18,7 @@ import asyncio
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,13 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
         process.stderr.close()
 
 
-async def load(base: str, mode: str) -> dict[str, Any]:
-    """50 workers share one request budget and one deadline; each keeps its own conversation."""
+async def load(
+    base: str, mode: str, *, after_warmup: Callable[[httpx.AsyncClient], Awaitable[Any]] | None = None
+) -> dict[str, Any]:
+    """50 workers share one request budget and one deadline; each keeps its own conversation.
+
+    ``after_warmup`` runs once between the warm-up requests and the measured ones.
+    """
     latencies: list[float] = []
     errors: list[str] = []
     budget = {"left": MAX_REQUESTS}
@@ -78,6 +84,8 @@ async def load(base: str, mode: str) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=REQUEST_TIMEOUT_S) as client:
         for i in range(WARMUP_REQUESTS):
             await client.post("/chat", json={"session_id": f"warmup-{mode}-{i % 5}", "message": "warm up"})
+        if after_warmup is not None:
+            await after_warmup(client)
         deadline = time.monotonic() + MAX_SECONDS
 
         async def worker(index: int) -> None:

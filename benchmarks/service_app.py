@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -91,21 +91,22 @@ def create_app(uri: str, database_name: str, mode: str) -> FastAPI:
     return app
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def serve(create: Callable[[str, str, str], FastAPI], modes: tuple[str, ...], description: str) -> None:
+    """The command line of a benchmark app: ``--uri --db --mode --port``, served by uvicorn on loopback."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--uri", required=True)
     parser.add_argument("--db", required=True)
-    parser.add_argument("--mode", choices=MODES, required=True)
+    parser.add_argument("--mode", choices=modes, required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     uvicorn.run(
-        create_app(args.uri, args.db, args.mode),
-        host="127.0.0.1",
-        port=args.port,
-        log_level="warning",
-        access_log=False,
+        create(args.uri, args.db, args.mode), host="127.0.0.1", port=args.port, log_level="warning", access_log=False
     )
+
+
+def main() -> None:
+    serve(create_app, MODES, __doc__ or "")
 
 
 if __name__ == "__main__":
