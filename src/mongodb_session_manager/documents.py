@@ -481,13 +481,19 @@ def _array_size(expr: str) -> dict[str, Any]:
     return {"$size": {"$cond": [{"$isArray": expr}, expr, []]}}
 
 
+def _message_count(agent_expr: str) -> dict[str, Any]:
+    from .documents_archive import message_count_expr
+
+    return message_count_expr(agent_expr)
+
+
 def all_agents_message_count() -> dict[str, Any]:
     """Expression: the messages of every agent of the session document, summed on the server."""
     return {
         "$sum": {
             "$map": {
                 "input": {"$objectToArray": _object_or_empty(f"${AGENTS}")},
-                "in": _array_size(f"$$this.v.{MESSAGES}"),
+                "in": _message_count("$$this.v"),
             }
         }
     }
@@ -523,7 +529,7 @@ def list_agents_pipeline(session_id: str, agent_id: str | None = None) -> list[d
                 CREATED_AT: {"$ifNull": [f"{agent}.{CREATED_AT}", f"{data}.{CREATED_AT}", None]},
                 UPDATED_AT: {"$ifNull": [f"{agent}.{UPDATED_AT}", f"{data}.{UPDATED_AT}", None]},
                 TOTALS: {"$ifNull": [f"{data}.{TOTALS}", {}]},
-                "message_count": _array_size(f"{agent}.{MESSAGES}"),
+                "message_count": _message_count(agent),
             }
         }
     )
@@ -698,46 +704,65 @@ def _strip_message(expr: str, *, with_metrics: bool = False) -> dict[str, Any]:
 
 
 def list_messages_pipeline(
-    session_id: str, agent_id: str, limit: int | None, offset: int, *, with_metrics: bool = False
+    session_id: str,
+    agent_id: str,
+    limit: int | None,
+    offset: int,
+    *,
+    with_metrics: bool = False,
+    buckets: str | None = None,
 ) -> list[dict[str, Any]]:
     """One projected page of an agent's messages (and whether the agent exists).
 
     The server slices the array, so listing 20 messages of a 10,000-message session transfers 20.
+    Positions are over the whole history: the part of the page that was archived comes from the
+    companion collection ``buckets`` (sliced there too) in the same round trip.
     """
-    array = {"$ifNull": [f"${messages_path(agent_id)}", []]}
-    count: Any = limit if limit is not None else {"$max": [{"$size": array}, 1]}
-    return [
+    from .documents_archive import bucket_lookup_stage, window_fields
+
+    window = window_fields(f"${agent_path(agent_id)}", offset, limit)
+    strip = _strip_message("$$this", with_metrics=with_metrics)
+    window["messages"] = {"$map": {"input": window["messages"], "in": strip}}
+    stages: list[dict[str, Any]] = [
         {"$match": {ID: session_id}},
         {
             "$project": {
                 ID: 0,
                 "agent_exists": {"$ne": [{"$type": f"${agent_data_path(agent_id)}"}, "missing"]},
-                "messages": {
-                    "$map": {
-                        "input": {"$slice": [array, offset, count]},
-                        "in": _strip_message("$$this", with_metrics=with_metrics),
-                    }
-                },
+                **window,
             }
         },
     ]
+    if buckets is not None:
+        stages.append(bucket_lookup_stage(buckets, strip=strip))
+    return stages
 
 
-def last_message_pipeline(session_id: str, agent_id: str) -> list[dict[str, Any]]:
+def last_message_pipeline(session_id: str, agent_id: str, *, buckets: str | None = None) -> list[dict[str, Any]]:
+    from .documents_archive import last_bucket_id, whole_bucket_lookup_stage
+
     array = {"$ifNull": [f"${messages_path(agent_id)}", []]}
-    return [
+    stages: list[dict[str, Any]] = [
         {"$match": {ID: session_id}},
         {
             "$project": {
                 ID: 0,
                 "messages": {"$map": {"input": {"$slice": [array, -1]}, "in": _strip_message("$$this")}},
+                "bucket_ids": last_bucket_id(f"${agent_path(agent_id)}"),
             }
         },
     ]
+    if buckets is not None:
+        stages.append(whole_bucket_lookup_stage(buckets))
+    return stages
 
 
-def read_message_pipeline(session_id: str, agent_id: str, message_id: int) -> list[dict[str, Any]]:
-    return [
+def read_message_pipeline(
+    session_id: str, agent_id: str, message_id: int, *, buckets: str | None = None
+) -> list[dict[str, Any]]:
+    from .documents_archive import containing_bucket_ids, message_in_bucket_lookup_stage
+
+    stages: list[dict[str, Any]] = [
         {"$match": {ID: session_id}},
         {
             "$project": {
@@ -754,15 +779,19 @@ def read_message_pipeline(session_id: str, agent_id: str, message_id: int) -> li
                         "in": _strip_message("$$this"),
                     }
                 },
+                "bucket_ids": containing_bucket_ids(f"${agent_path(agent_id)}", message_id),
             }
         },
     ]
+    if buckets is not None:
+        stages.append(message_in_bucket_lookup_stage(buckets, message_id, _strip_message("$$this")))
+    return stages
 
 
 def message_count_pipeline(session_id: str, agent_id: str | None) -> list[dict[str, Any]]:
-    """Count on the server: one agent's array size, or the sum over all agents."""
+    """Count on the server: one agent's history (archived and in the document), or the sum over all agents."""
     if agent_id is not None:
-        total: Any = {"$size": {"$ifNull": [f"${messages_path(agent_id)}", []]}}
+        total: Any = _message_count(f"${agent_path(agent_id)}")
     else:
         total = all_agents_message_count()
     return [{"$match": {ID: session_id}}, {"$project": {ID: 0, "count": total}}]
@@ -1173,6 +1202,11 @@ def _lease_free_expr(agent_id: str, token: str | None = None) -> dict[str, Any]:
     return {"$or": free}
 
 
+def lease_free_expr(agent_id: str, token: str | None = None) -> dict[str, Any]:
+    """Expression: no live lease on the agent (or it is the one with ``token``)."""
+    return _lease_free_expr(agent_id, token)
+
+
 def acquire_lease_filter(session_id: str, agent_id: str, token: str, next_message_id: int) -> dict[str, Any]:
     """Match only if nobody else holds a live lease and the caller's history is current.
 
@@ -1286,29 +1320,33 @@ def append_messages_update(agent_id: str, messages: list[SessionMessage]) -> dic
     }
 
 
-def restore_agent_pipeline(session_id: str, agent_id: str) -> list[dict[str, Any]]:
+def restore_agent_pipeline(session_id: str, agent_id: str, *, buckets: str | None = None) -> list[dict[str, Any]]:
     """Agent data and the messages Strands will restore, in one round trip.
 
     Strands restores messages from ``conversation_manager_state.removed_message_count`` on; the
     server reads that offset from the same document and slices the array, so a sliding-window
-    agent with 10,000 stored messages transfers only its window.
+    agent with 10,000 stored messages transfers only its window. A window that reaches into the
+    archive brings those buckets along (``$lookup`` on the companion collection ``buckets``).
     """
-    array = {"$ifNull": [f"${messages_path(agent_id)}", []]}
+    from .documents_archive import bucket_lookup_stage, window_fields
+
     removed = f"${agent_data_path(agent_id, 'conversation_manager_state')}.removed_message_count"
     offset = {"$cond": [{"$isNumber": removed}, {"$max": [{"$toInt": removed}, 0]}, 0]}
-    return [
+    stages: list[dict[str, Any]] = [
         {"$match": {ID: session_id}},
         {
             "$project": {
                 ID: 0,
                 "agent_data": f"${agent_data_path(agent_id)}",
                 "next_message_id": next_message_id_expr(agent_id),
-                "offset": offset,
-                "messages": {"$slice": [array, offset, {"$max": [{"$size": array}, 1]}]},
+                **window_fields(f"${agent_path(agent_id)}", offset, None),
                 "size": {"$bsonSize": "$$ROOT"},
             }
         },
     ]
+    if buckets is not None:
+        stages.append(bucket_lookup_stage(buckets))
+    return stages
 
 
 def set_aside_filter(session_id: str, agent_id: str, first_message_id: int, next_message_id: int) -> dict[str, Any]:
@@ -1353,9 +1391,13 @@ SNAPSHOT_AGENTS = "snapshot_agents"
 SNAPSHOT_FORMAT = "snapshot_format"
 
 
-def document_size_pipeline(session_id: str) -> list[dict[str, Any]]:
-    """The session document's BSON size, measured by the server (nothing else is sent back)."""
-    return [{"$match": {ID: session_id}}, {"$project": {ID: 0, "size": {"$bsonSize": "$$ROOT"}}}]
+def document_size_pipeline(session_id: str, agent_id: str | None = None) -> list[dict[str, Any]]:
+    """The session document's BSON size, measured by the server, and how many messages the agent
+    keeps in the document (nothing else is sent back)."""
+    fields: dict[str, Any] = {ID: 0, "size": {"$bsonSize": "$$ROOT"}}
+    if agent_id is not None:
+        fields["stored"] = _array_size(f"${messages_path(agent_id)}")
+    return [{"$match": {ID: session_id}}, {"$project": fields}]
 
 
 #: Byte patterns of the values :func:`from_bson` rewrites; a document without them decodes as it is.
@@ -1367,18 +1409,40 @@ def needs_repair(raw: bytes) -> bool:
     return any(marker in raw for marker in _REPAIR_MARKERS)
 
 
-def restore_agents_pipeline(session_id: str) -> list[dict[str, Any]]:
-    """The session and every agent with its message window, in one round trip (the async creation path)."""
-    array = {"$ifNull": ["$$a.v.messages", []]}
-    removed = "$$a.v.agent_data.conversation_manager_state.removed_message_count"
+def restore_agents_pipeline(session_id: str, *, buckets: str | None = None) -> list[dict[str, Any]]:
+    """The session and every agent with its message window, in one round trip (the async creation path).
+
+    Archived buckets an agent's window reaches into come whole (``$lookup``) and are sliced per agent
+    by :func:`documents_archive.slice_whole_buckets`.
+    """
+    from .documents_archive import archived_count_expr, buckets_expr
+
+    agent = "$$a.v"
+    array = {"$ifNull": [f"{agent}.{MESSAGES}", []]}
+    removed = f"{agent}.agent_data.conversation_manager_state.removed_message_count"
     offset = {"$cond": [{"$isNumber": removed}, {"$max": [{"$toInt": removed}, 0]}, 0]}
+    archived = archived_count_expr(agent)
     counter = {
         "$ifNull": [
-            "$$a.v.next_message_id",
-            {"$add": [{"$ifNull": [{"$max": f"$$a.v.{MESSAGES}.{MESSAGE_ID}"}, -1]}, 1]},
+            f"{agent}.next_message_id",
+            {"$add": [{"$ifNull": [{"$max": f"{agent}.{MESSAGES}.{MESSAGE_ID}"}, -1]}, 1]},
         ]
     }
-    return [
+    doc_offset = {"$max": [{"$subtract": [offset, archived]}, 0]}
+    needed = {
+        "$map": {
+            "input": {
+                "$filter": {
+                    "input": buckets_expr(agent),
+                    "as": "b",
+                    "cond": {"$gt": [{"$add": ["$$b.start", "$$b.count"]}, offset]},
+                }
+            },
+            "as": "b",
+            "in": "$$b.id",
+        }
+    }
+    stages: list[dict[str, Any]] = [
         {"$match": {ID: session_id}},
         {
             "$project": {
@@ -1393,10 +1457,31 @@ def restore_agents_pipeline(session_id: str) -> list[dict[str, Any]]:
                             "agent_data": "$$a.v.agent_data",
                             "next_message_id": counter,
                             "offset": offset,
-                            "messages": {"$slice": [array, offset, {"$max": [{"$size": array}, 1]}]},
+                            "archived": archived,
+                            "stored": {"$size": array},
+                            "messages": {"$slice": [array, doc_offset, {"$max": [{"$size": array}, 1]}]},
+                            "bucket_ids": needed,
                         },
                     }
                 },
             }
         },
     ]
+    if buckets is not None:
+        from .documents_archive import whole_bucket_lookup_stage
+
+        stages.append(
+            {
+                "$set": {
+                    "bucket_ids": {
+                        "$reduce": {
+                            "input": "$agents.bucket_ids",
+                            "initialValue": [],
+                            "in": {"$concatArrays": ["$$value", "$$this"]},
+                        }
+                    }
+                }
+            }
+        )
+        stages.append(whole_bucket_lookup_stage(buckets))
+    return stages

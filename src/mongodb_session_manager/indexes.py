@@ -95,3 +95,22 @@ def forget_indexes() -> None:
     """Test hook: make the next repository create its indexes again."""
     with _indexes_lock:
         _indexes_done.clear()
+
+
+def ensure_bucket_indexes(buckets: Collection[Any]) -> None:
+    """The archived-message collection's one index, ``(session_id, agent_id, start)``, once per process.
+
+    It serves a session's deletion, the orphan clean-up of a split and the viewer's timeline; reads
+    of listed buckets go by ``_id``. Created when the first bucket is written, so deployments whose
+    sessions never split never get the collection.
+    """
+    from .documents_archive import BUCKET_INDEX_KEY
+
+    client = buckets.database.client
+    marker = (buckets.database.name, buckets.name, index_name(BUCKET_INDEX_KEY))
+    with _indexes_lock:
+        done = _indexes_done.setdefault(client, set())
+        if marker in done:
+            return
+        buckets.create_indexes([IndexModel(list(BUCKET_INDEX_KEY))])
+        done.add(marker)

@@ -25,6 +25,8 @@ from strands.session.session_repository import SessionRepository
 from strands.types.session import Session, SessionAgent, SessionMessage
 
 from . import documents as d
+from . import documents_archive as da
+from .documents_archive import DEFAULT_ARCHIVE_POLICY, ArchivePolicy
 from .driver_errors import translate_errors
 from .errors import (
     AgentAlreadyExistsError,
@@ -38,6 +40,7 @@ from .errors import (
 )
 from .indexes import ensure_indexes, forget_indexes
 from .mongodb_connection_pool import new_client, split_client_options
+from .repository_archive import ArchiveStorageMixin
 from .repository_features import SessionFeatureMethods
 from .repository_lifecycle import LifecycleStorageMethods
 from .repository_turns import TurnStorageMixin
@@ -63,7 +66,9 @@ _NOT_GIVEN: Any = object()
 _RECENT_READS_LIMIT = 64
 
 
-class MongoDBSessionRepository(LifecycleStorageMethods, SessionFeatureMethods, TurnStorageMixin, SessionRepository):
+class MongoDBSessionRepository(
+    ArchiveStorageMixin, LifecycleStorageMethods, SessionFeatureMethods, TurnStorageMixin, SessionRepository
+):
     """Stores Strands sessions, agents, messages and multi-agent state in MongoDB.
 
     Args:
@@ -78,6 +83,9 @@ class MongoDBSessionRepository(LifecycleStorageMethods, SessionFeatureMethods, T
         size_warning_bytes: Log a warning (once per session) when a document grows past this.
         ensure_indexes_on_init: Ensure the collection's indexes (once per process) before the first
             operation; ``False`` leaves index management to the caller.
+        archive_policy: When an agent's oldest messages move out of the session document into
+            ``<collection>_messages`` (see :class:`~.documents_archive.ArchivePolicy`); ``None`` never
+            moves them (sessions then stop at MongoDB's 16 MB document limit).
         **mongo_client_kwargs: Options for the owned ``MongoClient`` (``maxPoolSize=...``); any
             other name raises ``TypeError``. With a borrowed ``client`` they are ignored (logged).
     """
@@ -93,6 +101,7 @@ class MongoDBSessionRepository(LifecycleStorageMethods, SessionFeatureMethods, T
         *,
         size_warning_bytes: int = DEFAULT_SIZE_WARNING_BYTES,
         ensure_indexes_on_init: bool = True,
+        archive_policy: ArchivePolicy | None = DEFAULT_ARCHIVE_POLICY,
         **mongo_client_kwargs: Any,
     ) -> None:
         client_options, _ = split_client_options(mongo_client_kwargs, where="MongoDBSessionRepository()")
@@ -112,6 +121,9 @@ class MongoDBSessionRepository(LifecycleStorageMethods, SessionFeatureMethods, T
         self.database_name = database_name
         self.collection_name = collection_name
         self.size_warning_bytes = size_warning_bytes
+        if archive_policy is not None and not isinstance(archive_policy, ArchivePolicy):
+            raise InvalidInputError(f"archive_policy must be an ArchivePolicy or None, got {archive_policy!r}")
+        self.archive_policy = archive_policy
         self.metadata_fields = list(metadata_fields or [])
         self._metadata_index_fields = d.metadata_index_fields(self.metadata_fields)
         codec = d.CODEC_OPTIONS
@@ -167,7 +179,13 @@ class MongoDBSessionRepository(LifecycleStorageMethods, SessionFeatureMethods, T
         sid, _ = self._ids(session_id)
         with self._translate(sid):
             result = self.collection.delete_one({d.ID: sid})
+            # Buckets go after the document: a crash in between leaves only unreadable orphans, which
+            # the next delete (or a session created again with this id, on its first split) removes.
+            archived = self.buckets.delete_many({d.SESSION_ID: sid}).deleted_count
         if result.deleted_count == 0:
+            if archived:
+                logger.info("session_id=<%s>, buckets=<%d> | removed archived messages left by a crash", sid, archived)
+                return
             raise SessionNotFoundError("session does not exist", session_id=sid)
         _warned_sizes.discard((self.collection.full_name, sid))
         logger.info("session_id=<%s> | deleted session", sid)
@@ -235,8 +253,11 @@ class MongoDBSessionRepository(LifecycleStorageMethods, SessionFeatureMethods, T
         sid, aid = self._ids(session_id, agent_id)
         message_id = d.validate_message_id(message_id, session_id=sid)
         with self._translate(sid, aid):
-            docs = list(self.collection.aggregate(d.read_message_pipeline(sid, aid, message_id)))
-        messages = docs[0]["messages"] if docs else []
+            pipeline = d.read_message_pipeline(sid, aid, message_id, buckets=self.buckets_name)
+            docs = list(self.collection.aggregate(pipeline))
+        if not docs:
+            return None
+        messages = list(docs[0]["messages"]) + [m for b in docs[0].get("buckets") or [] for m in b[d.MESSAGES]]
         return d.message_from_document(messages[0]) if messages else None
 
     def update_message(self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any) -> None:
@@ -282,21 +303,25 @@ class MongoDBSessionRepository(LifecycleStorageMethods, SessionFeatureMethods, T
         if limit == 0:
             self._require_agent(sid, aid)
             return []
-        pipeline = d.list_messages_pipeline(sid, aid, limit, offset, with_metrics=with_metrics)
+        pipeline = d.list_messages_pipeline(
+            sid, aid, limit, offset, with_metrics=with_metrics, buckets=self.buckets_name
+        )
         with self._translate(sid, aid):
             docs = list(self.collection.aggregate(pipeline))
         if not docs:
             raise SessionNotFoundError("session does not exist", session_id=sid)
         if not docs[0]["agent_exists"]:
             raise AgentNotFoundError("agent does not exist", session_id=sid, agent_id=aid)
-        return list(docs[0]["messages"])
+        return da.join_window(docs[0])
 
     def read_last_message(self, session_id: str, agent_id: str) -> SessionMessage | None:
         """The agent's newest stored message, fetched alone."""
         sid, aid = self._ids(session_id, agent_id)
         with self._translate(sid, aid):
-            docs = list(self.collection.aggregate(d.last_message_pipeline(sid, aid)))
-        messages = docs[0]["messages"] if docs else []
+            docs = list(self.collection.aggregate(d.last_message_pipeline(sid, aid, buckets=self.buckets_name)))
+        messages = list(docs[0]["messages"]) if docs else []
+        if docs and not messages:
+            messages = [m for b in docs[0].get("buckets") or [] for m in b[d.MESSAGES]][-1:]
         return d.message_from_document(messages[0]) if messages else None
 
     def set_message_metrics(

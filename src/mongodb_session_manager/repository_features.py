@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import documents as d
-from .errors import AgentNotFoundError, InvalidInputError, MessageNotFoundError, SessionNotFoundError
+from .errors import AgentNotFoundError, InvalidInputError, SessionNotFoundError
 from .guardrails import guardrail_summary
 
 if TYPE_CHECKING:
@@ -253,19 +253,6 @@ class SessionFeatureMethods:
         )
         d.ensure_encodable(on_message, what="guardrail trace", session_id=sid)
         return sid, aid, mid, on_message, on_session
-
-    def _guarded_message_update(
-        self, sid: str, aid: str, message_id: int, update: Mapping[str, Any], array_filters: list[dict[str, Any]]
-    ) -> None:
-        """One update of one stored message (by array filter); a precise error if it is not there."""
-        self._guarded_update(
-            sid,
-            aid,
-            d.message_exists_filter(sid, aid, message_id),
-            update,
-            MessageNotFoundError(f"message {message_id} does not exist", session_id=sid, agent_id=aid),
-            array_filters=array_filters,
-        )
 
     def get_guardrail_events(self, session_id: str) -> list[dict[str, Any]]:
         """The session's guardrail events, oldest first (``[]`` for sessions without any)."""

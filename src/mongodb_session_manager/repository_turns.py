@@ -19,6 +19,7 @@ from bson.raw_bson import RawBSONDocument
 from strands.types.session import SessionAgent, SessionMessage
 
 from . import documents as d
+from . import documents_archive as da
 from .errors import (
     AgentNotFoundError,
     MessageConflictError,
@@ -34,6 +35,16 @@ logger = logging.getLogger(__name__)
 #: Sessions not restored in this process are measured every n-th message, and after large writes.
 SIZE_CHECK_INTERVAL = 25
 LARGE_WRITE_BYTES = 64 * 1024
+
+
+#: A turn that would take the document past this is preceded by a split (inside the turn's lease).
+SPLIT_BEFORE_BYTES = 15 * 1024 * 1024
+
+
+def _pushed_bytes(update: Mapping[str, Any]) -> int:
+    """The bytes a write adds to the document (what its ``$push`` carries)."""
+    pushed = update.get("$push") or {}
+    return sum(len(bson.encode({"v": v})) for v in pushed.values())
 
 
 @dataclass
@@ -58,7 +69,7 @@ class LeaseRefusal:
     retry_after: float
 
 
-def _restored(agent_id: str, doc: Mapping[str, Any], *, repair: bool) -> RestoredAgent | None:
+def _restored(agent_id: str, doc: Mapping[str, Any], stored: list[Any], *, repair: bool) -> RestoredAgent | None:
     raw = doc.get("agent_data")
     if raw is None:
         return None
@@ -77,7 +88,7 @@ def _restored(agent_id: str, doc: Mapping[str, Any], *, repair: bool) -> Restore
             created_at=read_at,
             updated_at=read_at,
         )
-        for m in doc.get("messages") or []
+        for m in stored
     ]
     return RestoredAgent(
         agent=agent,
@@ -108,6 +119,24 @@ class TurnStorageMixin:
     def _check_size(self, sid: str, size: int | None) -> None:  # pragma: no cover
         raise NotImplementedError
 
+    if TYPE_CHECKING:  # provided by ArchiveStorageMixin (earlier in the MRO)
+        archive_policy: da.ArchivePolicy | None
+        buckets_name: str
+
+        def _remember_stored(self, sid: str, aid: str, stored: int) -> None: ...
+
+        def _split_due(self, sid: str, aid: str, added_messages: int, added_bytes: int) -> bool: ...
+
+        def _note_appended(self, sid: str, aid: str, added_messages: int) -> None: ...
+
+        def archive_agent(
+            self, session_id: str, agent_id: str, *, token: str | None = None, release: bool = False
+        ) -> int: ...
+
+        def _archive_after_write(
+            self, sid: str, aid: str, *, token: str | None = None, release: bool = False
+        ) -> None: ...
+
     # ---- restore -------------------------------------------------------------------------------
 
     def restore_agent(self, session_id: str, agent_id: str) -> RestoredAgent | None:
@@ -119,20 +148,23 @@ class TurnStorageMixin:
         """
         sid, aid = self._ids(session_id, agent_id)
         with self._translate(sid, aid):
-            docs = list(self._raw_collection().aggregate(d.restore_agent_pipeline(sid, aid)))
+            pipeline = d.restore_agent_pipeline(sid, aid, buckets=self.buckets_name)
+            docs = list(self._raw_collection().aggregate(pipeline))
         if not docs:
             raise SessionNotFoundError("session does not exist", session_id=sid, agent_id=aid)
         raw = bytes(docs[0].raw)  # a memoryview: searching it would go byte by byte in Python
         doc = bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS)
         size = int(doc.get("size") or 0)
         self._remember_size(sid, size)
-        return _restored(aid, doc, repair=d.needs_repair(raw))
+        self._remember_stored(sid, aid, int(doc.get("stored") or 0))
+        return _restored(aid, doc, da.join_window(doc), repair=d.needs_repair(raw))
 
     def restore_agents(self, session_id: str) -> tuple[bool, dict[str, RestoredAgent]]:
         """Whether the session exists, and every agent with its message window: one round trip."""
         sid, _ = self._ids(session_id)
         with self._translate(sid):
-            docs = list(self._raw_collection().aggregate(d.restore_agents_pipeline(sid)))
+            pipeline = d.restore_agents_pipeline(sid, buckets=self.buckets_name)
+            docs = list(self._raw_collection().aggregate(pipeline))
         if not docs:
             return False, {}
         raw = bytes(docs[0].raw)
@@ -140,8 +172,12 @@ class TurnStorageMixin:
         self._remember_size(sid, int(doc.get("size") or 0))
         repair = d.needs_repair(raw)
         agents: dict[str, RestoredAgent] = {}
+        buckets = doc.get("buckets") or []
         for entry in doc.get("agents") or []:
-            restored = _restored(entry["agent_id"], entry, repair=repair)
+            aid = entry["agent_id"]
+            self._remember_stored(sid, aid, int(entry.get("stored") or 0))
+            archived = [] if not buckets else da.slice_whole_buckets(buckets, aid, int(entry.get("offset") or 0))
+            restored = _restored(aid, entry, [*archived, *(entry.get("messages") or [])], repair=repair)
             if restored is not None:
                 agents[entry["agent_id"]] = restored
         return True, agents
@@ -222,10 +258,22 @@ class TurnStorageMixin:
         update = d.commit_turn_update(
             aid, messages, next_message_id=next_id, agent=agent, metrics=metrics, totals=totals
         )
+        with self._translate(sid, aid):  # a value BSON cannot hold is a typed error here, before any write
+            added = _pushed_bytes(update)
+        known = self._known_sizes().get(sid)
+        if known is not None and known + added > SPLIT_BEFORE_BYTES and self.archive_policy is not None:
+            # The turn would not fit beside the history: move history out first, inside this turn's lease.
+            self.archive_agent(sid, aid, token=token)
+        split = self._split_due(sid, aid, len(messages), added)
+        if split:
+            update.pop("$unset", None)  # the split that follows releases the lease with its move
         with self._translate(sid, aid):
             result = self.collection.update_one(d.commit_turn_filter(sid, aid, token, first_message_id), update)
             if result.matched_count:
-                self._grow_size(sid, update)
+                self._grow_size(sid, aid, update, added)
+                self._note_appended(sid, aid, len(messages))
+                if split:
+                    self._archive_after_write(sid, aid, token=token, release=True)
                 return
             self._require_agent(sid, aid)
             held = self.collection.count_documents(d.lease_held_filter(sid, aid, token), limit=1)
@@ -252,7 +300,11 @@ class TurnStorageMixin:
         with self._translate(sid, aid):
             result = self.collection.update_one(d.append_message_filter(sid, aid, first), update)
             if result.matched_count:
-                self._grow_size(sid, update)
+                added = _pushed_bytes(update)
+                self._grow_size(sid, aid, update, added)
+                self._note_appended(sid, aid, len(messages))
+                if self._split_due(sid, aid, 0, 0):
+                    self._archive_after_write(sid, aid)
                 return
             self._require_agent(sid, aid)
         raise MessageConflictError(
@@ -282,7 +334,7 @@ class TurnStorageMixin:
             sizes.pop(next(iter(sizes)))
         self._check_size(sid, size)
 
-    def _grow_size(self, sid: str, update: Mapping[str, Any]) -> None:
+    def _grow_size(self, sid: str, aid: str, update: Mapping[str, Any], added: int) -> None:
         """Add what a write pushed to the size last read; warn when it passes the threshold.
 
         Measuring on the server costs a pass over the document, so the size is read with the
@@ -290,7 +342,6 @@ class TurnStorageMixin:
         is measured after every ``SIZE_CHECK_INTERVAL``-th message and after any large write.
         """
         pushed = update.get("$push") or {}
-        added = sum(len(bson.encode({"v": v})) for v in pushed.values())
         sizes = self._known_sizes()
         if sid in sizes:
             sizes[sid] += added
@@ -298,9 +349,10 @@ class TurnStorageMixin:
             return
         ids = [m.get(d.MESSAGE_ID, 0) for v in pushed.values() for m in v.get("$each", [v])]
         if added >= LARGE_WRITE_BYTES or any((i + 1) % SIZE_CHECK_INTERVAL == 0 for i in ids):
-            docs = list(self.collection.aggregate(d.document_size_pipeline(sid)))
+            docs = list(self.collection.aggregate(d.document_size_pipeline(sid, aid)))
             if docs:
                 self._remember_size(sid, int(docs[0]["size"]))
+                self._remember_stored(sid, aid, int(docs[0]["stored"]))
 
     def _known_sizes(self) -> dict[str, int]:
         sizes = self.__dict__.get("_sizes")

@@ -1,0 +1,492 @@
+"""Archived messages: the shapes that let a session grow past what one document holds.
+
+A session stays one document: metadata, feedback, agent data, totals and each agent's *recent*
+messages. When an agent's share of the document passes a threshold, its oldest messages move, in
+order, into bucket documents of a companion collection (``<collection>_messages``). The session
+document keeps the list of its buckets (``agents.<id>.archive``), so it remains the single source of
+truth: a bucket it does not list (a split that crashed, or lost a race) is never read and is
+removed by the next split of that agent or by ``delete_session``.
+
+Positions, not message ids, locate a message (Strands restores from a position:
+``removed_message_count``): the archive holds positions ``[0, archive.count)``, the in-document
+array continues from ``archive.count``. Every builder here is pure; the repository sends them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from . import documents as d
+
+#: ``agents.<id>.archive``: ``{count, bytes, buckets: [{id, start, count, first_message_id, last_message_id, bytes}]}``.
+ARCHIVE = "archive"
+ARCHIVE_COUNT = "count"
+ARCHIVE_BYTES = "bytes"
+ARCHIVE_BUCKETS = "buckets"
+#: Fields of a bucket entry (in the session document) and of the bucket document itself.
+BUCKET_ID = "id"
+START = "start"
+COUNT = "count"
+FIRST_MESSAGE_ID = "first_message_id"
+LAST_MESSAGE_ID = "last_message_id"
+BYTES = "bytes"
+#: The companion collection's name is the session collection's plus this suffix.
+BUCKETS_SUFFIX = "_messages"
+#: Upper bound for "no limit" in server-side arithmetic (positions are int32-safe far beyond this).
+NO_END = 2**31 - 1
+
+#: Index of the companion collection: the shard key's prefix (session), then agent and position.
+BUCKET_INDEX_KEY: d.IndexKey = ((d.SESSION_ID, 1), ("agent_id", 1), (START, 1))
+
+
+def buckets_collection_name(collection_name: str) -> str:
+    return f"{collection_name}{BUCKETS_SUFFIX}"
+
+
+def archive_path(agent_id: str, field: str | None = None) -> str:
+    base = f"{d.AGENTS}.{agent_id}.{ARCHIVE}"
+    return f"{base}.{field}" if field else base
+
+
+# ---- expressions every reader uses ---------------------------------------------------------------------
+
+
+def archived_count_expr(agent_expr: str) -> dict[str, Any]:
+    """How many of the agent's messages are archived (0 for a session that never split)."""
+    return {"$ifNull": [f"{agent_expr}.{ARCHIVE}.{ARCHIVE_COUNT}", 0]}
+
+
+def message_count_expr(agent_expr: str) -> dict[str, Any]:
+    """The agent's whole history: archived plus in-document messages (``agent_expr`` like ``$agents.a``)."""
+    messages = f"{agent_expr}.{d.MESSAGES}"
+    return {"$add": [{"$size": {"$cond": [{"$isArray": messages}, messages, []]}}, archived_count_expr(agent_expr)]}
+
+
+def buckets_expr(agent_expr: str) -> dict[str, Any]:
+    return {"$ifNull": [f"{agent_expr}.{ARCHIVE}.{ARCHIVE_BUCKETS}", []]}
+
+
+def window_fields(agent_expr: str, offset: Any, limit: Any | None) -> dict[str, Any]:
+    """Projection fields for positions ``[offset, offset + limit)`` of the agent's whole history.
+
+    ``messages`` is the in-document part of the window, ``bucket_ids`` the archived buckets that
+    overlap it (fetched by :func:`bucket_lookup_stage`), ``offset``/``end`` the window itself.
+    ``offset`` and ``limit`` may be expressions (the restore reads its offset from the agent data).
+    """
+    # Plain numbers as $literal: in a $project, 0 and 1 would mean "exclude" and "include".
+    offset = {"$literal": offset} if isinstance(offset, int) else offset
+    limit = {"$literal": limit} if isinstance(limit, int) else limit
+    array = {"$ifNull": [f"{agent_expr}.{d.MESSAGES}", []]}
+    archived = archived_count_expr(agent_expr)
+    end: Any = {"$literal": NO_END} if limit is None else {"$add": [offset, limit]}
+    doc_offset = {"$max": [{"$subtract": [offset, archived]}, 0]}
+    doc_end = {"$max": [{"$subtract": [end, archived]}, 0]}
+    doc_count = {"$subtract": [{"$min": [doc_end, {"$size": array}]}, doc_offset]}
+    entry = "$$this"
+    overlapping = {
+        "$filter": {
+            "input": buckets_expr(agent_expr),
+            "cond": {
+                "$and": [
+                    {"$gt": [{"$add": [f"{entry}.{START}", f"{entry}.{COUNT}"]}, offset]},
+                    {"$lt": [f"{entry}.{START}", end]},
+                ]
+            },
+        }
+    }
+    return {
+        "offset": offset,
+        "end": end,
+        "archived": archived,
+        "stored": {"$size": array},
+        "messages": {"$cond": [{"$gt": [doc_count, 0]}, {"$slice": [array, doc_offset, doc_count]}, []]},
+        "bucket_ids": {"$map": {"input": overlapping, "in": f"$$this.{BUCKET_ID}"}},
+    }
+
+
+def bucket_lookup_stage(buckets_collection: str, *, strip: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``$lookup`` of the window's buckets, each sliced on the server to the window's positions.
+
+    Uses the bucket ``_id`` index (``localField``/``foreignField``), so a window that lies in the
+    document (the normal case) costs an empty index probe, and the restore stays one round trip.
+    ``strip`` maps each message to the fields a listing returns.
+    """
+    lo, hi = "$$lo", "$$hi"
+    first = {"$max": [lo, f"${START}"]}
+    last = {"$min": [hi, {"$add": [f"${START}", f"${COUNT}"]}]}
+    sliced: Any = {
+        "$slice": [f"${d.MESSAGES}", {"$subtract": [first, f"${START}"]}, {"$max": [{"$subtract": [last, first]}, 1]}]
+    }
+    if strip is not None:
+        sliced = {"$map": {"input": sliced, "in": strip}}
+    return {
+        "$lookup": {
+            "from": buckets_collection,
+            "localField": "bucket_ids",
+            "foreignField": d.ID,
+            "let": {"lo": "$offset", "hi": "$end"},
+            "pipeline": [{"$project": {d.ID: 0, START: 1, d.MESSAGES: sliced}}],
+            "as": "buckets",
+        }
+    }
+
+
+def whole_bucket_lookup_stage(buckets_collection: str, local_field: str = "bucket_ids") -> dict[str, Any]:
+    """``$lookup`` of whole buckets (the all-agents restore slices them per agent in Python)."""
+    return {
+        "$lookup": {
+            "from": buckets_collection,
+            "localField": local_field,
+            "foreignField": d.ID,
+            "pipeline": [{"$project": {d.ID: 0, "agent_id": 1, START: 1, COUNT: 1, d.MESSAGES: 1}}],
+            "as": "buckets",
+        }
+    }
+
+
+def join_window(doc: Mapping[str, Any]) -> list[Any]:
+    """The window's messages in order: the archived part (buckets by position), then the document's."""
+    buckets = sorted(doc.get("buckets") or [], key=lambda b: b[START])
+    joined = [m for b in buckets for m in b[d.MESSAGES]]
+    joined.extend(doc.get("messages") or [])
+    return joined
+
+
+def slice_whole_buckets(buckets: Sequence[Mapping[str, Any]], agent_id: str, offset: int) -> list[Any]:
+    """An agent's archived messages from position ``offset`` on, out of whole buckets."""
+    mine = sorted((b for b in buckets if b.get("agent_id") == agent_id), key=lambda b: b[START])
+    out: list[Any] = []
+    for bucket in mine:
+        skip = max(offset - int(bucket[START]), 0)
+        out.extend(list(bucket[d.MESSAGES])[skip:])
+    return out
+
+
+def containing_bucket_ids(agent_expr: str, message_id: int) -> dict[str, Any]:
+    """Ids of the listed buckets whose id range holds ``message_id`` (at most one in practice)."""
+    return {
+        "$map": {
+            "input": {
+                "$filter": {
+                    "input": buckets_expr(agent_expr),
+                    "cond": {
+                        "$and": [
+                            {"$lte": [f"$$this.{FIRST_MESSAGE_ID}", message_id]},
+                            {"$gte": [f"$$this.{LAST_MESSAGE_ID}", message_id]},
+                        ]
+                    },
+                }
+            },
+            "in": f"$$this.{BUCKET_ID}",
+        }
+    }
+
+
+def message_in_bucket_lookup_stage(buckets_collection: str, message_id: int, strip: dict[str, Any]) -> dict[str, Any]:
+    """``$lookup`` of one message by id out of the bucket that holds it."""
+    found = {"$filter": {"input": f"${d.MESSAGES}", "cond": {"$eq": [f"$$this.{d.MESSAGE_ID}", message_id]}}}
+    return {
+        "$lookup": {
+            "from": buckets_collection,
+            "localField": "bucket_ids",
+            "foreignField": d.ID,
+            "pipeline": [{"$project": {d.ID: 1, d.MESSAGES: {"$map": {"input": found, "in": strip}}}}],
+            "as": "buckets",
+        }
+    }
+
+
+def last_bucket_id(agent_expr: str) -> dict[str, Any]:
+    """The newest bucket, as a one-element list (for a document whose in-document array is empty)."""
+    messages = f"{agent_expr}.{d.MESSAGES}"
+    empty = {"$eq": [{"$size": {"$cond": [{"$isArray": messages}, messages, []]}}, 0]}
+    last = {"$slice": [{"$map": {"input": buckets_expr(agent_expr), "in": f"$$this.{BUCKET_ID}"}}, -1]}
+    return {"$cond": [empty, last, []]}
+
+
+# ---- the split ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArchivePolicy:
+    """When an agent's oldest messages move out of the session document, and how they are grouped.
+
+    Defaults come from ``benchmarks/bench_growth.py``: an append costs 2x at 640 KiB of document and
+    3x at 1.3 MiB against 7 KiB, so an agent is split once it holds ``max_messages`` messages in the
+    document or the document passes ``max_bytes``; the split keeps the newest ``keep_messages``
+    (and at most ``keep_bytes`` of document), which is more than Strands' default window of 40, so a
+    sliding-window agent restores from the document alone. ``bucket_messages``/``bucket_bytes`` bound
+    one bucket (a single larger message gets a bucket of its own).
+    """
+
+    max_messages: int = 200
+    keep_messages: int = 100
+    max_bytes: int = 1024 * 1024
+    keep_bytes: int = 512 * 1024
+    bucket_messages: int = 100
+    bucket_bytes: int = 2 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        for name in ("max_messages", "keep_messages", "max_bytes", "keep_bytes", "bucket_messages", "bucket_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ArchivePolicy.{name} must be a positive integer, got {value!r}")
+        if self.keep_messages > self.max_messages:
+            raise ValueError("ArchivePolicy.keep_messages must not exceed max_messages")
+        if self.keep_bytes > self.max_bytes:
+            raise ValueError("ArchivePolicy.keep_bytes must not exceed max_bytes")
+
+    def due(self, stored_messages: int, document_bytes: int) -> bool:
+        return stored_messages > self.max_messages or document_bytes > self.max_bytes
+
+
+#: The policy every repository uses unless told otherwise.
+DEFAULT_ARCHIVE_POLICY = ArchivePolicy()
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """What the split plan needs to know of one in-document message."""
+
+    message_id: int
+    bytes: int
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """Move the first ``count`` in-document messages, grouped into buckets of ``groups[i]`` messages."""
+
+    count: int
+    groups: tuple[int, ...]
+    moved_bytes: int
+    first_message_id: int
+    last_message_id: int
+    max_updated_at: datetime | None
+
+
+def plan_split(stored: Sequence[StoredMessage], document_bytes: int, policy: ArchivePolicy) -> SplitPlan | None:
+    """Which of the oldest messages to move, or None when the agent is within the policy.
+
+    The newest message always stays in the document: it is where a restore looks for an unfinished
+    turn, and the last message is read alone without touching the archive.
+    """
+    if not policy.due(len(stored), document_bytes):
+        return None
+    count, size = 0, document_bytes
+    while count < len(stored) - 1 and (len(stored) - count > policy.keep_messages or size > policy.keep_bytes):
+        size -= stored[count].bytes
+        count += 1
+    if count == 0:
+        return None
+    groups: list[int] = []
+    in_group = group_bytes = 0
+    for message in stored[:count]:
+        if in_group and (in_group >= policy.bucket_messages or group_bytes + message.bytes > policy.bucket_bytes):
+            groups.append(in_group)
+            in_group = group_bytes = 0
+        in_group += 1
+        group_bytes += message.bytes
+    groups.append(in_group)
+    dates = [m.updated_at for m in stored[:count] if m.updated_at is not None]
+    return SplitPlan(
+        count=count,
+        groups=tuple(groups),
+        moved_bytes=sum(m.bytes for m in stored[:count]),
+        first_message_id=stored[0].message_id,
+        last_message_id=stored[count - 1].message_id,
+        max_updated_at=max(dates) if dates else None,
+    )
+
+
+def split_state_pipeline(session_id: str, agent_id: str) -> list[dict[str, Any]]:
+    """The document's size, the agent's archive and, per in-document message, its id, size and last change."""
+    array = {"$ifNull": [f"${d.messages_path(agent_id)}", []]}
+    agent = f"${d.agent_path(agent_id)}"
+    return [
+        {"$match": {d.ID: session_id}},
+        {
+            "$project": {
+                d.ID: 0,
+                "size": {"$bsonSize": "$$ROOT"},
+                "archived": archived_count_expr(agent),
+                "stored": {
+                    "$map": {
+                        "input": array,
+                        "in": {
+                            "id": f"$$this.{d.MESSAGE_ID}",
+                            "bytes": {"$bsonSize": "$$this"},
+                            "at": f"$$this.{d.UPDATED_AT}",
+                        },
+                    }
+                },
+            }
+        },
+    ]
+
+
+def stored_messages(state: Mapping[str, Any]) -> list[StoredMessage]:
+    return [
+        StoredMessage(message_id=int(m.get("id") or 0), bytes=int(m["bytes"]), updated_at=m.get("at"))
+        for m in state.get("stored") or []
+    ]
+
+
+def split_lease_filter(session_id: str, agent_id: str, token: str) -> dict[str, Any]:
+    """Nobody runs a turn of the agent (or the caller already holds its lease)."""
+    return {
+        d.ID: session_id,
+        d.agent_data_path(agent_id): {"$exists": True},
+        "$expr": d.lease_free_expr(agent_id, token),
+    }
+
+
+def split_lease_update(agent_id: str, token: str, owner: str, ttl_ms: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "$set": {
+                d.lease_path(agent_id): {
+                    d.LEASE_TOKEN: {"$literal": token},
+                    d.LEASE_OWNER: {"$literal": owner},
+                    d.LEASE_EXPIRES_AT: {"$add": ["$$NOW", ttl_ms]},
+                }
+            }
+        }
+    ]
+
+
+def oldest_messages_pipeline(session_id: str, agent_id: str, count: int) -> list[dict[str, Any]]:
+    return [
+        {"$match": {d.ID: session_id}},
+        {"$project": {d.ID: 0, d.MESSAGES: {"$slice": [{"$ifNull": [f"${d.messages_path(agent_id)}", []]}, count]}}},
+    ]
+
+
+def bucket_documents(
+    session_id: str, agent_id: str, messages: Sequence[Any], plan: SplitPlan, *, archived: int, ids: Sequence[Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The bucket documents to insert and their entries for the session document's list.
+
+    ``messages`` are the stored documents as read (raw BSON is re-sent byte for byte).
+    """
+    docs: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    at, start, position = d.now(), archived, 0
+    for bucket_id, size in zip(ids, plan.groups, strict=True):
+        chunk = list(messages[position : position + size])
+        first, last = int(chunk[0][d.MESSAGE_ID]), int(chunk[-1][d.MESSAGE_ID])
+        nbytes = sum(len(m.raw) if hasattr(m, "raw") else d.approximate_size(m) for m in chunk)
+        docs.append(
+            {
+                d.ID: bucket_id,
+                d.SESSION_ID: session_id,
+                "agent_id": agent_id,
+                START: start,
+                COUNT: size,
+                FIRST_MESSAGE_ID: first,
+                LAST_MESSAGE_ID: last,
+                BYTES: nbytes,
+                d.CREATED_AT: at,
+                d.MESSAGES: chunk,
+            }
+        )
+        entries.append(
+            {
+                BUCKET_ID: bucket_id,
+                START: start,
+                COUNT: size,
+                FIRST_MESSAGE_ID: first,
+                LAST_MESSAGE_ID: last,
+                BYTES: nbytes,
+            }
+        )
+        start += size
+        position += size
+    return docs, entries
+
+
+def orphan_buckets_filter(session_id: str, agent_id: str, archived: int) -> dict[str, Any]:
+    """Buckets of the agent the document does not list: every listed one lies below ``archived``.
+
+    Only safe under the agent's lease: another splitter's buckets are orphans too once its lease is
+    gone (its own move is guarded by the lease and can no longer succeed).
+    """
+    return {d.SESSION_ID: session_id, "agent_id": agent_id, START: {"$gte": archived}}
+
+
+def move_filter(session_id: str, agent_id: str, token: str, plan: SplitPlan, archived: int) -> dict[str, Any]:
+    """The split's guard: our lease, the archive unchanged, and the moved messages exactly as copied.
+
+    The first and last ids pin the range; their total size and newest ``updated_at`` detect a
+    message rewritten (redacted, given metrics) between the copy and the move, so that rewrite is
+    never lost: the move fails and is tried again later.
+    """
+    array = {"$ifNull": [f"${d.messages_path(agent_id)}", []]}
+    moved = {"$slice": [array, plan.count]}
+    ids = f"${d.messages_path(agent_id)}.{d.MESSAGE_ID}"
+    return {
+        d.ID: session_id,
+        d.lease_path(agent_id, d.LEASE_TOKEN): token,
+        "$expr": {
+            "$and": [
+                {"$eq": [archived_count_expr(f"${d.agent_path(agent_id)}"), archived]},
+                {"$eq": [{"$arrayElemAt": [ids, 0]}, plan.first_message_id]},
+                {"$eq": [{"$arrayElemAt": [ids, plan.count - 1]}, plan.last_message_id]},
+                {"$eq": [{"$sum": {"$map": {"input": moved, "in": {"$bsonSize": "$$this"}}}}, plan.moved_bytes]},
+                {"$eq": [{"$max": {"$map": {"input": moved, "in": f"$$this.{d.UPDATED_AT}"}}}, plan.max_updated_at]},
+            ]
+        },
+    }
+
+
+def move_update(
+    agent_id: str, plan: SplitPlan, entries: list[dict[str, Any]], *, release: bool
+) -> list[dict[str, Any]]:
+    """Pipeline update: drop the moved messages, list their buckets, count them (and release the lease)."""
+    array = {"$ifNull": [f"${d.messages_path(agent_id)}", []]}
+    agent = f"${d.agent_path(agent_id)}"
+    kept = {"$slice": [array, plan.count, {"$max": [{"$subtract": [{"$size": array}, plan.count]}, 1]}]}
+    stages: list[dict[str, Any]] = [
+        {
+            "$set": {
+                d.messages_path(agent_id): kept,
+                d.next_message_id_path(agent_id): d.next_message_id_expr(agent_id),
+                archive_path(agent_id, ARCHIVE_COUNT): {"$add": [archived_count_expr(agent), plan.count]},
+                archive_path(agent_id, ARCHIVE_BYTES): {
+                    "$add": [{"$ifNull": [f"{agent}.{ARCHIVE}.{ARCHIVE_BYTES}", 0]}, plan.moved_bytes]
+                },
+                archive_path(agent_id, ARCHIVE_BUCKETS): {
+                    "$concatArrays": [buckets_expr(agent), {"$literal": entries}]
+                },
+            }
+        }
+    ]
+    if release:
+        stages.append({"$unset": d.lease_path(agent_id)})
+    return stages
+
+
+def bucket_of_message_filter(bucket_id: Any, message_id: int) -> dict[str, Any]:
+    return {d.ID: bucket_id, f"{d.MESSAGES}.{d.MESSAGE_ID}": message_id}
+
+
+def split_message_update(agent_id: str, update: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a message update built for the session document into its bucket part and the rest.
+
+    Fields of the message element (``agents.<id>.messages.$[m].<field>``) go to the bucket
+    (``messages.$[m].<field>``); everything else (the session's ``updated_at``, totals, guardrail
+    events) stays on the session document.
+    """
+    prefix = f"{d.messages_path(agent_id)}.$[m]."
+    bucket: dict[str, Any] = {}
+    session: dict[str, Any] = {}
+    for operator, fields in update.items():
+        for path, value in fields.items():
+            if path.startswith(prefix):
+                bucket.setdefault(operator, {})[f"{d.MESSAGES}.$[m].{path[len(prefix) :]}"] = value
+            else:
+                session.setdefault(operator, {})[path] = value
+    return bucket, session

@@ -1,0 +1,247 @@
+"""The storage side of archived messages: the split, and reads and rewrites that reach the archive.
+
+Mixed into :class:`~.mongodb_session_repository.MongoDBSessionRepository`. The shapes live in
+:mod:`.documents_archive`; the rules that make a split safe are:
+
+- it runs under the agent's turn lease (its own, or the committing turn's), so no two splits of one
+  agent overlap and no turn commits half-way through one;
+- the buckets are inserted first, then one guarded update of the session document drops the moved
+  messages and lists the buckets. The guard pins the moved range exactly as copied, so a message
+  rewritten in between (a redaction) fails the move instead of being lost;
+- a bucket the document does not list is never read; under the lease, unlisted buckets of the
+  agent are orphans by construction and are deleted before the next split.
+
+A crash at any point therefore leaves the session readable, with every message exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from bson import ObjectId
+
+from . import documents as d
+from . import documents_archive as da
+from .errors import MessageNotFoundError, SessionStoreError
+from .indexes import ensure_bucket_indexes
+
+if TYPE_CHECKING:
+    from pymongo.collection import Collection
+
+logger = logging.getLogger(__name__)
+
+#: A split's own lease (when no turn holds one) lasts this long; a split takes a few round trips.
+SPLIT_LEASE_MS = 30_000
+_OWNER = f"{socket.gethostname()}:{os.getpid()}:archive"
+
+
+class ArchiveStorageMixin:
+    """Archive operations (``self.collection``, ``self.archive_policy``, ``self._translate``)."""
+
+    collection: Collection[Any]
+    archive_policy: da.ArchivePolicy | None
+
+    if TYPE_CHECKING:  # provided by MongoDBSessionRepository and TurnStorageMixin (later in the MRO)
+
+        def _translate(self, session_id: str | None, agent_id: str | None = None) -> Any: ...
+
+        def _raw_collection(self) -> Collection[Any]: ...
+
+        def _known_sizes(self) -> dict[str, int]: ...
+
+        def _require_agent(self, sid: str, aid: str) -> None: ...
+
+    # ---- the companion collection -------------------------------------------------------------
+
+    @property
+    def buckets(self) -> Collection[Any]:
+        """``<collection>_messages``: archived messages, one document per bucket."""
+        coll = self.__dict__.get("_buckets")
+        if coll is None:
+            name = da.buckets_collection_name(self.collection.name)
+            coll = self.__dict__["_buckets"] = self.collection.database.get_collection(
+                name, codec_options=self.collection.codec_options
+            )
+        return coll
+
+    @property
+    def buckets_name(self) -> str:
+        return da.buckets_collection_name(self.collection.name)
+
+    def _raw_buckets(self) -> Collection[Any]:
+        raw = self._raw_collection()
+        return raw.database.get_collection(self.buckets_name, codec_options=raw.codec_options)
+
+    # ---- estimates: when is a split due ---------------------------------------------------------
+
+    def _stored_counts(self) -> dict[tuple[str, str], int]:
+        counts = self.__dict__.get("_stored")
+        if counts is None:
+            counts = self.__dict__["_stored"] = {}
+        return counts
+
+    def _remember_stored(self, sid: str, aid: str, stored: int) -> None:
+        counts = self._stored_counts()
+        counts[(sid, aid)] = stored
+        if len(counts) > 10_000:
+            counts.pop(next(iter(counts)))
+
+    def _split_due(self, sid: str, aid: str, added_messages: int, added_bytes: int) -> bool:
+        """Whether the agent passes the policy after a write of this size (from estimates, no round trip).
+
+        A session this process never restored is not known: the periodic size measurement fills
+        the estimate in (see ``_grow_size``), and from then on every write is judged.
+        """
+        policy = self.archive_policy
+        if policy is None:
+            return False
+        stored = self._stored_counts().get((sid, aid))
+        size = self._known_sizes().get(sid)
+        if stored is None or size is None:
+            return False
+        return policy.due(stored + added_messages, size + added_bytes)
+
+    def _note_appended(self, sid: str, aid: str, added_messages: int) -> None:
+        key = (sid, aid)
+        counts = self._stored_counts()
+        if key in counts:
+            counts[key] += added_messages
+
+    # ---- the split ---------------------------------------------------------------------------
+
+    def archive_agent(self, session_id: str, agent_id: str, *, token: str | None = None, release: bool = False) -> int:
+        """Move the agent's oldest messages into buckets if it passes the policy; return how many moved.
+
+        ``token`` is the lease of a turn that is committing (the split then runs inside that turn,
+        and ``release`` ends the lease with the move). Without it the split takes the lease itself,
+        and does nothing when a turn is running: that turn splits when it commits.
+        """
+        policy = self.archive_policy or da.ArchivePolicy()
+        sid, aid = session_id, agent_id
+        own = token is None
+        lease = token or uuid.uuid4().hex
+        with self._translate(sid, aid):
+            if own:
+                taken = self.collection.update_one(
+                    da.split_lease_filter(sid, aid, lease), da.split_lease_update(aid, lease, _OWNER, SPLIT_LEASE_MS)
+                )
+                if not taken.matched_count:
+                    return 0
+            moved = 0
+            try:
+                moved = self._split(sid, aid, lease, policy, release=own or release)
+            finally:
+                if moved == 0 and (own or release):
+                    self.collection.update_one(d.lease_held_filter(sid, aid, lease), d.release_lease_update(aid))
+        return moved
+
+    def _split(self, sid: str, aid: str, token: str, policy: da.ArchivePolicy, *, release: bool) -> int:
+        states = list(self.collection.aggregate(da.split_state_pipeline(sid, aid)))
+        if not states:
+            return 0
+        state = states[0]
+        stored = da.stored_messages(state)
+        size, archived = int(state["size"]), int(state.get("archived") or 0)
+        self._known_sizes()[sid] = size
+        self._remember_stored(sid, aid, len(stored))
+        plan = da.plan_split(stored, size, policy)
+        if plan is None:
+            return 0
+        docs = list(self._raw_collection().aggregate(da.oldest_messages_pipeline(sid, aid, plan.count)))
+        messages = list(docs[0][d.MESSAGES]) if docs else []
+        if len(messages) != plan.count:
+            return 0  # the document changed since the plan: the next write tries again
+        ensure_bucket_indexes(self.buckets)
+        self.buckets.delete_many(da.orphan_buckets_filter(sid, aid, archived))
+        ids = [ObjectId() for _ in plan.groups]
+        bucket_docs, entries = da.bucket_documents(sid, aid, messages, plan, archived=archived, ids=ids)
+        self.buckets.insert_many(bucket_docs, ordered=True)
+        result = self.collection.update_one(
+            da.move_filter(sid, aid, token, plan, archived), da.move_update(aid, plan, entries, release=release)
+        )
+        if not result.matched_count:
+            self.buckets.delete_many({d.ID: {"$in": ids}})
+            logger.info(
+                "session_id=<%s>, agent_id=<%s> | messages changed during the split; it is tried again later",
+                sid,
+                aid,
+            )
+            return 0
+        self._known_sizes()[sid] = size - plan.moved_bytes
+        self._remember_stored(sid, aid, len(stored) - plan.count)
+        logger.debug(
+            "session_id=<%s>, agent_id=<%s>, moved=<%d>, buckets=<%d>, bytes=<%d> | archived oldest messages",
+            sid,
+            aid,
+            plan.count,
+            len(ids),
+            plan.moved_bytes,
+        )
+        return plan.count
+
+    def _archive_after_write(self, sid: str, aid: str, *, token: str | None = None, release: bool = False) -> None:
+        """Split after a write that is already stored: a failure here is logged, never raised.
+
+        The caller's write succeeded; failing it now would make the caller retry a stored turn. The
+        split is tried again by the next write, and a session that cannot split is refused at the
+        16 MB limit with the usual typed error.
+        """
+        try:
+            self.archive_agent(sid, aid, token=token, release=release)
+        except SessionStoreError as exc:
+            logger.warning(
+                "session_id=<%s>, agent_id=<%s>, error=<%s> | could not archive old messages; tried again "
+                "after the next write",
+                sid,
+                aid,
+                exc,
+            )
+
+    # ---- reads and rewrites that reach the archive --------------------------------------------
+
+    def _update_archived_message(
+        self, sid: str, aid: str, message_id: int, update: Mapping[str, Any], array_filters: list[dict[str, Any]]
+    ) -> bool:
+        """Apply a message update to the listed bucket that holds the message; False if none does."""
+        pipeline = [
+            {"$match": {d.ID: sid}},
+            {"$project": {d.ID: 0, "bucket_ids": da.containing_bucket_ids(f"${d.agent_path(aid)}", message_id)}},
+        ]
+        docs = list(self.collection.aggregate(pipeline))
+        bucket_ids = docs[0]["bucket_ids"] if docs else []
+        if not bucket_ids:
+            return False
+        on_bucket, on_session = da.split_message_update(aid, update)
+        result = self.buckets.update_one(
+            da.bucket_of_message_filter(bucket_ids[0], message_id), on_bucket, array_filters=array_filters
+        )
+        if not result.matched_count:
+            return False
+        if on_session:
+            self.collection.update_one({d.ID: sid}, on_session)
+        return True
+
+    def _guarded_message_update(
+        self, sid: str, aid: str, message_id: int, update: Mapping[str, Any], array_filters: list[dict[str, Any]]
+    ) -> None:
+        """One update of one stored message, in the document or in its bucket; a precise error if absent."""
+        with self._translate(sid, aid):
+            result = self.collection.update_one(
+                d.message_exists_filter(sid, aid, message_id), dict(update), array_filters=array_filters
+            )
+            if result.matched_count:
+                return
+            if self._update_archived_message(sid, aid, message_id, update, array_filters):
+                return
+            self._require_agent(sid, aid)
+        raise MessageNotFoundError(f"message {message_id} does not exist", session_id=sid, agent_id=aid)
+
+    def delete_archive(self, session_id: str) -> int:
+        """Remove every bucket of the session (after the session document itself)."""
+        with self._translate(session_id):
+            return int(self.buckets.delete_many({d.SESSION_ID: session_id}).deleted_count)
