@@ -6,6 +6,7 @@ user feedback and per-turn metrics. See ``docs/README.md`` for the guides.
 
 from __future__ import annotations
 
+from .documents_archive import ArchivePolicy
 from .errors import (
     ConcurrentModificationError,
     DatabaseError,
@@ -52,6 +53,7 @@ __version__ = "0.3.0"
 
 
 __all__ = [
+    "ArchivePolicy",
     "ConcurrentModificationError",
     "DatabaseError",
     "DatabaseUnavailableError",

@@ -51,6 +51,7 @@ class MongoDBSessionManagerFactory:
         "busy_timeout",
         "retention_days",
         "redactor",
+        "archive_policy",
     )
     _MANAGER_DEFAULT_KEYS = MANAGER_DEFAULT_KEYS
 

@@ -18,6 +18,7 @@ from strands.session.repository_session_manager import RepositorySessionManager
 
 from . import documents as d
 from .documents import VALID_RATINGS
+from .documents_archive import ArchivePolicy
 from .documents_lifecycle import validate_retention_days
 from .errors import SessionAlreadyExistsError
 from .hooks.contract import OperationHook, check_hook
@@ -28,6 +29,9 @@ from .mongodb_connection_pool import is_client_option, split_client_options
 from .mongodb_session_repository import MongoDBSessionRepository
 from .redaction import Redactor
 from .session_lifecycle import DEFAULT_BUSY_TIMEOUT, DEFAULT_TURN_LEASE_SECONDS, SessionLifecycleMixin
+
+#: ``archive_policy`` not given: the repository's default applies (``None`` is a real choice: never split).
+_REPOSITORY_DEFAULT = object()
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +97,9 @@ class MongoDBSessionManager(
             TTL index deletes it then); ``set_retention`` / ``set_legal_hold`` override it per session.
         redactor: ``(value, kind) -> value`` run on each message, metadata value and feedback comment
             before it is stored (``redaction.PIIRedactor()`` for e-mails, phones, card numbers).
+        archive_policy: When the oldest messages of an agent move out of the session document
+            (:class:`~.documents_archive.ArchivePolicy`; ``None`` keeps them all in it). Passed to the
+            repository the manager builds.
         **kwargs: ``MongoClient`` options (``maxPoolSize=...``) for the owned client; any other
             name raises ``TypeError`` naming it.
     """
@@ -114,6 +121,7 @@ class MongoDBSessionManager(
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         retention_days: float | None = None,
         redactor: Redactor | None = None,
+        archive_policy: ArchivePolicy | object | None = _REPOSITORY_DEFAULT,
         **kwargs: Any,
     ) -> None:
         d.validate_id(session_id, "session")
@@ -133,9 +141,12 @@ class MongoDBSessionManager(
                 client=client,
                 metadata_fields=metadata_fields,
                 application_name=application_name,
+                **({} if archive_policy is _REPOSITORY_DEFAULT else {"archive_policy": archive_policy}),
                 **client_kwargs,
             )
         else:
+            if archive_policy is not _REPOSITORY_DEFAULT:
+                raise TypeError("archive_policy given with repository=: pass it to the repository instead")
             if client_kwargs:
                 raise TypeError(f"MongoClient option {sorted(client_kwargs)[0]!r} given with repository=")
             if application_name is not None and application_name != repository.application_name:
