@@ -205,6 +205,7 @@ class MongoDBSessionRepository(
                 agent_id=aid,
             ),
         )
+        self._remember_stored(sid, aid, 0)  # a new agent: every later write is judged against the policy
 
     def read_agent(self, session_id: str, agent_id: str, **kwargs: Any) -> SessionAgent | None:
         sid, aid = self._ids(session_id, agent_id)

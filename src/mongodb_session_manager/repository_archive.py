@@ -101,9 +101,9 @@ class ArchiveStorageMixin:
         if policy is None:
             return False
         stored = self._stored_counts().get((sid, aid))
-        size = self._known_sizes().get(sid)
-        if stored is None or size is None:
+        if stored is None:
             return False
+        size = self._known_sizes().get(sid, 0)
         return policy.due(stored + added_messages, size + added_bytes)
 
     def _note_appended(self, sid: str, aid: str, added_messages: int) -> None:
