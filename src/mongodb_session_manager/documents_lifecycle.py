@@ -16,16 +16,29 @@ Fields this module adds to a session document::
     messages_purged_at: <date>        # purge_messages() ran
     redactions: {<rule>: <count>}     # what the redactor replaced (never the original text)
     schema_version: <int>             # documents.SCHEMA_VERSION, see migrations.py
+
+Archived messages (``agents.<id>.archive`` and the bucket documents of ``<collection>_messages``,
+see :mod:`.documents_archive`) follow the session: a purge unlists and removes them, an import
+writes the oldest messages of a long history as buckets, and buckets no session lists (the TTL
+index deleted their session, a split or an import crashed) are removed by
+:func:`orphan_buckets_pipeline` (``mongodb-session-manager purge-orphans``). Buckets carry no
+``expires_at`` of their own: a retention change or a legal hold would then have to reach every
+bucket in step with the session, and a missed one would delete messages of a session that is kept.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
+import bson
+from bson.raw_bson import RawBSONDocument
+
 from . import documents as d
+from . import documents_archive as da
 from .errors import InvalidInputError
 
 EXPIRES_AT = "expires_at"
@@ -48,6 +61,8 @@ RETENTION_PROJECTION = {d.ID: 0, RETENTION_DAYS: 1, RETENTION_EXPLICIT: 1, EXPIR
 REDACTIONS_PROJECTION = {d.ID: 0, REDACTIONS: 1}
 #: The whole document for an export: everything but the viewer password (a secret, not the conversation).
 EXPORT_PROJECTION = {d.VIEWER_PASSWORD: 0}
+#: What an export (or a snapshot migration) needs of each listed bucket: its messages.
+BUCKET_MESSAGES_PROJECTION = {d.ID: 1, "agent_id": 1, da.START: 1, d.MESSAGES: 1}
 
 
 # ---- retention and legal hold ----------------------------------------------------------------------------
@@ -119,6 +134,17 @@ def _object_or_empty(expr: str) -> dict[str, Any]:
     return {"$cond": [{"$eq": [{"$type": expr}, "object"]}, expr, {}]}
 
 
+def _next_id_from_history(agent: str) -> dict[str, Any]:
+    """One past the highest stored id, archived messages included (for agents without the counter)."""
+    newest = {
+        "$max": [
+            {"$max": f"{agent}.{d.MESSAGES}.{d.MESSAGE_ID}"},
+            {"$max": f"{agent}.{da.ARCHIVE}.{da.ARCHIVE_BUCKETS}.{da.LAST_MESSAGE_ID}"},
+        ]
+    }
+    return {"$add": [{"$ifNull": [newest, -1]}, 1]}
+
+
 def _purged_conversation_state(state: str) -> dict[str, Any]:
     """The conversation manager's state with its offset reset and any summary (transcript text) cleared.
 
@@ -135,24 +161,27 @@ def _purged_conversation_state(state: str) -> dict[str, Any]:
 def purge_messages_update(*, keep_feedback: bool = True) -> list[dict[str, Any]]:
     """Pipeline update: every agent's messages (and abandoned turns) emptied, everything else kept.
 
-    Metadata, totals, agent configuration and state, guardrail summaries stay; the id counter is
-    pinned (``next_message_id``) so purged ids are never given to new messages. ``keep_feedback=False``
-    also empties the feedback list (its comments are user text).
+    Archived messages go too: ``archive`` is removed, so the session's buckets are no longer read
+    (:func:`session_buckets_filter` deletes them after this update). Metadata, totals, agent
+    configuration and state, guardrail summaries stay; the id counter is pinned (``next_message_id``)
+    so purged ids are never given to new messages. ``keep_feedback=False`` also empties the feedback
+    list (its comments are user text).
     """
     agent = "$$this.v"
     data = f"{agent}.{d.AGENT_DATA}"
-    counter = {
-        "$ifNull": [
-            f"{agent}.{d.NEXT_MESSAGE_ID}",
-            {"$add": [{"$ifNull": [{"$max": f"{agent}.{d.MESSAGES}.{d.MESSAGE_ID}"}, -1]}, 1]},
-        ]
+    counter = {"$ifNull": [f"{agent}.{d.NEXT_MESSAGE_ID}", _next_id_from_history(agent)]}
+    # The archive is unlisted with the messages (its buckets are then orphans, removed right after).
+    without_archive = {
+        "$arrayToObject": {
+            "$filter": {"input": {"$objectToArray": agent}, "as": "field", "cond": {"$ne": ["$$field.k", da.ARCHIVE]}}
+        }
     }
     purged_agent = {
         "$cond": [
             {"$eq": [{"$type": agent}, "object"]},
             {
                 "$mergeObjects": [
-                    agent,
+                    without_archive,
                     {
                         d.MESSAGES: [],
                         d.ABANDONED_MESSAGES: [],
@@ -216,7 +245,8 @@ def import_document(
     """The document to insert for an exported ``session`` (dates already revived by ``portable``).
 
     Everything exported is kept; what belongs to the source system is not: a live turn lease
-    (it would block the agent), the old ``expires_at`` (the expiry is counted again from the
+    (it would block the agent), an ``archive`` list (it names the source's bucket documents; an
+    export carries the whole history in ``messages``), the old ``expires_at`` (the expiry is counted again from the
     import, from ``retention_days``) and the viewer password (a new one is generated). Values BSON
     cannot hold go through :func:`.documents.storable`, as every other write does.
     """
@@ -229,7 +259,9 @@ def import_document(
         clean: dict[str, Any] = {}
         for aid, entry in agents.items():
             d.validate_id(aid, "agent", session_id=sid)
-            clean[aid] = {k: v for k, v in entry.items() if k != d.LEASE} if isinstance(entry, Mapping) else entry
+            # The lease belongs to a running turn of the source system, the archive to its buckets.
+            dropped = (d.LEASE, da.ARCHIVE)
+            clean[aid] = {k: v for k, v in entry.items() if k not in dropped} if isinstance(entry, Mapping) else entry
         doc[d.AGENTS] = clean
     metadata = doc.get(d.METADATA)
     if isinstance(metadata, Mapping):
@@ -247,6 +279,127 @@ def import_document(
 
 def replace_filter(session_id: str) -> dict[str, Any]:
     return {d.ID: session_id}
+
+
+def _history_is_splittable(messages: Any) -> bool:
+    """Stored message documents with increasing integer ids: what a bucket's id range relies on."""
+    if not isinstance(messages, list) or len(messages) < 2:
+        return False
+    ids = [m.get(d.MESSAGE_ID) if isinstance(m, Mapping) else None for m in messages]
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        return False
+    return all(a < b for a, b in itertools.pairwise(ids))
+
+
+_RAW = d.CODEC_OPTIONS.with_options(document_class=RawBSONDocument)
+
+
+def archive_imported_document(
+    doc: dict[str, Any], policy: da.ArchivePolicy | None, new_id: Callable[[], Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """An import document past ``policy``: its agents' oldest messages as bucket documents.
+
+    Returns the session document to write (each split agent keeps its newest messages and lists
+    its buckets, exactly as a split in place would leave it) and the buckets to insert first. The
+    plan is the live split's (:func:`.documents_archive.plan_split`), so an export of 20 MB is
+    written as a document within the policy plus buckets, never one document past 16 MB. Agents
+    are split largest first; ``policy=None`` (the repository never splits) returns ``doc`` as it is.
+    """
+    agents = doc.get(d.AGENTS)
+    if policy is None or not isinstance(agents, Mapping):
+        return doc, []
+    size = len(bson.encode(doc, codec_options=d.CODEC_OPTIONS))
+    sid = doc[d.ID]
+    split_agents = dict(agents)
+    buckets: list[dict[str, Any]] = []
+    raws: dict[str, list[RawBSONDocument]] = {
+        aid: [RawBSONDocument(bson.encode(m, codec_options=d.CODEC_OPTIONS), _RAW) for m in entry[d.MESSAGES]]
+        for aid, entry in agents.items()
+        if isinstance(entry, Mapping) and _history_is_splittable(entry.get(d.MESSAGES))
+    }
+    for aid in sorted(raws, key=lambda a: -sum(len(r.raw) for r in raws[a])):
+        messages, entry = raws[aid], split_agents[aid]
+        stored = [da.StoredMessage(int(r[d.MESSAGE_ID]), len(r.raw), None) for r in messages]
+        plan = da.plan_split(stored, size, policy)
+        if plan is None:
+            continue
+        ids = [new_id() for _ in plan.groups]
+        docs, entries = da.bucket_documents(sid, aid, messages[: plan.count], plan, archived=0, ids=ids)
+        buckets.extend(docs)
+        kept = list(entry[d.MESSAGES])[plan.count :]
+        next_id = entry.get(d.NEXT_MESSAGE_ID)
+        if not isinstance(next_id, int) or isinstance(next_id, bool):
+            next_id = int(stored[-1].message_id) + 1
+        split_agents[aid] = {
+            **entry,
+            d.MESSAGES: kept,
+            d.NEXT_MESSAGE_ID: next_id,
+            da.ARCHIVE: {da.ARCHIVE_COUNT: plan.count, da.ARCHIVE_BYTES: plan.moved_bytes, da.ARCHIVE_BUCKETS: entries},
+        }
+        size -= plan.moved_bytes
+    if not buckets:
+        return doc, []
+    return {**doc, d.AGENTS: split_agents}, buckets
+
+
+def stale_buckets_filter(session_id: str, keep: list[Any]) -> dict[str, Any]:
+    """The session's buckets other than ``keep``: what a replaced (overwritten) session left behind."""
+    return {d.SESSION_ID: session_id, d.ID: {"$nin": list(keep)}}
+
+
+def bucket_ids_filter(session_id: str, ids: list[Any]) -> dict[str, Any]:
+    """These buckets of the session (an export's listed ones, or an import's own on failure)."""
+    return {d.SESSION_ID: session_id, d.ID: {"$in": list(ids)}}
+
+
+def session_buckets_filter(session_id: str) -> dict[str, Any]:
+    """Every bucket of the session (after a purge unlisted them all)."""
+    return {d.SESSION_ID: session_id}
+
+
+# ---- buckets no session lists --------------------------------------------------------------------------
+
+
+#: A bucket younger than this may belong to a split or an import that has not listed it yet.
+ORPHAN_GRACE = timedelta(hours=1)
+
+
+def listed_bucket_ids_expr(session_expr: str = "$$ROOT") -> dict[str, Any]:
+    """Every bucket id the session document lists, over all its agents."""
+    agents = {"$objectToArray": _object_or_empty(f"{session_expr}.{d.AGENTS}")}
+    listed = f"$$this.v.{da.ARCHIVE}.{da.ARCHIVE_BUCKETS}.{da.BUCKET_ID}"
+    return {
+        "$reduce": {
+            "input": agents,
+            "initialValue": [],
+            "in": {"$concatArrays": ["$$value", {"$cond": [{"$isArray": listed}, listed, []]}]},
+        }
+    }
+
+
+def orphan_buckets_pipeline(sessions_collection: str, created_before: datetime) -> list[dict[str, Any]]:
+    """On ``<collection>_messages``: per session, the buckets its document does not list.
+
+    That covers the buckets of a session the TTL index deleted (no document at all), of a
+    snapshot-migrated session (no ``agents``) and of crashed splits or imports. Buckets created
+    after ``created_before`` are left out (a split lists its buckets a moment after inserting
+    them); buckets without ``created_at`` count as old.
+    """
+    return [
+        {"$match": {d.CREATED_AT: {"$not": {"$gte": created_before}}}},
+        {"$group": {d.ID: f"${d.SESSION_ID}", "ids": {"$push": f"${d.ID}"}}},
+        {
+            "$lookup": {
+                "from": sessions_collection,
+                "localField": d.ID,
+                "foreignField": d.ID,
+                "pipeline": [{"$project": {d.ID: 0, "listed": listed_bucket_ids_expr()}}],
+                "as": "session",
+            }
+        },
+        {"$project": {"orphans": {"$setDifference": ["$ids", {"$ifNull": [{"$first": "$session.listed"}, []]}]}}},
+        {"$match": {"orphans.0": {"$exists": True}}},
+    ]
 
 
 # ---- schema migration ------------------------------------------------------------------------------------
@@ -377,7 +530,7 @@ def migration_update(*, viewer_password: str, snapshot: bool) -> list[dict[str, 
     derived = {field: {"$cond": [_missing(f"${d.AGENT_IDS}"), value, f"${field}"]} for field, value in backfill.items()}
     agent = "$$this.v"
     data = f"{agent}.{d.AGENT_DATA}"
-    counter = {"$add": [{"$ifNull": [{"$max": f"{agent}.{d.MESSAGES}.{d.MESSAGE_ID}"}, -1]}, 1]}
+    counter = _next_id_from_history(agent)
     migrated_agent = {
         "$cond": [
             {"$eq": [{"$type": agent}, "object"]},

@@ -15,19 +15,28 @@ redactions, feedback including reviewer notes, multi-agent state) under the fiel
 
 What it never contains: the session's viewer password (a secret, not part of the conversation)
 and MongoDB's ``_id`` (it equals ``session_id``).
+
+A session whose agents' oldest messages were archived into buckets (``<collection>_messages``, see
+:mod:`.documents_archive`) exports exactly as the same session would unsplit: each agent's
+``messages`` is its whole history in order (the listed buckets by position, then the in-document
+messages), and the ``archive`` bookkeeping is left out. That bookkeeping names bucket documents of
+the source database; an import writes its own buckets when the history is past its policy. Readers
+pass the listed buckets (:func:`listed_bucket_ids`) to :func:`export_session_document`.
 """
 
 from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from bson.dbref import DBRef
 
 from . import documents as d
+from . import documents_archive as da
+from .errors import ConcurrentModificationError
 
 #: Bump when a field of the export changes meaning or moves; adding fields keeps the version.
 EXPORT_SCHEMA_VERSION = 1
@@ -58,8 +67,64 @@ def to_export_json(value: Any) -> Any:
     return str(value)
 
 
-def export_session_document(doc: Mapping[str, Any], *, exported_at: datetime | None = None) -> dict[str, Any]:
-    """``{"format", "schema_version", "exported_at", "session": {...}}`` for one stored session document."""
+def listed_bucket_ids(doc: Mapping[str, Any]) -> list[Any]:
+    """The ids of every bucket the session document lists (every agent's archive); the others are orphans."""
+    agents = doc.get(d.AGENTS)
+    ids: list[Any] = []
+    for entry in agents.values() if isinstance(agents, Mapping) else []:
+        archive = entry.get(da.ARCHIVE) if isinstance(entry, Mapping) else None
+        if isinstance(archive, Mapping):
+            ids.extend(b[da.BUCKET_ID] for b in archive.get(da.ARCHIVE_BUCKETS) or [])
+    return ids
+
+
+def join_archived_messages(doc: Mapping[str, Any], buckets: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """``doc`` with every agent's whole history in ``messages`` and no ``archive`` field.
+
+    ``buckets`` are bucket documents (at least ``_id`` and ``messages``); only the ones the
+    document lists are used, in the listed order of positions. A listed bucket that is missing
+    (the session was purged or replaced after ``doc`` was read) raises
+    :class:`ConcurrentModificationError`: the caller reads again.
+    """
+    agents = doc.get(d.AGENTS)
+    if not isinstance(agents, Mapping) or not any(isinstance(e, Mapping) and da.ARCHIVE in e for e in agents.values()):
+        return dict(doc)
+    by_id = {b[d.ID]: b for b in buckets}
+    sid = str(doc.get(d.SESSION_ID, doc.get(d.ID, "")))
+    joined: dict[str, Any] = {}
+    for aid, entry in agents.items():
+        if not isinstance(entry, Mapping) or da.ARCHIVE not in entry:
+            joined[aid] = entry
+            continue
+        archive = entry.get(da.ARCHIVE) or {}
+        history: list[Any] = []
+        for listed in sorted(archive.get(da.ARCHIVE_BUCKETS) or [], key=lambda b: b[da.START]):
+            bucket = by_id.get(listed[da.BUCKET_ID])
+            if bucket is None:
+                raise ConcurrentModificationError(
+                    f"archived bucket {listed[da.BUCKET_ID]} of agent {aid!r} is missing: it was not read, or the "
+                    "session was purged or replaced after its document was read (read it again)",
+                    session_id=sid,
+                )
+            history.extend(bucket.get(d.MESSAGES) or [])
+        history.extend(entry.get(d.MESSAGES) or [])
+        joined[aid] = {**{k: v for k, v in entry.items() if k != da.ARCHIVE}, d.MESSAGES: history}
+    return {**doc, d.AGENTS: joined}
+
+
+def export_session_document(
+    doc: Mapping[str, Any],
+    *,
+    buckets: Iterable[Mapping[str, Any]] = (),
+    exported_at: datetime | None = None,
+) -> dict[str, Any]:
+    """``{"format", "schema_version", "exported_at", "session": {...}}`` for one stored session document.
+
+    ``buckets``: the archived buckets the document lists (``find`` by :func:`listed_bucket_ids`);
+    a split session exported without them raises :class:`ConcurrentModificationError` rather than
+    silently leaving its oldest messages out.
+    """
+    doc = join_archived_messages(doc, buckets)
     session = {str(k): to_export_json(v) for k, v in doc.items() if k not in d.INTERNAL_FIELDS}
     session.setdefault(d.SESSION_ID, str(doc.get(d.ID, "")))
     return {

@@ -91,16 +91,27 @@ class ArchiveStorageMixin:
         if len(counts) > 10_000:
             counts.pop(next(iter(counts)))
 
-    def _split_due(self, sid: str, aid: str, added_messages: int, added_bytes: int) -> bool:
+    def _split_due(
+        self, sid: str, aid: str, added_messages: int, added_bytes: int, *, next_message_id: int | None = None
+    ) -> bool:
         """Whether the agent passes the policy after a write of this size (from estimates, no round trip).
 
-        A session this process never restored is not known: the periodic size measurement fills
-        the estimate in (see ``_grow_size``), and from then on every write is judged.
+        An agent this process neither created nor restored is not known. Once its message ids show
+        that it may hold more than ``max_messages``, it is measured (one aggregation, once), and from
+        then on every write is judged by the estimate.
         """
         policy = self.archive_policy
         if policy is None:
             return False
         stored = self._stored_counts().get((sid, aid))
+        if stored is None and next_message_id is not None and next_message_id > policy.max_messages:
+            with self._translate(sid, aid):
+                docs = list(self.collection.aggregate(d.document_size_pipeline(sid, aid)))
+            if docs:
+                self._known_sizes()[sid] = int(docs[0]["size"])
+                self._remember_stored(sid, aid, stored := int(docs[0]["stored"]))
+                added_messages = 0  # measured after the write: it is already counted
+                added_bytes = 0
         if stored is None:
             return False
         size = self._known_sizes().get(sid, 0)

@@ -125,7 +125,9 @@ class TurnStorageMixin:
 
         def _remember_stored(self, sid: str, aid: str, stored: int) -> None: ...
 
-        def _split_due(self, sid: str, aid: str, added_messages: int, added_bytes: int) -> bool: ...
+        def _split_due(
+            self, sid: str, aid: str, added_messages: int, added_bytes: int, *, next_message_id: int | None = None
+        ) -> bool: ...
 
         def _note_appended(self, sid: str, aid: str, added_messages: int) -> None: ...
 
@@ -264,7 +266,7 @@ class TurnStorageMixin:
         if known is not None and known + added > SPLIT_BEFORE_BYTES and self.archive_policy is not None:
             # The turn would not fit beside the history: move history out first, inside this turn's lease.
             self.archive_agent(sid, aid, token=token)
-        split = self._split_due(sid, aid, len(messages), added)
+        split = self._split_due(sid, aid, len(messages), added, next_message_id=next_id)
         if split:
             update.pop("$unset", None)  # the split that follows releases the lease with its move
         with self._translate(sid, aid):
@@ -303,7 +305,7 @@ class TurnStorageMixin:
                 added = _pushed_bytes(update)
                 self._grow_size(sid, aid, update, added)
                 self._note_appended(sid, aid, len(messages))
-                if self._split_due(sid, aid, 0, 0):
+                if self._split_due(sid, aid, 0, 0, next_message_id=messages[-1].message_id + 1):
                     self._archive_after_write(sid, aid)
                 return
             self._require_agent(sid, aid)

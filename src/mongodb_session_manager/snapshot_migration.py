@@ -8,6 +8,11 @@ changes meanwhile is reported and left alone. Metadata, feedback and the viewer 
 
 Multi-agent (Graph / Swarm) state is left in ``multi_agents``: its message-log form is not the
 orchestrator snapshot Strands restores, and an orchestrator re-runs from its own state.
+
+An agent whose oldest messages were archived (buckets in ``<collection>_messages``) is read whole:
+the snapshot holds the same messages as for the session unsplit. Once the ``agents`` map is gone
+the buckets are listed by nothing, so they are deleted right after the migration. A snapshot is
+one document: a history too large for it leaves the session as it is (status ``skipped``).
 """
 
 from __future__ import annotations
@@ -22,10 +27,13 @@ from strands.session.snapshot_session_manager import _serialize_snapshot
 from strands.types._snapshot import SNAPSHOT_SCHEMA_VERSION, Snapshot
 
 from . import documents as d
+from . import documents_archive as da
+from . import documents_lifecycle as dl
 from . import documents_snapshot as ds
 from . import documents_snapshot_features as dsf
 from .driver_errors import translate_errors
-from .errors import ConcurrentModificationError
+from .errors import ConcurrentModificationError, DocumentTooLargeError
+from .repository_lifecycle import read_with_archive
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +92,9 @@ def snapshot_of_agent(session_id: str, agent_id: str, agent: Mapping[str, Any]) 
 def migrate_session(collection: Collection[Any], session_id: str, *, dry_run: bool = False) -> MigrationResult:
     """Convert one session; idempotent (a session without message-log agents is skipped)."""
     sid = d.validate_id(session_id, "session")
+    buckets = _buckets_of(collection)
     with translate_errors(sid):
-        doc = collection.find_one(ds.session_filter(sid), dsf.MIGRATION_PROJECTION)
+        doc = read_with_archive(collection, buckets, ds.session_filter(sid), dsf.MIGRATION_PROJECTION)
     if doc is None:
         return MigrationResult(sid, "skipped", reason="no such session")
     agents = doc.get(d.AGENTS) or {}
@@ -103,13 +112,25 @@ def migrate_session(collection: Collection[Any], session_id: str, *, dry_run: bo
     if dry_run:
         return MigrationResult(sid, "would-migrate", counts, kept)
     pipeline = dsf.migrate_update(sid, latest, d.now(), features)
-    with translate_errors(sid):
-        result = collection.update_one(dsf.migrate_filter(sid, doc.get(d.UPDATED_AT)), pipeline)
+    try:
+        with translate_errors(sid):
+            result = collection.update_one(dsf.migrate_filter(sid, doc.get(d.UPDATED_AT)), pipeline)
+    except DocumentTooLargeError:
+        logger.warning("session_id=<%s> | its snapshot would exceed 16 MB; left as it is", sid)
+        reason = "its snapshot would exceed MongoDB's 16 MB document limit; it stays on the message-log path"
+        return MigrationResult(sid, "skipped", counts, kept, reason=reason)
     if result.matched_count == 0:
         logger.warning("session_id=<%s> | changed while migrating; left as it is", sid)
         return MigrationResult(sid, "conflict", counts, kept, reason="the session changed meanwhile; run again")
+    with translate_errors(sid):  # the agents map (and so every archive list) is gone: nothing reads them
+        buckets.delete_many(dl.session_buckets_filter(sid))
     logger.info("session_id=<%s> | migrated to the snapshot path (%d agents)", sid, len(counts))
     return MigrationResult(sid, "migrated", counts, kept)
+
+
+def _buckets_of(collection: Collection[Any]) -> Collection[Any]:
+    name = da.buckets_collection_name(collection.name)
+    return collection.database.get_collection(name, codec_options=collection.codec_options)
 
 
 def migrate_all(collection: Collection[Any], *, dry_run: bool = False) -> list[MigrationResult]:

@@ -20,9 +20,7 @@ from mongodb_session_manager import ArchivePolicy, MongoDBSessionRepository
 from mongodb_session_manager.errors import MessageNotFoundError, SessionNotFoundError
 from mongodb_session_manager.testing import ScriptedModel, converse_violation
 
-SMALL = ArchivePolicy(
-    max_messages=6, keep_messages=3, max_bytes=1024 * 1024, keep_bytes=512 * 1024, bucket_messages=2
-)
+SMALL = ArchivePolicy(max_messages=6, keep_messages=3, max_bytes=1024 * 1024, keep_bytes=512 * 1024, bucket_messages=2)
 
 
 @pytest.fixture
