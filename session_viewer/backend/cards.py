@@ -3,10 +3,15 @@
 A card needs per-session aggregates (turns, tokens, latency, feedback up/down, an estimated cost)
 and a preview of the first message. All of it is derived from what the library already keeps:
 the per-agent running totals (``agents.<id>.agent_data.totals``, ``$inc``-ed after every turn),
-each agent's model, the feedback entries and the first message of each agent's array. The
+each agent's model, the feedback entries and the first message of each agent's history. The
 projection below computes those on the server, so a page of 20 cards transfers 20 small rows
 however long the conversations are. Cost is priced here, in Python, from a configurable table
 keyed by model id (the stored model id is what Strands reported). Pure functions, unit-tested.
+
+Long sessions keep an agent's oldest messages in buckets (``<collection>_messages``, see
+:mod:`mongodb_session_manager.documents_archive`): message counts include them, and the preview of
+such an agent is the first message of its first listed bucket, fetched by ``_id`` on the server
+(:func:`preview_stages`) and reduced there to its text.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mongodb_session_manager import documents as d
+from mongodb_session_manager import documents_archive as da
 from mongodb_session_manager import documents_snapshot_features as dsf
 
 #: Characters of the first message a card shows (counted in code points on the server).
@@ -78,35 +84,12 @@ def _feedback_count(rating: str | None) -> dict[str, Any]:
     return {"$size": {"$filter": {"input": _array_or_empty(f"${d.FEEDBACKS}"), "cond": condition}}}
 
 
-def _first_message_text() -> dict[str, Any]:
-    """The text of the earliest first message over all agents (redacted text when there is one).
+def _preview_candidate(message: Any) -> dict[str, Any]:
+    """A stored message reduced to what the preview compares and shows: ``{at, text}``.
 
-    Built from ``$reduce`` rather than ``$sortArray`` so servers before 5.2 run it too.
+    ``text`` is the first text block of the shown message (the redacted one when there is one),
+    cut to ``PREVIEW_LENGTH`` code points, or null when the message has no text block.
     """
-    firsts = {
-        "$filter": {
-            "input": {"$map": {"input": _agents(), "in": {"$first": _array_or_empty(f"$$this.v.{d.MESSAGES}")}}},
-            "cond": {"$eq": [{"$type": "$$this"}, "object"]},
-        }
-    }
-    earliest = {
-        "$reduce": {
-            "input": firsts,
-            "initialValue": None,
-            "in": {
-                "$cond": [
-                    {
-                        "$or": [
-                            {"$eq": ["$$value", None]},
-                            {"$lt": [f"$$this.{d.CREATED_AT}", f"$$value.{d.CREATED_AT}"]},
-                        ]
-                    },
-                    "$$this",
-                    "$$value",
-                ]
-            },
-        }
-    }
     shown = {"$ifNull": [f"$$first.{d.REDACT_MESSAGE}", f"$$first.{d.MESSAGE}"]}
     text_block = {
         "$first": {
@@ -126,7 +109,109 @@ def _first_message_text() -> dict[str, Any]:
     }
     in_block = {"$let": {"vars": {"block": text_block}, "in": preview}}
     in_shown = {"$let": {"vars": {"shown": shown}, "in": in_block}}
-    return {"$let": {"vars": {"first": earliest}, "in": in_shown}}
+    candidate = {"at": f"$$first.{d.CREATED_AT}", "text": in_shown}
+    return {
+        "$let": {
+            "vars": {"first": message},
+            "in": {"$cond": [{"$eq": [{"$type": "$$first"}, "object"]}, candidate, None]},
+        }
+    }
+
+
+def _preview_parts() -> dict[str, Any]:
+    """Per agent, in the document's order: its first message as ``{at, text}``, ``{bucket: <id>}``
+    when that message is archived (the agent lists buckets), or null for an agent without messages."""
+    buckets = da.buckets_expr("$$this.v")
+    first_bucket = {"bucket": {"$first": {"$map": {"input": buckets, "in": f"$$this.{da.BUCKET_ID}"}}}}
+    in_document = _preview_candidate({"$first": _array_or_empty(f"$$this.v.{d.MESSAGES}")})
+    return {
+        "$map": {"input": _agents(), "in": {"$cond": [{"$gt": [{"$size": buckets}, 0]}, first_bucket, in_document]}}
+    }
+
+
+def _earliest_text(candidates: Any) -> dict[str, Any]:
+    """The text of the earliest candidate (first in agent order on ties).
+
+    Built from ``$reduce`` rather than ``$sortArray`` so servers before 5.2 run it too.
+    """
+    earliest = {
+        "$reduce": {
+            "input": {"$filter": {"input": candidates, "cond": {"$eq": [{"$type": "$$this"}, "object"]}}},
+            "initialValue": None,
+            "in": {
+                "$cond": [
+                    {"$or": [{"$eq": ["$$value", None]}, {"$lt": ["$$this.at", "$$value.at"]}]},
+                    "$$this",
+                    "$$value",
+                ]
+            },
+        }
+    }
+    return {"$let": {"vars": {"earliest": earliest}, "in": "$$earliest.text"}}
+
+
+#: Helper fields of the list row that only the preview stages read; removed before the row leaves the server.
+_PREVIEW_PARTS = "preview_parts"
+_PREVIEW_BUCKET_IDS = "preview_bucket_ids"
+_PREVIEW_ARCHIVED = "preview_archived"
+_PREVIEW_SNAPSHOT = "preview_snapshot"
+
+
+def preview_stages(buckets_collection: str) -> list[dict[str, Any]]:
+    """The stages after :data:`SUMMARY_PROJECTION` that turn its preview parts into ``preview``.
+
+    Only agents whose first message is archived cost a lookup (by bucket ``_id``, reduced to
+    ``{at, text}`` on the server); a row without such an agent looks up an empty list of ids.
+    The bucket id comes from the session document's own list, so an orphan bucket is never read.
+    """
+    ids = {
+        "$map": {
+            "input": {
+                "$filter": {"input": f"${_PREVIEW_PARTS}", "cond": {"$ne": [{"$type": "$$this.bucket"}, "missing"]}}
+            },
+            "in": "$$this.bucket",
+        }
+    }
+    archived_first = _preview_candidate({"$first": _array_or_empty(f"${d.MESSAGES}")})
+    resolved = {
+        "$map": {
+            "input": f"${_PREVIEW_PARTS}",
+            "as": "part",
+            "in": {
+                "$cond": [
+                    {"$eq": [{"$type": "$$part.bucket"}, "missing"]},
+                    "$$part",
+                    {
+                        "$first": {
+                            "$map": {
+                                "input": {
+                                    "$filter": {
+                                        "input": f"${_PREVIEW_ARCHIVED}",
+                                        "cond": {"$eq": [f"$$this.{d.ID}", "$$part.bucket"]},
+                                    }
+                                },
+                                "in": "$$this.first",
+                            }
+                        }
+                    },
+                ]
+            },
+        }
+    }
+    return [
+        {"$set": {_PREVIEW_BUCKET_IDS: ids}},
+        {
+            "$lookup": {
+                "from": buckets_collection,
+                "localField": _PREVIEW_BUCKET_IDS,
+                "foreignField": d.ID,
+                "pipeline": [{"$project": {d.ID: 1, "first": archived_first}}],
+                "as": _PREVIEW_ARCHIVED,
+            }
+        },
+        {"$set": {"preview": {"$ifNull": [_earliest_text(resolved), f"${_PREVIEW_SNAPSHOT}"]}}},
+        {"$unset": [_PREVIEW_PARTS, _PREVIEW_BUCKET_IDS, _PREVIEW_ARCHIVED, _PREVIEW_SNAPSHOT]},
+    ]
 
 
 #: A list row: identity, dates, metadata and aggregates computed on the server (never the messages).
@@ -148,7 +233,7 @@ SUMMARY_PROJECTION: dict[str, Any] = {
                         "agent_id": "$$this.k",
                         "model": f"$$this.v.{d.AGENT_DATA}.{d.MODEL}",
                         "totals": f"$$this.v.{d.AGENT_DATA}.{d.TOTALS}",
-                        "message_count": {"$size": _array_or_empty(f"$$this.v.{d.MESSAGES}")},
+                        "message_count": da.message_count_expr("$$this.v"),
                     },
                 }
             },
@@ -158,12 +243,8 @@ SUMMARY_PROJECTION: dict[str, Any] = {
     "feedback_count": _feedback_count(None),
     "feedback_up": _feedback_count("up"),
     "feedback_down": _feedback_count("down"),
-    "preview": {
-        "$let": {
-            "vars": {"logged": _first_message_text()},
-            "in": {"$ifNull": ["$$logged", dsf.card_preview_expression()]},
-        }
-    },
+    _PREVIEW_PARTS: _preview_parts(),
+    _PREVIEW_SNAPSHOT: dsf.card_preview_expression(),  # sessions written through Strands' snapshot path
 }
 
 

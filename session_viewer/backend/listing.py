@@ -25,6 +25,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import ExecutionTimeout
 
 from mongodb_session_manager import documents as d
+from mongodb_session_manager.documents_archive import buckets_collection_name
 
 from . import cards, paging
 from . import queries as q
@@ -111,7 +112,13 @@ async def search(
 ) -> dict[str, Any]:
     """One page of cards, the cursors around it and (first page only) the total."""
     pipeline = paging.page_pipeline(
-        plan.match, plan.sort, plan.size, cards.SUMMARY_PROJECTION, cursor=plan.cursor, skip=plan.skip
+        plan.match,
+        plan.sort,
+        plan.size,
+        cards.SUMMARY_PROJECTION,
+        cursor=plan.cursor,
+        skip=plan.skip,
+        after=cards.preview_stages(buckets_collection_name(collection.name)),
     )
 
     async def rows() -> list[dict[str, Any]]:

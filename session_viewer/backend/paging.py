@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -122,9 +122,12 @@ def page_pipeline(
     *,
     cursor: Cursor | None = None,
     skip: int = 0,
+    after: Sequence[Mapping[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """One page plus one row (to tell whether another page follows), in display order or, for
-    ``prev``, in reverse (the caller flips it back). ``$sort`` + ``$limit`` is a top-k walk of the index."""
+    ``prev``, in reverse (the caller flips it back). ``$sort`` + ``$limit`` is a top-k walk of the index.
+
+    ``after`` are stages run on the projected rows of the page only (the cards' preview lookup)."""
     effective_sort = dict(sort)
     filters = dict(match)
     if cursor is not None:
@@ -135,4 +138,5 @@ def page_pipeline(
     if skip:
         stages.append({"$skip": skip})
     stages += [{"$limit": size + 1}, {"$project": dict(projection)}]
+    stages += [dict(stage) for stage in after]
     return stages

@@ -22,6 +22,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from mongodb_session_manager import documents as d
+from mongodb_session_manager.defaults import COLLECTION_NAME
+from mongodb_session_manager.documents_archive import buckets_collection_name
 
 #: Fields every session has and the viewer always offers, indexed or not (the library indexes them).
 ALWAYS_FILTERABLE = (d.SESSION_ID, d.CREATED_AT)
@@ -442,12 +444,16 @@ def total_pages(total: int, size: int) -> int:
     return max(1, -(-total // size))
 
 
-def search_pipeline(match: Mapping[str, Any], sort: Mapping[str, int], page: Page) -> list[dict[str, Any]]:
+def search_pipeline(
+    match: Mapping[str, Any], sort: Mapping[str, int], page: Page, collection: str = COLLECTION_NAME
+) -> list[dict[str, Any]]:
     """One page of card rows by page number (``$skip``): kept for callers of earlier versions.
 
     The API pages with :func:`page_pipeline` and a cursor; this reads ``skip`` index keys first.
+    ``collection`` is the session collection the pipeline runs on (its archived messages' companion
+    collection gives the previews of long sessions).
     """
-    from .cards import SUMMARY_PROJECTION
+    from .cards import SUMMARY_PROJECTION, preview_stages
 
     return [
         {"$match": dict(match)},
@@ -455,4 +461,5 @@ def search_pipeline(match: Mapping[str, Any], sort: Mapping[str, int], page: Pag
         {"$skip": page.skip},
         {"$limit": page.size},
         {"$project": SUMMARY_PROJECTION},
+        *preview_stages(buckets_collection_name(collection)),
     ]

@@ -4,7 +4,8 @@ One ``AsyncMongoClient`` per app (created in the lifespan, closed on shutdown), 
 per-operation time limit (``QUERY_MAX_TIME_MS``, sent as ``maxTimeMS``). Every read projects:
 search rows are computed on the server and never carry message arrays, the detail page reads the
 header without messages and one timeline page at a time, and the export read excludes the viewer
-password at the source. The driver's command log is silenced, so no level prints documents.
+password at the source. Archived messages (the buckets of ``<collection>_messages``) are read
+only through the lists in the session documents. The driver's command log is silenced, so no level prints documents.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
 from mongodb_session_manager import documents as d
+from mongodb_session_manager.documents_archive import buckets_collection_name
+from mongodb_session_manager.errors import ConcurrentModificationError
+from mongodb_session_manager.export import join_archived_messages, listed_bucket_ids
 
 from . import detail_queries as dq
 from . import queries as q
@@ -29,6 +33,8 @@ from .lockout import LoginLockout
 logger = logging.getLogger(__name__)
 
 
+#: How often the export's read of a session and its buckets is tried when a purge or a replacement races it.
+WHOLE_READ_ATTEMPTS = 3
 #: The driver's command log prints whole commands and replies (session passwords, transcripts) at DEBUG.
 DRIVER_COMMAND_LOGGER = "pymongo.command"
 
@@ -79,6 +85,11 @@ class SessionStore:
         self.collection: AsyncCollection[dict[str, Any]] = database.get_collection(
             settings.collection_name, codec_options=CodecOptions(tz_aware=True)
         )
+        #: Archived messages of long sessions (``<collection>_messages``), read by ``_id`` from the lists
+        #: in the session documents.
+        self.buckets: AsyncCollection[dict[str, Any]] = database.get_collection(
+            buckets_collection_name(settings.collection_name), codec_options=CodecOptions(tz_aware=True)
+        )
         self.lockout = LoginLockout(
             database.get_collection(settings.lockout_collection_name, codec_options=CodecOptions(tz_aware=True)),
             settings.auth_max_failures,
@@ -118,8 +129,26 @@ class SessionStore:
         return described
 
     async def session(self, session_id: str) -> dict[str, Any] | None:
-        """The whole document (password excluded): only the export needs it."""
-        return await self.collection.find_one(dq.session_filter(session_id), projection=dq.export_projection())
+        """The whole document (password excluded) with every agent's whole history: only the export needs it.
+
+        Two reads, as the library's own export does: the document, then the buckets it lists (by
+        ``_id``; an orphan is never read). Listed buckets are only deleted with their session, so a
+        missing one means the session was purged or replaced in between: it is read again.
+        """
+        for attempt in range(WHOLE_READ_ATTEMPTS):
+            doc = await self.collection.find_one(dq.session_filter(session_id), projection=dq.export_projection())
+            if doc is None:
+                return None
+            ids = listed_bucket_ids(doc)
+            if not ids:
+                return doc
+            cursor = self.buckets.find(dq.buckets_filter(session_id, ids), projection=dq.BUCKET_PROJECTION)
+            try:
+                return join_archived_messages(doc, await cursor.to_list())
+            except ConcurrentModificationError:
+                if attempt == WHOLE_READ_ATTEMPTS - 1:
+                    raise
+        return None  # pragma: no cover (the loop returns or raises)
 
     async def header(self, session_id: str) -> dict[str, Any] | None:
         """The session without its messages (agent message counts computed on the server)."""

@@ -18,6 +18,7 @@ from typing import Any
 from bson.dbref import DBRef
 
 from mongodb_session_manager import documents as d
+from mongodb_session_manager.documents_archive import ARCHIVE, ARCHIVE_COUNT
 
 #: A timestamp for items that have none; they keep their place after the item before them.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -252,6 +253,9 @@ def feedback_summary(feedbacks: Any) -> dict[str, int]:
 def build_timeline(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Messages of all agents and feedback entries, oldest first, deterministic for ties.
 
+    ``doc`` holds the messages it shows: of a session that split, only the in-document part unless
+    the archived messages were joined in first (the API pages with ``detail_queries``, which reads both).
+
     Python's sort is stable, so items are first laid out in the tie-break order (agents by
     creation, messages by array order which is id order, then feedback in insertion order) and
     then sorted by timestamp alone. An item without a timestamp borrows the previous one's.
@@ -275,6 +279,15 @@ def build_timeline(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [item for _, item in laid_out]
 
 
+def _message_count(agent: Mapping[str, Any], messages: Any) -> int:
+    """The agent's whole history: the server-computed count of a header row, or for a whole document
+    its in-document messages plus the archived ones (``archive.count``)."""
+    if not isinstance(messages, list):
+        return _int(agent.get("message_count"))
+    archive = agent.get(ARCHIVE)
+    return len(messages) + (_int(archive.get(ARCHIVE_COUNT)) if isinstance(archive, Mapping) else 0)
+
+
 def _agent_summary(agent_id: str, agent: Mapping[str, Any]) -> dict[str, Any]:
     data = agent.get(d.AGENT_DATA)
     data = data if isinstance(data, Mapping) else {}
@@ -286,7 +299,7 @@ def _agent_summary(agent_id: str, agent: Mapping[str, Any]) -> dict[str, Any]:
         "system_prompt": data.get(d.SYSTEM_PROMPT) if isinstance(data.get(d.SYSTEM_PROMPT), str) else None,
         "created_at": iso_or_none(data.get(d.CREATED_AT)),
         "updated_at": iso_or_none(data.get(d.UPDATED_AT)),
-        "message_count": len(messages) if isinstance(messages, list) else _int(agent.get("message_count")),
+        "message_count": _message_count(agent, messages),
         "totals": to_jsonable(totals) if isinstance(totals, Mapping) else {},
         "state": to_jsonable(data.get(d.STATE)) if isinstance(data.get(d.STATE), Mapping) else {},
     }

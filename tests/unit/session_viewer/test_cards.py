@@ -65,4 +65,9 @@ def test_malformed_price_tables_are_refused(bad: str) -> None:
 def test_projection_never_returns_message_arrays() -> None:
     projection = cards.SUMMARY_PROJECTION
     assert "agents" not in projection and "session_viewer_password" not in projection
-    assert projection["preview"]["$let"], "the preview is computed on the server"
+    stages = cards.preview_stages("sessions_messages")
+    assert any("preview" in stage.get("$set", {}) for stage in stages), "the preview is computed on the server"
+    lookup = next(stage["$lookup"] for stage in stages if "$lookup" in stage)
+    assert lookup["from"] == "sessions_messages" and lookup["foreignField"] == "_id"
+    helpers = {field for field in projection if field.startswith("preview")}
+    assert helpers and helpers <= set(stages[-1]["$unset"]), "the preview's helper fields never leave the server"

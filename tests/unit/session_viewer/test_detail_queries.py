@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mongodb_session_manager.documents_archive import message_count_expr
 from session_viewer.backend import detail_queries as dq
 
 
@@ -12,13 +13,18 @@ def test_the_header_reads_no_message_and_counts_them_on_the_server() -> None:
     assert "session_viewer_password" not in project
     agent = project["agents"]["$arrayToObject"]["$map"]["in"]["v"]
     assert set(agent) == {"agent_data", "message_count"}  # no messages
-    assert "$size" in agent["message_count"]
+    assert agent["message_count"] == message_count_expr("$$a.v")  # archived + in-document: the whole history
 
 
 def test_a_timeline_page_unwinds_per_agent_sorts_and_pages_on_the_server() -> None:
     pipeline = dq.timeline_page_pipeline("sessions", "s1", 100, 50)
     stages = [next(iter(stage)) for stage in pipeline]
     assert stages[:3] == ["$match", "$project", "$unwind"]  # one document per agent first
+    # Then one per part of the agent's history (the in-document array, each listed bucket), the
+    # bucket looked up by _id from the same read of the session document and unwound right away.
+    lookup = next(stage["$lookup"] for stage in pipeline if "$lookup" in stage)
+    assert lookup["from"] == "sessions_messages" and lookup["foreignField"] == "_id"
+    assert stages[stages.index("$lookup") + 1] == "$unwind"
     assert stages[-3:] == ["$unionWith", "$sort", "$facet"]
     union = pipeline[-3]["$unionWith"]
     assert union["coll"] == "sessions" and union["pipeline"][0] == {"$match": {"_id": "s1"}}

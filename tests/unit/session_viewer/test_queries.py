@@ -245,10 +245,11 @@ def test_sort_only_on_allowed_fields() -> None:
 def test_search_pipeline_projects_counts_not_messages() -> None:
     pipeline = q.search_pipeline({}, {"created_at": -1, "_id": 1}, q.Page(2, 10))
     assert pipeline[2:4] == [{"$skip": 10}, {"$limit": 10}]
-    projection = pipeline[-1]["$project"]
+    projection = pipeline[4]["$project"]
+    assert "preview" in json.dumps(pipeline[5:]), "the preview is set after the projection (archived first messages)"
     assert projection["_id"] == 1, "the id is the cursor's tie-break"
     assert "agents" not in projection and "session_viewer_password" not in projection
-    assert {"agents_summary", "feedback_count", "feedback_up", "feedback_down", "preview"} <= set(projection)
+    assert {"agents_summary", "feedback_count", "feedback_up", "feedback_down"} <= set(projection)
     assert "messages" not in json.dumps(projection).replace("$$this.v.messages", "")
     assert q.detail_projection() == {"session_viewer_password": 0}
     assert q.total_pages(0, 20) == 1

@@ -216,3 +216,11 @@ def test_ref_shaped_sub_documents_come_back_as_the_stored_mapping() -> None:
     stored = bson.decode(bson.encode({"input": {"schema": {"$ref": "#/defs/x", "$id": "y"}}}))
     assert type(stored["input"]["schema"]).__name__ == "DBRef"  # what the driver hands the viewer
     assert t.to_jsonable(stored) == {"input": {"schema": {"$ref": "#/defs/x", "$id": "y"}}}
+
+
+def test_agent_counts_include_archived_messages() -> None:
+    split = agent(T0, message(7, "user", "recent", T0))
+    split["archive"] = {"count": 7, "bytes": 700, "buckets": [{"id": "b0", "start": 0, "count": 7}]}
+    header_row = {"agent_data": {"created_at": T0}, "message_count": 8}  # detail_queries.header_pipeline's shape
+    detail = t.session_detail({"agents": {"whole": split, "header": header_row}})
+    assert {a["agent_id"]: a["message_count"] for a in detail["agents"]} == {"whole": 8, "header": 8}
