@@ -5,6 +5,9 @@
 - ``import FILE [--overwrite] [--session-id ID]`` stores an export (``-`` reads standard input).
 - ``migrate [--dry-run]`` reports the documents below the current schema version and, without
   ``--dry-run``, migrates them (see :mod:`.migrations`).
+- ``purge-orphans [--dry-run] [--older-than-minutes N]`` deletes archived-message buckets
+  (``<collection>_messages``) that no session lists: those of sessions the TTL index deleted, or
+  left by a crash. Run it periodically where sessions expire.
 
 The server is ``--connection-string`` or ``MONGODB_CONNECTION_STRING``; the database and
 collection default to ``DATABASE_NAME`` / ``COLLECTION_NAME``, else ``chat.sessions``.
@@ -18,12 +21,14 @@ import argparse
 import json
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from pymongo import MongoClient
 
 from . import defaults
+from . import documents_lifecycle as dl
 from .errors import SessionStoreError
 
 
@@ -56,6 +61,20 @@ def add_lifecycle_commands(sub: Any) -> None:
     migrate.add_argument("--limit", type=int, default=None, help="at most this many documents")
     _common(migrate)
     migrate.set_defaults(func=cmd_migrate)
+
+    orphans = sub.add_parser(
+        "purge-orphans", help="delete archived-message buckets no session lists (e.g. of expired sessions)"
+    )
+    orphans.add_argument("--dry-run", action="store_true", help="count them; delete nothing")
+    orphans.add_argument(
+        "--older-than-minutes",
+        type=float,
+        default=dl.ORPHAN_GRACE.total_seconds() / 60,
+        help="only buckets created at least this long ago (default: %(default)s; a split lists its buckets "
+        "a moment after writing them)",
+    )
+    _common(orphans)
+    orphans.set_defaults(func=cmd_purge_orphans)
 
 
 def _repository(args: argparse.Namespace) -> Any:
@@ -131,4 +150,21 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     _out(f"{count} document(s) {verb} in {args.database}.{args.collection}")
     if report.newer:
         _out(f"{report.newer} document(s) have a newer schema version than this library and were left alone")
+    return 0
+
+
+def cmd_purge_orphans(args: argparse.Namespace) -> int:
+    if args.older_than_minutes < 0:
+        raise SystemExit("--older-than-minutes must not be negative")
+    repository = _repository(args)
+    try:
+        count = repository.purge_orphan_buckets(
+            older_than=timedelta(minutes=args.older_than_minutes), dry_run=args.dry_run
+        )
+    except SessionStoreError as exc:
+        return _fail(exc)
+    finally:
+        repository.close()
+    verb = "would be deleted" if args.dry_run else "deleted"
+    _out(f"{count} archived bucket(s) no session lists {verb} in {args.database}.{args.collection}_messages")
     return 0

@@ -694,6 +694,8 @@ def capture_config_update(agent_id: str, model: str, system_prompt: str | None) 
 
 
 _MESSAGE_FIELDS = (MESSAGE_ID, MESSAGE, REDACT_MESSAGE, CREATED_AT, UPDATED_AT)
+#: The fields of a stored message that a listing returns.
+MESSAGE_FIELDS = _MESSAGE_FIELDS
 
 
 def _strip_message(expr: str, *, with_metrics: bool = False) -> dict[str, Any]:
@@ -753,7 +755,7 @@ def last_message_pipeline(session_id: str, agent_id: str, *, buckets: str | None
         },
     ]
     if buckets is not None:
-        stages.append(whole_bucket_lookup_stage(buckets))
+        stages.append(whole_bucket_lookup_stage(buckets, "bucket_ids"))
     return stages
 
 
@@ -1429,19 +1431,15 @@ def restore_agents_pipeline(session_id: str, *, buckets: str | None = None) -> l
         ]
     }
     doc_offset = {"$max": [{"$subtract": [offset, archived]}, 0]}
-    needed = {
-        "$map": {
-            "input": {
-                "$filter": {
-                    "input": buckets_expr(agent),
-                    "as": "b",
-                    "cond": {"$gt": [{"$add": ["$$b.start", "$$b.count"]}, offset]},
-                }
-            },
+    overlapping = {
+        "$filter": {
+            "input": buckets_expr(agent),
             "as": "b",
-            "in": "$$b.id",
+            "cond": {"$gt": [{"$add": ["$$b.start", "$$b.count"]}, offset]},
         }
     }
+    needed = {"$map": {"input": overlapping, "as": "b", "in": "$$b.id"}}
+    needed_bytes = {"$sum": {"$map": {"input": overlapping, "as": "b", "in": {"$ifNull": ["$$b.bytes", 0]}}}}
     stages: list[dict[str, Any]] = [
         {"$match": {ID: session_id}},
         {
@@ -1461,6 +1459,7 @@ def restore_agents_pipeline(session_id: str, *, buckets: str | None = None) -> l
                             "stored": {"$size": array},
                             "messages": {"$slice": [array, doc_offset, {"$max": [{"$size": array}, 1]}]},
                             "bucket_ids": needed,
+                            "bucket_bytes": needed_bytes,
                         },
                     }
                 },
@@ -1468,7 +1467,7 @@ def restore_agents_pipeline(session_id: str, *, buckets: str | None = None) -> l
         },
     ]
     if buckets is not None:
-        from .documents_archive import whole_bucket_lookup_stage
+        from .documents_archive import LOOKUP_BYTES, whole_bucket_lookup_stage
 
         stages.append(
             {
@@ -1479,9 +1478,13 @@ def restore_agents_pipeline(session_id: str, *, buckets: str | None = None) -> l
                             "initialValue": [],
                             "in": {"$concatArrays": ["$$value", "$$this"]},
                         }
-                    }
+                    },
+                    "bucket_bytes": {"$sum": "$agents.bucket_bytes"},
                 }
             }
+        )
+        stages.append(
+            {"$set": {"lookup_ids": {"$cond": [{"$lte": ["$bucket_bytes", LOOKUP_BYTES]}, "$bucket_ids", []]}}}
         )
         stages.append(whole_bucket_lookup_stage(buckets))
     return stages

@@ -35,6 +35,9 @@ LAST_MESSAGE_ID = "last_message_id"
 BYTES = "bytes"
 #: The companion collection's name is the session collection's plus this suffix.
 BUCKETS_SUFFIX = "_messages"
+#: Buckets fetched inside the reading aggregation only up to this many bytes: the aggregation's reply
+#: is one document, capped at 16 MB like any other. A larger window is read by a second query.
+LOOKUP_BYTES = 8 * 1024 * 1024
 #: Upper bound for "no limit" in server-side arithmetic (positions are int32-safe far beyond this).
 NO_END = 2**31 - 1
 
@@ -97,13 +100,16 @@ def window_fields(agent_expr: str, offset: Any, limit: Any | None) -> dict[str, 
             },
         }
     }
+    ids = {"$map": {"input": overlapping, "in": f"$$this.{BUCKET_ID}"}}
+    nbytes = {"$sum": {"$map": {"input": overlapping, "in": {"$ifNull": [f"$$this.{BYTES}", 0]}}}}
     return {
         "offset": offset,
         "end": end,
         "archived": archived,
         "stored": {"$size": array},
         "messages": {"$cond": [{"$gt": [doc_count, 0]}, {"$slice": [array, doc_offset, doc_count]}, []]},
-        "bucket_ids": {"$map": {"input": overlapping, "in": f"$$this.{BUCKET_ID}"}},
+        "bucket_ids": ids,
+        "lookup_ids": {"$cond": [{"$lte": [nbytes, LOOKUP_BYTES]}, ids, []]},
     }
 
 
@@ -125,7 +131,7 @@ def bucket_lookup_stage(buckets_collection: str, *, strip: dict[str, Any] | None
     return {
         "$lookup": {
             "from": buckets_collection,
-            "localField": "bucket_ids",
+            "localField": "lookup_ids",
             "foreignField": d.ID,
             "let": {"lo": "$offset", "hi": "$end"},
             "pipeline": [{"$project": {d.ID: 0, START: 1, d.MESSAGES: sliced}}],
@@ -134,7 +140,7 @@ def bucket_lookup_stage(buckets_collection: str, *, strip: dict[str, Any] | None
     }
 
 
-def whole_bucket_lookup_stage(buckets_collection: str, local_field: str = "bucket_ids") -> dict[str, Any]:
+def whole_bucket_lookup_stage(buckets_collection: str, local_field: str = "lookup_ids") -> dict[str, Any]:
     """``$lookup`` of whole buckets (the all-agents restore slices them per agent in Python)."""
     return {
         "$lookup": {
@@ -145,6 +151,26 @@ def whole_bucket_lookup_stage(buckets_collection: str, local_field: str = "bucke
             "as": "buckets",
         }
     }
+
+
+def window_needs_query(doc: Mapping[str, Any]) -> list[Any]:
+    """Bucket ids the aggregation did not bring (the window was too large for one reply)."""
+    ids = list(doc.get("bucket_ids") or [])
+    return ids if ids and not doc.get("lookup_ids") else []
+
+
+def buckets_query(ids: Sequence[Any]) -> dict[str, Any]:
+    return {d.ID: {"$in": list(ids)}}
+
+
+BUCKET_READ_PROJECTION = {d.ID: 0, "agent_id": 1, START: 1, COUNT: 1, d.MESSAGES: 1}
+
+
+def slice_bucket(bucket: Mapping[str, Any], offset: int, end: int) -> dict[str, Any]:
+    """A whole bucket cut to the window's positions (what the ``$lookup`` slices on the server)."""
+    start = int(bucket[START])
+    messages = list(bucket[d.MESSAGES])
+    return {START: start, d.MESSAGES: messages[max(offset - start, 0) : max(end - start, 0)]}
 
 
 def join_window(doc: Mapping[str, Any]) -> list[Any]:

@@ -313,6 +313,8 @@ class MongoDBSessionRepository(
             raise SessionNotFoundError("session does not exist", session_id=sid)
         if not docs[0]["agent_exists"]:
             raise AgentNotFoundError("agent does not exist", session_id=sid, agent_id=aid)
+        fields = (*d.MESSAGE_FIELDS, d.METRICS) if with_metrics else d.MESSAGE_FIELDS
+        self._fetch_window_buckets(docs[0], fields=fields)
         return da.join_window(docs[0])
 
     def read_last_message(self, session_id: str, agent_id: str) -> SessionMessage | None:

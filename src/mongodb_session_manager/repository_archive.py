@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import bson
 from bson import ObjectId
 
 from . import documents as d
@@ -214,6 +215,31 @@ class ArchiveStorageMixin:
             )
 
     # ---- reads and rewrites that reach the archive --------------------------------------------
+
+    def _fetch_window_buckets(self, doc: dict[str, Any], *, fields: tuple[str, ...] | None = None) -> None:
+        """Add the buckets a too-large window left out of the aggregation (a second query, batched).
+
+        ``doc`` is a window read (``bucket_ids``, ``offset``, ``end``); ``fields`` keeps only those
+        message fields, as the aggregation's projection would have.
+        """
+        ids = da.window_needs_query(doc)
+        if not ids:
+            return
+        offset, end = int(doc.get("offset") or 0), int(doc.get("end") or da.NO_END)
+        cursor = self.buckets.find(da.buckets_query(ids), da.BUCKET_READ_PROJECTION)
+        buckets = [da.slice_bucket(b, offset, end) for b in cursor]
+        if fields is not None:
+            for bucket in buckets:
+                bucket[d.MESSAGES] = [{k: m[k] for k in fields if k in m} for m in bucket[d.MESSAGES]]
+        doc["buckets"] = buckets
+
+    def _fetch_raw_buckets(self, ids: list[Any]) -> list[tuple[bytes, dict[str, Any]]]:
+        """Whole buckets as raw bytes and decoded (for the restore's repair check and its decoding)."""
+        out = []
+        for raw in self._raw_buckets().find(da.buckets_query(ids), da.BUCKET_READ_PROJECTION):
+            data = bytes(raw.raw)
+            out.append((data, bson.decode(data, codec_options=d.RESTORE_CODEC_OPTIONS)))
+        return out
 
     def _update_archived_message(
         self, sid: str, aid: str, message_id: int, update: Mapping[str, Any], array_filters: list[dict[str, Any]]

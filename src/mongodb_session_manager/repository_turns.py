@@ -135,6 +135,8 @@ class TurnStorageMixin:
             self, session_id: str, agent_id: str, *, token: str | None = None, release: bool = False
         ) -> int: ...
 
+        def _fetch_raw_buckets(self, ids: list[Any]) -> list[tuple[bytes, dict[str, Any]]]: ...
+
         def _archive_after_write(
             self, sid: str, aid: str, *, token: str | None = None, release: bool = False
         ) -> None: ...
@@ -159,7 +161,14 @@ class TurnStorageMixin:
         size = int(doc.get("size") or 0)
         self._remember_size(sid, size)
         self._remember_stored(sid, aid, int(doc.get("stored") or 0))
-        return _restored(aid, doc, da.join_window(doc), repair=d.needs_repair(raw))
+        repair = d.needs_repair(raw)
+        missing = da.window_needs_query(doc)
+        if missing:  # a window too large for one reply: its buckets come by a second query
+            fetched = self._fetch_raw_buckets(missing)
+            repair = repair or any(d.needs_repair(data) for data, _ in fetched)
+            offset = int(doc.get("offset") or 0)
+            doc["buckets"] = [da.slice_bucket(bucket, offset, da.NO_END) for _, bucket in fetched]
+        return _restored(aid, doc, da.join_window(doc), repair=repair)
 
     def restore_agents(self, session_id: str) -> tuple[bool, dict[str, RestoredAgent]]:
         """Whether the session exists, and every agent with its message window: one round trip."""
@@ -175,6 +184,11 @@ class TurnStorageMixin:
         repair = d.needs_repair(raw)
         agents: dict[str, RestoredAgent] = {}
         buckets = doc.get("buckets") or []
+        missing = da.window_needs_query(doc)
+        if missing:
+            fetched = self._fetch_raw_buckets(missing)
+            repair = repair or any(d.needs_repair(data) for data, _ in fetched)
+            buckets = [bucket for _, bucket in fetched]
         for entry in doc.get("agents") or []:
             aid = entry["agent_id"]
             self._remember_stored(sid, aid, int(entry.get("stored") or 0))
@@ -300,9 +314,13 @@ class TurnStorageMixin:
         first = messages[0].message_id
         update = d.append_messages_update(aid, messages)
         with self._translate(sid, aid):
+            added = _pushed_bytes(update)
+        known = self._known_sizes().get(sid)
+        if known is not None and known + added > SPLIT_BEFORE_BYTES and self.archive_policy is not None:
+            self._archive_after_write(sid, aid)  # make room first (the write below says if it did not)
+        with self._translate(sid, aid):
             result = self.collection.update_one(d.append_message_filter(sid, aid, first), update)
             if result.matched_count:
-                added = _pushed_bytes(update)
                 self._grow_size(sid, aid, update, added)
                 self._note_appended(sid, aid, len(messages))
                 if self._split_due(sid, aid, 0, 0, next_message_id=messages[-1].message_id + 1):

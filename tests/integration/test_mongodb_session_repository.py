@@ -565,8 +565,13 @@ def _doc_size(collection: Any) -> int:
 def test_writes_past_16_mb_fail_typed_nothing_partial_and_the_session_stays_usable(
     mongo_client: MongoClient[Any], db_name: str, collection, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # Without an archive policy the session is one document, and MongoDB's limit is the session's.
     repo = MongoDBSessionRepository(
-        client=mongo_client, database_name=db_name, collection_name="sessions", size_warning_bytes=6 * MB
+        client=mongo_client,
+        database_name=db_name,
+        collection_name="sessions",
+        size_warning_bytes=6 * MB,
+        archive_policy=None,
     )
     repo.create_session(session())
     repo.create_agent(SID, agent())

@@ -224,3 +224,32 @@ def test_a_sliding_window_agent_restores_its_window_from_the_document(make_manag
     )
     assert fresh.messages == agent.messages
     fresh("next")
+
+
+def test_with_the_default_policy_only_a_single_message_meets_the_16_mb_limit(mongo_client, db_name, collection) -> None:
+    from mongodb_session_manager.errors import DocumentTooLargeError
+
+    repo = MongoDBSessionRepository(client=mongo_client, database_name=db_name, collection_name="sessions")
+    new_session(repo, "big")
+    mb = 1024 * 1024
+    for i in range(6):  # 24 MB of messages: past the one-document limit
+        repo.create_message(
+            "big",
+            "assistant",
+            SessionMessage(
+                message={"role": "user" if i % 2 == 0 else "assistant", "content": [{"text": f"{i}" + "x" * (4 * mb)}]},
+                message_id=i,
+            ),
+        )
+    with pytest.raises(DocumentTooLargeError):  # one message over 16 MB: refused before anything is written
+        repo.create_message(
+            "big",
+            "assistant",
+            SessionMessage(message={"role": "user", "content": [{"text": "z" * (17 * mb)}]}, message_id=6),
+        )
+    listed = repo.list_messages("big", "assistant")
+    assert [m.message_id for m in listed] == list(range(6))
+    assert [m.message["content"][0]["text"][0] for m in listed] == [str(i) for i in range(6)]
+    repo.create_message("big", "assistant", text_message(6))
+    assert repo.read_last_message("big", "assistant").message_id == 6
+    repo.close()
