@@ -127,7 +127,7 @@ class LifecycleStorageMethods:
         # The update unlisted every bucket (no reader sees them any more); now they go. A split
         # racing the purge fails its guarded move (the messages it copied are gone) and removes its own.
         with self._translate(sid):
-            archived = 0
+            archived = self.buckets.delete_many(dl.session_buckets_filter(sid)).deleted_count
         logger.info(
             "session_id=<%s> | keep_feedback=<%s>, buckets=<%d> | messages purged", sid, keep_feedback, archived
         )
@@ -199,7 +199,7 @@ class LifecycleStorageMethods:
         (ours were unlisted until the replacement): any it removed are inserted again.
         """
         ids = [b[d.ID] for b in buckets]
-        pass
+        self.buckets.delete_many(dl.stale_buckets_filter(sid, ids))
         if not ids:
             return
         present = set(self.buckets.distinct(d.ID, dl.bucket_ids_filter(sid, ids)))

@@ -123,7 +123,7 @@ def migrate_session(collection: Collection[Any], session_id: str, *, dry_run: bo
         logger.warning("session_id=<%s> | changed while migrating; left as it is", sid)
         return MigrationResult(sid, "conflict", counts, kept, reason="the session changed meanwhile; run again")
     with translate_errors(sid):  # the agents map (and so every archive list) is gone: nothing reads them
-        pass
+        buckets.delete_many(dl.session_buckets_filter(sid))
     logger.info("session_id=<%s> | migrated to the snapshot path (%d agents)", sid, len(counts))
     return MigrationResult(sid, "migrated", counts, kept)
 

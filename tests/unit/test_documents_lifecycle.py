@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import bson
 import pytest
 
 from mongodb_session_manager import documents as d
+from mongodb_session_manager import documents_archive as da
 from mongodb_session_manager import documents_lifecycle as dl
 from mongodb_session_manager.errors import (
     InvalidExportError,
@@ -81,3 +83,65 @@ def test_migration_of_snapshot_sessions_only_completes_base_fields() -> None:
     (stage,) = dl.migration_update(viewer_password="p" * 32, snapshot=True)
     assert d.AGENTS not in stage["$set"] and stage["$set"][d.SCHEMA_VERSION] == {"$literal": d.CURRENT_SCHEMA_VERSION}
     assert dl.migration_guard("s") == {"_id": "s", "schema_version": {"$not": {"$gte": d.CURRENT_SCHEMA_VERSION}}}
+
+
+# ---- archived messages --------------------------------------------------------------------------------------
+
+
+def _history(n: int, text: str = "x") -> list[dict[str, Any]]:
+    return [{"message_id": i, "message": {"role": "user", "content": [{"text": f"{i} {text}"}]}} for i in range(n)]
+
+
+def _ids() -> Any:
+    counter = iter(range(1000))
+    return lambda: f"bucket-{next(counter)}"
+
+
+def test_an_import_past_the_policy_is_written_as_the_split_would_leave_it() -> None:
+    policy = da.ArchivePolicy(max_messages=6, keep_messages=3, bucket_messages=2)
+    doc = {"_id": "s", "agents": {"a": {"messages": _history(10), "next_message_id": 10}, "b": {"messages": []}}}
+    written, buckets = dl.archive_imported_document(doc, policy, _ids())
+    entry = written["agents"]["a"]
+    assert [m["message_id"] for m in entry["messages"]] == [7, 8, 9], "the newest keep_messages stay"
+    assert [(b["start"], b["count"]) for b in buckets] == [(0, 2), (2, 2), (4, 2), (6, 1)]
+    assert [m["message_id"] for b in buckets for m in b["messages"]] == list(range(7))
+    assert all(b["session_id"] == "s" and b["agent_id"] == "a" for b in buckets)
+    archive = entry["archive"]
+    assert archive["count"] == 7 and [e["id"] for e in archive["buckets"]] == [b["_id"] for b in buckets]
+    assert [(e["first_message_id"], e["last_message_id"]) for e in archive["buckets"]] == [
+        (0, 1),
+        (2, 3),
+        (4, 5),
+        (6, 6),
+    ]
+    assert archive["bytes"] == sum(b["bytes"] for b in buckets) > 0
+    assert written["agents"]["b"] == {"messages": []} and "archive" not in doc["agents"]["a"], "input unchanged"
+
+
+def test_an_import_within_the_policy_without_one_or_with_odd_ids_stays_one_document() -> None:
+    policy = da.ArchivePolicy(max_messages=6, keep_messages=3, bucket_messages=2)
+    small = {"_id": "s", "agents": {"a": {"messages": _history(6)}}}
+    assert dl.archive_imported_document(small, policy, _ids()) == (small, [])
+    big = {"_id": "s", "agents": {"a": {"messages": _history(10)}}}
+    assert dl.archive_imported_document(big, None, _ids()) == (big, [])
+    shuffled = {"_id": "s", "agents": {"a": {"messages": list(reversed(_history(10)))}}}
+    assert dl.archive_imported_document(shuffled, policy, _ids())[1] == [], "bucket id ranges need increasing ids"
+
+
+def test_an_import_past_the_byte_limit_splits_and_counts_the_id_counter() -> None:
+    policy = da.ArchivePolicy(max_messages=1000, keep_messages=500, max_bytes=50_000, keep_bytes=20_000)
+    doc = {"_id": "s", "agents": {"a": {"messages": _history(20, "y" * 5_000)}}}
+    written, buckets = dl.archive_imported_document(doc, policy, _ids())
+    assert buckets and len(bson.encode(written)) <= policy.keep_bytes
+    assert written["agents"]["a"]["next_message_id"] == 20, "derived from the whole history when absent"
+
+
+def test_import_document_drops_an_archive_list_of_the_source() -> None:
+    data = _export(agents={"a": {"messages": []}})
+    data["session"]["agents"]["a"]["archive"] = {"count": 3, "buckets": [{"id": "x", "start": 0, "count": 3}]}
+    assert "archive" not in dl.import_document(check_export(data))["agents"]["a"]
+
+
+def test_purge_unlists_the_archive() -> None:
+    text = str(dl.purge_messages_update())
+    assert "'$ne': ['$$field.k', 'archive']" in text

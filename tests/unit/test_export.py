@@ -5,10 +5,18 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from bson import Binary, Decimal128, ObjectId
 from bson.dbref import DBRef
 
-from mongodb_session_manager.export import EXPORT_FORMAT, EXPORT_SCHEMA_VERSION, export_session_document
+from mongodb_session_manager.errors import ConcurrentModificationError
+from mongodb_session_manager.export import (
+    EXPORT_FORMAT,
+    EXPORT_SCHEMA_VERSION,
+    export_session_document,
+    join_archived_messages,
+    listed_bucket_ids,
+)
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -39,3 +47,61 @@ def test_export_is_versioned_json_without_internal_fields() -> None:
 
 def test_a_document_without_session_id_takes_it_from_the_id() -> None:
     assert export_session_document({"_id": "only-id"})["session"]["session_id"] == "only-id"
+
+
+# ---- sessions whose oldest messages are archived in buckets ------------------------------------------------
+
+
+def _message(i: int) -> dict[str, object]:
+    return {"message_id": i, "message": {"role": "user", "content": [{"text": f"m{i}"}]}, "created_at": T0}
+
+
+def _split_doc() -> tuple[dict[str, object], list[dict[str, object]]]:
+    first, second = ObjectId(), ObjectId()
+    buckets = [
+        {"_id": second, "start": 2, "messages": [_message(2), _message(3)]},
+        {"_id": first, "start": 0, "messages": [_message(0), _message(1)]},
+        {"_id": ObjectId(), "start": 4, "messages": [_message(99)]},  # an orphan: not listed
+    ]
+    archive = {
+        "count": 4,
+        "bytes": 100,
+        "buckets": [
+            {"id": first, "start": 0, "count": 2, "first_message_id": 0, "last_message_id": 1, "bytes": 50},
+            {"id": second, "start": 2, "count": 2, "first_message_id": 2, "last_message_id": 3, "bytes": 50},
+        ],
+    }
+    doc = {
+        "_id": "s",
+        "session_id": "s",
+        "agents": {
+            "a": {"messages": [_message(4)], "next_message_id": 5, "archive": archive},
+            "b": {"messages": [_message(0)], "next_message_id": 1},
+        },
+    }
+    return doc, buckets
+
+
+def test_a_split_session_exports_its_whole_history_as_if_unsplit() -> None:
+    doc, buckets = _split_doc()
+    assert listed_bucket_ids(doc) == [e["id"] for e in doc["agents"]["a"]["archive"]["buckets"]]
+    unsplit = {
+        **doc,
+        "agents": {
+            "a": {"messages": [_message(i) for i in range(5)], "next_message_id": 5},
+            "b": doc["agents"]["b"],
+        },
+    }
+    exported = export_session_document(doc, buckets=buckets, exported_at=T0)
+    assert exported == export_session_document(unsplit, exported_at=T0)
+    assert "archive" not in exported["session"]["agents"]["a"], "bucket ids of the source stay out"
+    assert "archive" in doc["agents"]["a"], "the caller's document is not changed"
+
+
+def test_a_split_session_without_its_listed_buckets_is_refused_not_truncated() -> None:
+    doc, buckets = _split_doc()
+    with pytest.raises(ConcurrentModificationError, match="archived bucket"):
+        export_session_document(doc)
+    with pytest.raises(ConcurrentModificationError):
+        join_archived_messages(doc, buckets[1:])
+    assert listed_bucket_ids({"agents": {"a": {"messages": []}}}) == []
