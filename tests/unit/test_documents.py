@@ -342,21 +342,20 @@ def test_metrics_update_neutralises_operator_characters_in_total_paths() -> None
     assert "recorded_at" in update["$set"]["agents.a1.messages.$[m].event_loop_metrics"]
 
 
-def test_list_messages_pipeline_slices_on_the_server() -> None:
-    pipeline = d.list_messages_pipeline("s", "a1", 20, 40)
+def test_list_messages_pipeline_slices_on_the_server_and_reaches_the_archive_in_the_same_round_trip() -> None:
+    pipeline = d.list_messages_pipeline("s", "a1", 20, 40, buckets="sessions_messages")
     assert pipeline[0] == {"$match": {"_id": "s"}}
     project = pipeline[1]["$project"]
     assert project["_id"] == 0
-    sliced = project["messages"]["$map"]["input"]["$slice"]
-    assert sliced[1:] == [40, 20]
+    assert project["offset"] == {"$literal": 40}, "a plain 0/1 would be read as exclude/include"
     fields = project["messages"]["$map"]["in"]
     assert "event_loop_metrics" not in fields
-    assert (
-        "event_loop_metrics"
-        in d.list_messages_pipeline("s", "a1", 20, 0, with_metrics=True)[1]["$project"]["messages"]["$map"]["in"]
-    )
-    unbounded = d.list_messages_pipeline("s", "a1", None, 0)[1]["$project"]["messages"]["$map"]["input"]["$slice"]
-    assert "$max" in unbounded[2], "no limit means the whole (non-empty) array"
+    with_metrics = d.list_messages_pipeline("s", "a1", 20, 0, with_metrics=True)[1]["$project"]
+    assert "event_loop_metrics" in with_metrics["messages"]["$map"]["in"]
+    lookup = pipeline[2]["$lookup"]
+    assert lookup["from"] == "sessions_messages" and lookup["localField"] == "lookup_ids"
+    assert lookup["foreignField"] == "_id", "buckets are fetched by the _id index"
+    assert len(d.list_messages_pipeline("s", "a1", 20, 0)) == 2, "no companion collection, no $lookup"
 
 
 def test_single_message_pipelines_return_one_element() -> None:
@@ -368,7 +367,7 @@ def test_single_message_pipelines_return_one_element() -> None:
 
 def test_message_count_pipeline_for_one_agent_or_all() -> None:
     one = d.message_count_pipeline("s", "a1")[1]["$project"]["count"]
-    assert "$size" in one
+    assert one["$add"][1] == {"$ifNull": ["$agents.a1.archive.count", 0]}, "archived messages count too"
     total = d.message_count_pipeline("s", None)[1]["$project"]["count"]
     assert "$sum" in total
 

@@ -1,0 +1,89 @@
+"""The split plan and the reshaping of message updates: which messages move, how they group, and where
+a rewrite of an archived message goes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from mongodb_session_manager import documents_archive as da
+
+KIB = 1024
+
+
+def stored(count: int, size: int = 100) -> list[da.StoredMessage]:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    return [da.StoredMessage(message_id=i, bytes=size, updated_at=at) for i in range(count)]
+
+
+def test_nothing_moves_within_the_policy() -> None:
+    policy = da.ArchivePolicy()
+    assert da.plan_split(stored(policy.max_messages), 100 * KIB, policy) is None
+
+
+def test_past_max_messages_the_oldest_move_down_to_keep_messages_in_full_buckets() -> None:
+    policy = da.ArchivePolicy(max_messages=10, keep_messages=4, bucket_messages=3)
+    plan = da.plan_split(stored(11), 2 * KIB, policy)
+    assert plan is not None
+    assert plan.count == 7 and plan.groups == (3, 3, 1)
+    assert (plan.first_message_id, plan.last_message_id) == (0, 6)
+    assert plan.moved_bytes == 700
+
+
+def test_past_max_bytes_messages_move_until_the_document_is_within_keep_bytes() -> None:
+    policy = da.ArchivePolicy(max_bytes=1000 * KIB, keep_bytes=500 * KIB, bucket_bytes=600 * KIB)
+    messages = stored(5, 300 * KIB)
+    plan = da.plan_split(messages, 5 * 300 * KIB + 10 * KIB, policy)
+    assert plan is not None and plan.count == 4, "down to one message of 300 KiB + the rest of the document"
+    assert plan.groups == (2, 2), "a bucket holds at most bucket_bytes"
+
+
+def test_the_newest_message_always_stays_and_a_huge_message_gets_a_bucket_of_its_own() -> None:
+    policy = da.ArchivePolicy(max_bytes=1000 * KIB, keep_bytes=500 * KIB, bucket_bytes=600 * KIB)
+    sizes = [100 * KIB, 4000 * KIB, 100 * KIB, 4000 * KIB]
+    messages = [da.StoredMessage(message_id=i, bytes=b, updated_at=None) for i, b in enumerate(sizes)]
+    plan = da.plan_split(messages, sum(sizes), policy)
+    assert plan is not None and plan.count == 3, "the last message is never moved"
+    assert plan.groups == (1, 1, 1)
+    assert plan.max_updated_at is None
+
+
+def test_the_policy_refuses_nonsense() -> None:
+    with pytest.raises(ValueError):
+        da.ArchivePolicy(max_messages=0)
+    with pytest.raises(ValueError):
+        da.ArchivePolicy(max_bytes=10, keep_bytes=20)
+    with pytest.raises(ValueError):
+        da.ArchivePolicy(bucket_bytes=True)  # type: ignore[arg-type]
+
+
+def test_a_message_update_splits_into_its_bucket_part_and_its_session_part() -> None:
+    update = {
+        "$set": {"agents.a.messages.$[m].message": {"role": "user"}, "updated_at": 1},
+        "$inc": {"totals.x": 1},
+        "$push": {"guardrail_events": {"e": 1}},
+    }
+    bucket, session = da.split_message_update("a", update)
+    assert bucket == {"$set": {"messages.$[m].message": {"role": "user"}}}
+    assert session == {"$set": {"updated_at": 1}, "$inc": {"totals.x": 1}, "$push": {"guardrail_events": {"e": 1}}}
+
+
+def test_windows_join_buckets_by_position_then_the_document() -> None:
+    doc = {
+        "buckets": [{"start": 2, "messages": ["c", "d"]}, {"start": 0, "messages": ["a", "b"]}],
+        "messages": ["e"],
+    }
+    assert da.join_window(doc) == ["a", "b", "c", "d", "e"]
+    assert da.slice_bucket({"start": 10, "messages": list("abcd")}, 11, 13) == {"start": 10, "messages": ["b", "c"]}
+    whole = [
+        {"agent_id": "x", "start": 0, "count": 2, "messages": [1, 2]},
+        {"agent_id": "y", "start": 0, "messages": [9]},
+    ]
+    assert da.slice_whole_buckets(whole, "x", 1) == [2]
+
+
+def test_a_window_larger_than_one_reply_is_read_by_a_second_query() -> None:
+    assert da.window_needs_query({"bucket_ids": [1, 2], "lookup_ids": []}) == [1, 2]
+    assert da.window_needs_query({"bucket_ids": [1, 2], "lookup_ids": [1, 2]}) == []
+    assert da.window_needs_query({"bucket_ids": []}) == []
