@@ -26,7 +26,11 @@ from strands.types.session import SessionMessage
 from mongodb_session_manager import ArchivePolicy, MongoDBSessionManager, MongoDBSessionRepository, MongoDBStorage
 from mongodb_session_manager.cli import main
 from mongodb_session_manager.documents_snapshot import SNAPSHOT_AGENTS
-from mongodb_session_manager.errors import DocumentTooLargeError, SessionAlreadyExistsError
+from mongodb_session_manager.errors import (
+    ConcurrentModificationError,
+    DocumentTooLargeError,
+    SessionAlreadyExistsError,
+)
 from mongodb_session_manager.migrations import migrate
 from mongodb_session_manager.redaction import PIIRedactor
 from mongodb_session_manager.snapshot_migration import migrate_session
@@ -141,6 +145,16 @@ def test_the_export_of_a_split_session_equals_its_export_unsplit(
     image = messages[0]["message"]["content"][1]["image"]["source"]["bytes"]
     assert image["__bytes_encoded__"] is True, "archived messages are converted like the others"
     assert any("event_loop_metrics" in m for m in messages[: len(messages) - 3]), "archived metrics are exported"
+
+
+def test_an_export_missing_a_listed_bucket_is_a_typed_error_never_a_shorter_history(
+    make_manager: Make, collection: Any
+) -> None:
+    _split_session(make_manager, "e")
+    listed = _assert_split(collection, "e")["buckets"]
+    _buckets(collection).delete_one({"_id": listed[0]["id"]})  # what only a purge racing the read would do
+    with pytest.raises(ConcurrentModificationError, match="missing"):
+        make_manager("e", archive_policy=SMALL).export_session()
 
 
 def test_the_cli_export_of_a_split_session_is_the_whole_history(
