@@ -306,6 +306,11 @@ def plan_split(stored: Sequence[StoredMessage], document_bytes: int, policy: Arc
     while count < len(stored) - 1 and (len(stored) - count > policy.keep_messages or size > policy.keep_bytes):
         size -= stored[count].bytes
         count += 1
+    # Whole buckets: a session growing one message at a time would otherwise leave a one-message
+    # bucket beside every full one. Rounded down only where the byte budget does not need the rest.
+    whole = count - count % policy.bucket_messages
+    if 0 < whole < count and size + sum(m.bytes for m in stored[whole:count]) <= policy.keep_bytes:
+        count = whole
     if count == 0:
         return None
     groups: list[int] = []

@@ -22,13 +22,16 @@ def test_nothing_moves_within_the_policy() -> None:
     assert da.plan_split(stored(policy.max_messages), 100 * KIB, policy) is None
 
 
-def test_past_max_messages_the_oldest_move_down_to_keep_messages_in_full_buckets() -> None:
+def test_past_max_messages_the_oldest_move_in_whole_buckets() -> None:
     policy = da.ArchivePolicy(max_messages=10, keep_messages=4, bucket_messages=3)
     plan = da.plan_split(stored(11), 2 * KIB, policy)
     assert plan is not None
-    assert plan.count == 7 and plan.groups == (3, 3, 1)
-    assert (plan.first_message_id, plan.last_message_id) == (0, 6)
-    assert plan.moved_bytes == 700
+    assert plan.count == 6 and plan.groups == (3, 3), "no one-message bucket beside the full ones"
+    assert (plan.first_message_id, plan.last_message_id) == (0, 5)
+    assert plan.moved_bytes == 600
+    defaults = da.ArchivePolicy()
+    plan = da.plan_split(stored(201), 100 * KIB, defaults)
+    assert plan is not None and plan.groups == (100,), "appending one message at a time: one full bucket"
 
 
 def test_past_max_bytes_messages_move_until_the_document_is_within_keep_bytes() -> None:

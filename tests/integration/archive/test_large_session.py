@@ -11,7 +11,7 @@ from strands import Agent, tool
 
 from mongodb_session_manager import MongoDBSessionManager
 from mongodb_session_manager.testing import Reply, ScriptedModel, ToolCall, converse_violation
-from tests.integration.session_viewer.conftest import GLOBAL, make_api  # noqa: F401  (fixture)
+from tests.integration.session_viewer.conftest import GLOBAL
 
 TOOL_TURNS, SMALL_TURNS = 40, 1_500  # 40 * 4 messages + 1,500 * 2 = 3,160 messages, ~40 MB of content
 DOCUMENT_CHARS = 1_000_000
