@@ -20,6 +20,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
+from mongodb_session_manager import blobs
 from mongodb_session_manager import documents as d
 from mongodb_session_manager.documents_archive import buckets_collection_name
 from mongodb_session_manager.errors import ConcurrentModificationError
@@ -140,11 +141,15 @@ class SessionStore:
             if doc is None:
                 return None
             ids = listed_bucket_ids(doc)
-            if not ids:
-                return doc
-            cursor = self.buckets.find(dq.buckets_filter(session_id, ids), projection=dq.BUCKET_PROJECTION)
             try:
-                return join_archived_messages(doc, await cursor.to_list())
+                if ids:
+                    cursor = self.buckets.find(dq.buckets_filter(session_id, ids), projection=dq.BUCKET_PROJECTION)
+                    doc = join_archived_messages(doc, await cursor.to_list())
+                blob_ids = blobs.session_marker_ids(doc)
+                if not blob_ids:
+                    return doc
+                found = await blobs.aread_blocks(self.collection.database, self.settings.collection_name, blob_ids)
+                return blobs.resolve_session_document(doc, found)
             except ConcurrentModificationError:
                 if attempt == WHOLE_READ_ATTEMPTS - 1:
                     raise
@@ -163,7 +168,21 @@ class SessionStore:
         facets = await cursor.to_list(1)
         facet = facets[0] if facets else {}
         counted = facet.get("total") or [{}]
-        return list(facet.get("items") or []), int(counted[0].get("n", 0))
+        rows = list(facet.get("items") or [])
+        return await self._resolve_blobs(rows), int(counted[0].get("n", 0))
+
+    async def _resolve_blobs(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Messages of the page whose large blocks are stored out of line get them back (one query)."""
+        messages = [row["item"] for row in rows if isinstance(row.get("item"), dict) and d.MESSAGE in row["item"]]
+        ids = blobs.marker_ids(messages)
+        if not ids:
+            return rows
+        found = await blobs.aread_blocks(self.collection.database, self.settings.collection_name, ids)
+        for row in rows:
+            item = row.get("item")
+            if isinstance(item, dict) and d.MESSAGE in item:
+                row["item"] = blobs.resolve_messages([item], found)[0]
+        return rows
 
     async def add_note(self, session_id: str, note: Mapping[str, Any]) -> bool:
         """Append a reviewer note; False when the session does not exist."""

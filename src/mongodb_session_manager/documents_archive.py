@@ -245,7 +245,9 @@ class ArchivePolicy:
     document or the document passes ``max_bytes``; the split keeps the newest ``keep_messages``
     (and at most ``keep_bytes`` of document), which is more than Strands' default window of 40, so a
     sliding-window agent restores from the document alone. ``bucket_messages``/``bucket_bytes`` bound
-    one bucket (a single larger message gets a bucket of its own).
+    one bucket (a single larger message gets a bucket of its own). A content block larger than
+    ``blob_bytes`` (encoded) is stored out of line, in GridFS (see :mod:`.blobs`): a 1 MB tool
+    result then costs the document a marker of about 60 bytes.
     """
 
     max_messages: int = 200
@@ -254,9 +256,19 @@ class ArchivePolicy:
     keep_bytes: int = 512 * 1024
     bucket_messages: int = 100
     bucket_bytes: int = 2 * 1024 * 1024
+    blob_bytes: int = 256 * 1024
 
     def __post_init__(self) -> None:
-        for name in ("max_messages", "keep_messages", "max_bytes", "keep_bytes", "bucket_messages", "bucket_bytes"):
+        names = (
+            "max_messages",
+            "keep_messages",
+            "max_bytes",
+            "keep_bytes",
+            "bucket_messages",
+            "bucket_bytes",
+            "blob_bytes",
+        )
+        for name in names:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"ArchivePolicy.{name} must be a positive integer, got {value!r}")

@@ -182,6 +182,7 @@ class MongoDBSessionRepository(
             # Buckets go after the document: a crash in between leaves only unreadable orphans, which
             # the next delete (or a session created again with this id, on its first split) removes.
             archived = self.buckets.delete_many({d.SESSION_ID: sid}).deleted_count
+            archived += self.blobs.delete_session(sid)
         if result.deleted_count == 0:
             if archived:
                 logger.info("session_id=<%s>, buckets=<%d> | removed archived messages left by a crash", sid, archived)
@@ -259,6 +260,8 @@ class MongoDBSessionRepository(
         if not docs:
             return None
         messages = list(docs[0]["messages"]) + [m for b in docs[0].get("buckets") or [] for m in b[d.MESSAGES]]
+        with self._translate(sid, aid):
+            messages = self.blobs.resolve(messages[:1])
         return d.message_from_document(messages[0]) if messages else None
 
     def update_message(self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any) -> None:
@@ -315,7 +318,8 @@ class MongoDBSessionRepository(
             raise AgentNotFoundError("agent does not exist", session_id=sid, agent_id=aid)
         fields = (*d.MESSAGE_FIELDS, d.METRICS) if with_metrics else d.MESSAGE_FIELDS
         self._fetch_window_buckets(docs[0], fields=fields)
-        return da.join_window(docs[0])
+        with self._translate(sid, aid):
+            return self.blobs.resolve(da.join_window(docs[0]))
 
     def read_last_message(self, session_id: str, agent_id: str) -> SessionMessage | None:
         """The agent's newest stored message, fetched alone."""
@@ -325,6 +329,8 @@ class MongoDBSessionRepository(
         messages = list(docs[0]["messages"]) if docs else []
         if docs and not messages:
             messages = [m for b in docs[0].get("buckets") or [] for m in b[d.MESSAGES]][-1:]
+        with self._translate(sid, aid):
+            messages = self.blobs.resolve(messages)
         return d.message_from_document(messages[0]) if messages else None
 
     def set_message_metrics(

@@ -28,6 +28,7 @@ from bson import ObjectId
 
 from . import documents as d
 from . import documents_archive as da
+from .blobs import BlobStore, externalize_message, externalize_update
 from .errors import MessageNotFoundError, SessionStoreError
 from .indexes import ensure_bucket_indexes
 
@@ -69,6 +70,34 @@ class ArchiveStorageMixin:
                 name, codec_options=self.collection.codec_options
             )
         return coll
+
+    @property
+    def blobs(self) -> BlobStore:
+        """``<collection>_blobs``: the GridFS bucket of content blocks stored out of line."""
+        store = self.__dict__.get("_blobs")
+        if store is None:
+            store = self.__dict__["_blobs"] = BlobStore(self.collection.database, self.collection.name)
+        return store
+
+    def _externalize(self, sid: str, aid: str, update: dict[str, Any]) -> list[ObjectId]:
+        """Upload the large blocks of the messages an append or commit pushes; markers replace them."""
+        policy = self.archive_policy
+        if policy is None:
+            return []
+        return externalize_update(
+            update, [d.messages_path(aid)], policy.blob_bytes, lambda mid: self.blobs.uploader(sid, aid, mid)
+        )
+
+    def _discard_blobs(self, sid: str, ids: list[ObjectId]) -> None:
+        """A write that uploaded blobs failed: remove them (logged if that fails too; the write's error wins)."""
+        if not ids:
+            return
+        try:
+            self.blobs.delete(ids)
+        except Exception as exc:  # the caller re-raises the write's own error
+            logger.warning(
+                "session_id=<%s>, blobs=<%d>, error=<%s> | could not remove unused blobs", sid, len(ids), exc
+            )
 
     @property
     def buckets_name(self) -> str:
@@ -266,7 +295,39 @@ class ArchiveStorageMixin:
     def _guarded_message_update(
         self, sid: str, aid: str, message_id: int, update: Mapping[str, Any], array_filters: list[dict[str, Any]]
     ) -> None:
-        """One update of one stored message, in the document or in its bucket; a precise error if absent."""
+        """One update of one stored message, in the document or in its bucket; a precise error if absent.
+
+        A rewrite of the message's body stores its large blocks out of line and, once stored, deletes
+        the blobs its previous version referred to (a redaction leaves no copy of the original).
+        """
+        bodies = [
+            k for k in (update.get("$set") or {}) if k.endswith((f".$[m].{d.MESSAGE}", f".$[m].{d.REDACT_MESSAGE}"))
+        ]
+        if not bodies:
+            self._message_update(sid, aid, message_id, update, array_filters)
+            return
+        update = {op: dict(fields) for op, fields in update.items()}
+        uploaded: list[ObjectId] = []
+        policy = self.archive_policy
+        with self._translate(sid, aid):
+            for key in bodies:
+                body = update["$set"][key]
+                if policy is not None and isinstance(body, Mapping):
+                    new, ids = externalize_message(body, policy.blob_bytes, self.blobs.uploader(sid, aid, message_id))
+                    if new is not None:
+                        update["$set"][key] = new
+                        uploaded += ids
+        try:
+            self._message_update(sid, aid, message_id, update, array_filters)
+        except BaseException:
+            self._discard_blobs(sid, uploaded)
+            raise
+        with self._translate(sid, aid):
+            self.blobs.superseded(sid, aid, message_id, keep=uploaded)
+
+    def _message_update(
+        self, sid: str, aid: str, message_id: int, update: Mapping[str, Any], array_filters: list[dict[str, Any]]
+    ) -> None:
         with self._translate(sid, aid):
             result = self.collection.update_one(
                 d.message_exists_filter(sid, aid, message_id), dict(update), array_filters=array_filters
@@ -279,6 +340,7 @@ class ArchiveStorageMixin:
         raise MessageNotFoundError(f"message {message_id} does not exist", session_id=sid, agent_id=aid)
 
     def delete_archive(self, session_id: str) -> int:
-        """Remove every bucket of the session (after the session document itself)."""
+        """Remove every bucket and out-of-line block of the session (after the session document itself)."""
         with self._translate(session_id):
+            self.blobs.delete_session(session_id)
             return int(self.buckets.delete_many({d.SESSION_ID: session_id}).deleted_count)

@@ -25,6 +25,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from . import documents as d
 from . import documents_archive as da
 from . import documents_lifecycle as dl
+from .blobs import BlobStore, resolve_whole_session
 from .errors import ConcurrentModificationError, SessionAlreadyExistsError, SessionNotFoundError
 from .export import export_session_document, join_archived_messages, listed_bucket_ids
 from .indexes import ensure_bucket_indexes
@@ -52,12 +53,13 @@ def read_with_archive(
         if doc is None:
             return None
         ids = listed_bucket_ids(doc)
-        if not ids:
-            return dict(doc)
-        sid = str(doc.get(d.SESSION_ID, doc.get(d.ID)))
-        found = list(buckets.find(dl.bucket_ids_filter(sid, ids), dl.BUCKET_MESSAGES_PROJECTION))
         try:
-            return join_archived_messages(doc, found)
+            if ids:
+                sid = str(doc.get(d.SESSION_ID, doc.get(d.ID)))
+                found = list(buckets.find(dl.bucket_ids_filter(sid, ids), dl.BUCKET_MESSAGES_PROJECTION))
+                doc = join_archived_messages(doc, found)
+            # Large blocks stored out of line come back inline: an export is self-contained.
+            return resolve_whole_session(collection.database, collection.name, dict(doc))
         except ConcurrentModificationError:
             if attempt == _WHOLE_READ_ATTEMPTS - 1:
                 raise
@@ -77,6 +79,9 @@ class LifecycleStorageMethods:
 
         @property
         def buckets(self) -> Collection[Any]: ...
+
+        @property
+        def blobs(self) -> BlobStore: ...
 
     def _lifecycle_update(self, sid: str, update: Any) -> None:
         with self._translate(sid):
@@ -128,6 +133,7 @@ class LifecycleStorageMethods:
         # racing the purge fails its guarded move (the messages it copied are gone) and removes its own.
         with self._translate(sid):
             archived = self.buckets.delete_many(dl.session_buckets_filter(sid)).deleted_count
+            archived += self.blobs.delete_session(sid)  # out-of-line blocks of the purged messages
         logger.info(
             "session_id=<%s> | keep_feedback=<%s>, buckets=<%d> | messages purged", sid, keep_feedback, archived
         )

@@ -20,6 +20,7 @@ from strands.types.session import SessionAgent, SessionMessage
 
 from . import documents as d
 from . import documents_archive as da
+from .blobs import has_markers
 from .errors import (
     AgentNotFoundError,
     MessageConflictError,
@@ -29,6 +30,8 @@ from .errors import (
 
 if TYPE_CHECKING:
     from pymongo.collection import Collection
+
+    from .blobs import BlobStore
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +140,13 @@ class TurnStorageMixin:
 
         def _fetch_raw_buckets(self, ids: list[Any]) -> list[tuple[bytes, dict[str, Any]]]: ...
 
+        @property
+        def blobs(self) -> BlobStore: ...
+
+        def _externalize(self, sid: str, aid: str, update: dict[str, Any]) -> list[Any]: ...
+
+        def _discard_blobs(self, sid: str, ids: list[Any]) -> None: ...
+
         def _archive_after_write(
             self, sid: str, aid: str, *, token: str | None = None, release: bool = False
         ) -> None: ...
@@ -162,13 +172,19 @@ class TurnStorageMixin:
         self._remember_size(sid, size)
         self._remember_stored(sid, aid, int(doc.get("stored") or 0))
         repair = d.needs_repair(raw)
+        blobs = has_markers(raw)
         missing = da.window_needs_query(doc)
         if missing:  # a window too large for one reply: its buckets come by a second query
             fetched = self._fetch_raw_buckets(missing)
             repair = repair or any(d.needs_repair(data) for data, _ in fetched)
+            blobs = blobs or any(has_markers(data) for data, _ in fetched)
             offset = int(doc.get("offset") or 0)
             doc["buckets"] = [da.slice_bucket(bucket, offset, da.NO_END) for _, bucket in fetched]
-        return _restored(aid, doc, da.join_window(doc), repair=repair)
+        messages = da.join_window(doc)
+        if blobs:  # large blocks stored out of line: one more query brings them all
+            with self._translate(sid, aid):
+                messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS)
+        return _restored(aid, doc, messages, repair=repair)
 
     def restore_agents(self, session_id: str) -> tuple[bool, dict[str, RestoredAgent]]:
         """Whether the session exists, and every agent with its message window: one round trip."""
@@ -184,16 +200,22 @@ class TurnStorageMixin:
         repair = d.needs_repair(raw)
         agents: dict[str, RestoredAgent] = {}
         buckets = doc.get("buckets") or []
+        blobs = has_markers(raw)
         missing = da.window_needs_query(doc)
         if missing:
             fetched = self._fetch_raw_buckets(missing)
             repair = repair or any(d.needs_repair(data) for data, _ in fetched)
+            blobs = blobs or any(has_markers(data) for data, _ in fetched)
             buckets = [bucket for _, bucket in fetched]
         for entry in doc.get("agents") or []:
             aid = entry["agent_id"]
             self._remember_stored(sid, aid, int(entry.get("stored") or 0))
             archived = [] if not buckets else da.slice_whole_buckets(buckets, aid, int(entry.get("offset") or 0))
-            restored = _restored(aid, entry, [*archived, *(entry.get("messages") or [])], repair=repair)
+            messages = [*archived, *(entry.get("messages") or [])]
+            if blobs:
+                with self._translate(sid, aid):
+                    messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS)
+            restored = _restored(aid, entry, messages, repair=repair)
             if restored is not None:
                 agents[entry["agent_id"]] = restored
         return True, agents
@@ -275,24 +297,16 @@ class TurnStorageMixin:
             aid, messages, next_message_id=next_id, agent=agent, metrics=metrics, totals=totals
         )
         with self._translate(sid, aid):  # a value BSON cannot hold is a typed error here, before any write
+            uploaded = self._externalize(sid, aid, update)
             added = _pushed_bytes(update)
-        known = self._known_sizes().get(sid)
-        if known is not None and known + added > SPLIT_BEFORE_BYTES and self.archive_policy is not None:
-            # The turn would not fit beside the history: move history out first, inside this turn's lease.
-            self.archive_agent(sid, aid, token=token)
-        split = self._split_due(sid, aid, len(messages), added, next_message_id=next_id)
-        if split:
-            update.pop("$unset", None)  # the split that follows releases the lease with its move
-        with self._translate(sid, aid):
-            result = self.collection.update_one(d.commit_turn_filter(sid, aid, token, first_message_id), update)
-            if result.matched_count:
-                self._grow_size(sid, aid, update, added)
-                self._note_appended(sid, aid, len(messages))
-                if split:
-                    self._archive_after_write(sid, aid, token=token, release=True)
-                return
-            self._require_agent(sid, aid)
-            held = self.collection.count_documents(d.lease_held_filter(sid, aid, token), limit=1)
+        try:
+            held = self._commit(sid, aid, token, first_message_id, update, added, len(messages), next_id)
+        except BaseException:
+            self._discard_blobs(sid, uploaded)
+            raise
+        if held is None:
+            return
+        self._discard_blobs(sid, uploaded)
         if not held:
             raise TurnLeaseLostError(
                 "the turn's lease expired and another invocation took it; nothing of this turn was stored",
@@ -306,6 +320,36 @@ class TurnStorageMixin:
             agent_id=aid,
         )
 
+    def _commit(
+        self,
+        sid: str,
+        aid: str,
+        token: str,
+        first_message_id: int,
+        update: dict[str, Any],
+        added: int,
+        count: int,
+        next_id: int,
+    ) -> int | None:
+        """Send the commit; None when stored, else whether the lease is still ours (why it missed)."""
+        known = self._known_sizes().get(sid)
+        if known is not None and known + added > SPLIT_BEFORE_BYTES and self.archive_policy is not None:
+            # The turn would not fit beside the history: move history out first, inside this turn's lease.
+            self.archive_agent(sid, aid, token=token)
+        split = self._split_due(sid, aid, count, added, next_message_id=next_id)
+        if split:
+            update.pop("$unset", None)  # the split that follows releases the lease with its move
+        with self._translate(sid, aid):
+            result = self.collection.update_one(d.commit_turn_filter(sid, aid, token, first_message_id), update)
+            if result.matched_count:
+                self._grow_size(sid, aid, update, added)
+                self._note_appended(sid, aid, count)
+                if split:
+                    self._archive_after_write(sid, aid, token=token, release=True)
+                return None
+            self._require_agent(sid, aid)
+            return int(self.collection.count_documents(d.lease_held_filter(sid, aid, token), limit=1))
+
     def append_messages(self, session_id: str, agent_id: str, messages: list[SessionMessage]) -> None:
         """Append several consecutive messages in one guarded write (outside a turn)."""
         if not messages:
@@ -314,7 +358,25 @@ class TurnStorageMixin:
         first = messages[0].message_id
         update = d.append_messages_update(aid, messages)
         with self._translate(sid, aid):
+            uploaded = self._externalize(sid, aid, update)
             added = _pushed_bytes(update)
+        try:
+            if self._append(sid, aid, first, update, added, messages):
+                return
+        except BaseException:
+            self._discard_blobs(sid, uploaded)
+            raise
+        self._discard_blobs(sid, uploaded)
+        raise MessageConflictError(
+            f"message id {first} is already stored or older than the agent's latest message "
+            "(another writer appended first); nothing was written",
+            session_id=sid,
+            agent_id=aid,
+        )
+
+    def _append(
+        self, sid: str, aid: str, first: int, update: dict[str, Any], added: int, messages: list[SessionMessage]
+    ) -> bool:
         known = self._known_sizes().get(sid)
         if known is not None and known + added > SPLIT_BEFORE_BYTES and self.archive_policy is not None:
             self._archive_after_write(sid, aid)  # make room first (the write below says if it did not)
@@ -325,14 +387,9 @@ class TurnStorageMixin:
                 self._note_appended(sid, aid, len(messages))
                 if self._split_due(sid, aid, 0, 0, next_message_id=messages[-1].message_id + 1):
                     self._archive_after_write(sid, aid)
-                return
+                return True
             self._require_agent(sid, aid)
-        raise MessageConflictError(
-            f"message id {first} is already stored or older than the agent's latest message "
-            "(another writer appended first); nothing was written",
-            session_id=sid,
-            agent_id=aid,
-        )
+        return False
 
     def set_aside_messages(
         self, session_id: str, agent_id: str, messages: list[SessionMessage], *, next_message_id: int

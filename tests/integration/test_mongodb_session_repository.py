@@ -347,14 +347,16 @@ def _is_operator_update(update: Any) -> bool:
 def test_each_write_is_one_atomic_update_without_reading_first(mrepo: MongoDBSessionRepository, recorder) -> None:
     writes: list[tuple[Callable[[], Any], str]] = [
         (lambda: mrepo.create_message(SID, AID, msg(0)), "update"),
-        (lambda: mrepo.update_message(SID, AID, msg(0, "final")), "update"),
+        # A rewrite of a message's body also looks for out-of-line blocks of its previous version, so
+        # that a redaction leaves no copy behind (an indexed find; nothing is read before the update).
+        (lambda: mrepo.update_message(SID, AID, msg(0, "final")), "update+find"),
         (lambda: mrepo.update_agent(SID, agent(x=1)), "update"),
         (lambda: mrepo.create_agent(SID, agent("second")), "update"),
     ]
     for write, command in writes:
         recorder.clear()
         write()
-        assert recorder.names() == [command], "one command per write, no read-modify-write"
+        assert recorder.names() == command.split("+"), "one update per write, no read-modify-write"
         cmd = recorder.commands[0].command
         update = cmd["update"] if command == "findAndModify" else cmd["updates"][0]["u"]
         assert _is_operator_update(update), update

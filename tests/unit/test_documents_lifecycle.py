@@ -102,17 +102,17 @@ def test_an_import_past_the_policy_is_written_as_the_split_would_leave_it() -> N
     doc = {"_id": "s", "agents": {"a": {"messages": _history(10), "next_message_id": 10}, "b": {"messages": []}}}
     written, buckets = dl.archive_imported_document(doc, policy, _ids())
     entry = written["agents"]["a"]
-    assert [m["message_id"] for m in entry["messages"]] == [7, 8, 9], "the newest keep_messages stay"
-    assert [(b["start"], b["count"]) for b in buckets] == [(0, 2), (2, 2), (4, 2), (6, 1)]
-    assert [m["message_id"] for b in buckets for m in b["messages"]] == list(range(7))
+    # The newest keep_messages stay, plus the one that would have made a bucket of one: whole buckets move.
+    assert [m["message_id"] for m in entry["messages"]] == [6, 7, 8, 9]
+    assert [(b["start"], b["count"]) for b in buckets] == [(0, 2), (2, 2), (4, 2)]
+    assert [m["message_id"] for b in buckets for m in b["messages"]] == list(range(6))
     assert all(b["session_id"] == "s" and b["agent_id"] == "a" for b in buckets)
     archive = entry["archive"]
-    assert archive["count"] == 7 and [e["id"] for e in archive["buckets"]] == [b["_id"] for b in buckets]
+    assert archive["count"] == 6 and [e["id"] for e in archive["buckets"]] == [b["_id"] for b in buckets]
     assert [(e["first_message_id"], e["last_message_id"]) for e in archive["buckets"]] == [
         (0, 1),
         (2, 3),
         (4, 5),
-        (6, 6),
     ]
     assert archive["bytes"] == sum(b["bytes"] for b in buckets) > 0
     assert written["agents"]["b"] == {"messages": []} and "archive" not in doc["agents"]["a"], "input unchanged"

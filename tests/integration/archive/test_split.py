@@ -226,30 +226,31 @@ def test_a_sliding_window_agent_restores_its_window_from_the_document(make_manag
     fresh("next")
 
 
-def test_with_the_default_policy_only_a_single_message_meets_the_16_mb_limit(mongo_client, db_name, collection) -> None:
+def test_with_the_default_policy_sessions_and_large_blocks_pass_16_mb(mongo_client, db_name, collection) -> None:
+    """Only a message whose *inline* part passes 16 MB is refused: many blocks each under
+    ``blob_bytes`` (out-of-line blocks do not count)."""
     from mongodb_session_manager.errors import DocumentTooLargeError
 
     repo = MongoDBSessionRepository(client=mongo_client, database_name=db_name, collection_name="sessions")
     new_session(repo, "big")
     mb = 1024 * 1024
+
+    def message(i: int, content: list[dict[str, Any]]) -> SessionMessage:
+        return SessionMessage(message={"role": "user" if i % 2 == 0 else "assistant", "content": content}, message_id=i)
+
     for i in range(6):  # 24 MB of messages: past the one-document limit
-        repo.create_message(
-            "big",
-            "assistant",
-            SessionMessage(
-                message={"role": "user" if i % 2 == 0 else "assistant", "content": [{"text": f"{i}" + "x" * (4 * mb)}]},
-                message_id=i,
-            ),
-        )
-    with pytest.raises(DocumentTooLargeError):  # one message over 16 MB: refused before anything is written
-        repo.create_message(
-            "big",
-            "assistant",
-            SessionMessage(message={"role": "user", "content": [{"text": "z" * (17 * mb)}]}, message_id=6),
-        )
+        repo.create_message("big", "assistant", message(i, [{"text": f"{i}" + "x" * (4 * mb)}]))
+    repo.create_message("big", "assistant", message(6, [{"text": "z" * (17 * mb)}]))  # one block over 16 MB
+    many_small = [{"text": "s" * (200 * 1024)} for _ in range(90)]  # 18 MB inline: no block is large
+    with pytest.raises(DocumentTooLargeError):
+        repo.create_message("big", "assistant", message(7, many_small))
     listed = repo.list_messages("big", "assistant")
-    assert [m.message_id for m in listed] == list(range(6))
-    assert [m.message["content"][0]["text"][0] for m in listed] == [str(i) for i in range(6)]
-    repo.create_message("big", "assistant", text_message(6))
-    assert repo.read_last_message("big", "assistant").message_id == 6
+    assert [m.message_id for m in listed] == list(range(7))
+    assert [m.message["content"][0]["text"][0] for m in listed] == [*[str(i) for i in range(6)], "z"]
+    assert len(listed[6].message["content"][0]["text"]) == 17 * mb
+    assert collection.find_one({"_id": "big"}) is not None
+    size = collection.aggregate([{"$match": {"_id": "big"}}, {"$project": {"s": {"$bsonSize": "$$ROOT"}}}]).next()
+    assert size["s"] < 64 * 1024, "large blocks live in GridFS, the document keeps markers"
+    repo.create_message("big", "assistant", text_message(7))
+    assert repo.read_last_message("big", "assistant").message_id == 7
     repo.close()

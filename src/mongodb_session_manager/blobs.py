@@ -1,0 +1,319 @@
+"""Large content blocks stored out of line, in GridFS, and referenced from their message.
+
+A tool that returns a 1 MB document, or an image a user uploads, would otherwise take a
+megabyte of the session document (or of a bucket) with it: every write of the session would
+rewrite it, and one message over 16 MB could not be stored at all. Blocks whose encoded size
+passes ``ArchivePolicy.blob_bytes`` are therefore uploaded to the GridFS bucket
+``<collection>_blobs`` (chunks of 4 MiB, so a 1 MB block costs two inserts) before the write that
+stores their message, and replaced in it by a small marker::
+
+    {"__msm_blob__": {"id": ObjectId, "bytes": 1048600}}
+
+The blob holds the block's stored form (BSON, exactly as it would have been embedded), so reading
+puts it back byte for byte and every other rule of the stored shape (``documents.storable``, the
+repair markers) applies unchanged. Readers resolve markers with one batched query on the chunks
+collection; a message without markers costs nothing (the raw bytes are checked in C).
+
+Which blocks: the top-level blocks of a message's ``content``, and the blocks inside a
+``toolResult``'s ``content`` (so the ``toolUseId`` and status stay in the message, visible to every
+query). A blob belongs to its session (``metadata.session_id``): ``delete_session`` and purges
+remove it, and a write that fails after uploading deletes what it uploaded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import bson
+from bson import ObjectId
+from gridfs import GridFSBucket
+
+from . import documents as d
+
+if TYPE_CHECKING:
+    from pymongo.collection import Collection
+    from pymongo.database import Database
+
+logger = logging.getLogger(__name__)
+
+BLOB_MARKER = "__msm_blob__"
+#: Raw-BSON pattern of a marker key: a reply without it has nothing to resolve.
+BLOB_MARKER_BYTES = BLOB_MARKER.encode() + b"\x00"
+BLOBS_SUFFIX = "_blobs"
+#: GridFS chunk size: large enough that a typical large block is one chunk, far below 16 MB.
+CHUNK_BYTES = 4 * 1024 * 1024
+
+
+def blobs_bucket_name(collection_name: str) -> str:
+    return f"{collection_name}{BLOBS_SUFFIX}"
+
+
+def is_marker(block: Any) -> bool:
+    return isinstance(block, Mapping) and BLOB_MARKER in block and len(block) == 1
+
+
+def has_markers(raw: bytes) -> bool:
+    return BLOB_MARKER_BYTES in raw
+
+
+def _estimate(block: Any) -> int:
+    """A cheap lower bound of a block's size, so only candidates are encoded to be measured."""
+    return d.approximate_size(block)
+
+
+def externalize_message(
+    message: Mapping[str, Any], threshold: int, upload: Any
+) -> tuple[dict[str, Any] | None, list[ObjectId]]:
+    """The stored ``message`` with every block over ``threshold`` replaced by a marker.
+
+    ``upload(data: bytes) -> ObjectId`` stores one encoded block. Returns ``(None, [])`` when no
+    block is that large (the caller keeps the original); never changes ``message`` itself, which
+    may share its lists with the agent's in-memory messages.
+    """
+    content = message.get("content")
+    if not isinstance(content, list) or _estimate(content) <= threshold:
+        return None, []
+    uploaded: list[ObjectId] = []
+
+    def swap(block: Any) -> Any:
+        if not isinstance(block, Mapping) or is_marker(block) or _estimate(block) <= threshold:
+            return block
+        data = bson.encode({"b": block}, codec_options=d.CODEC_OPTIONS)
+        if len(data) <= threshold:
+            return block
+        blob_id = upload(data)
+        uploaded.append(blob_id)
+        return {BLOB_MARKER: {"id": blob_id, "bytes": len(data)}}
+
+    new_content: list[Any] = []
+    for block in content:
+        result = block.get("toolResult") if isinstance(block, Mapping) else None
+        if isinstance(result, Mapping) and isinstance(result.get("content"), list):
+            inner = [swap(b) for b in result["content"]]
+            if any(a is not b for a, b in zip(inner, result["content"], strict=True)):
+                block = {**block, "toolResult": {**result, "content": inner}}
+            new_content.append(block)
+        else:
+            new_content.append(swap(block))
+    if not uploaded:
+        return None, []
+    return {**message, "content": new_content}, uploaded
+
+
+def marker_ids(messages: Iterable[Mapping[str, Any]]) -> list[ObjectId]:
+    """Ids of every blob the stored messages (``{message: {...}}`` documents) refer to."""
+    ids: list[ObjectId] = []
+    for stored in messages:
+        for field in (d.MESSAGE, d.REDACT_MESSAGE):
+            for block in _blocks(stored.get(field)):
+                if is_marker(block):
+                    ids.append(block[BLOB_MARKER]["id"])
+    return ids
+
+
+def _blocks(message: Any) -> Iterable[Any]:
+    content = message.get("content") if isinstance(message, Mapping) else None
+    for block in content if isinstance(content, list) else []:
+        yield block
+        result = block.get("toolResult") if isinstance(block, Mapping) else None
+        if isinstance(result, Mapping) and isinstance(result.get("content"), list):
+            yield from result["content"]
+
+
+def resolve_messages(messages: list[Any], blocks: Mapping[Any, Any]) -> list[Any]:
+    """The stored messages with markers replaced by their blocks (new objects where anything changed)."""
+
+    def put_back(message: Any) -> Any:
+        content = message.get("content") if isinstance(message, Mapping) else None
+        if not isinstance(content, list):
+            return message
+        new_content = []
+        for block in content:
+            if is_marker(block):
+                block = blocks[block[BLOB_MARKER]["id"]]
+            else:
+                result = block.get("toolResult") if isinstance(block, Mapping) else None
+                if isinstance(result, Mapping) and isinstance(result.get("content"), list):
+                    inner = [blocks[b[BLOB_MARKER]["id"]] if is_marker(b) else b for b in result["content"]]
+                    block = {**block, "toolResult": {**result, "content": inner}}
+            new_content.append(block)
+        return {**message, "content": new_content}
+
+    out = []
+    for stored in messages:
+        stored = dict(stored)
+        for field in (d.MESSAGE, d.REDACT_MESSAGE):
+            if isinstance(stored.get(field), Mapping):
+                stored[field] = put_back(stored[field])
+        out.append(stored)
+    return out
+
+
+_indexed: set[tuple[int, str, str]] = set()
+
+
+def externalize_update(update: dict[str, Any], paths: Iterable[str], threshold: int, uploader: Any) -> list[ObjectId]:
+    """Externalize, in place, the large blocks of the stored messages an update writes.
+
+    ``paths`` are the update's keys holding message documents: a ``$push`` ``$each`` list (the
+    messages are dicts built for this write, so replacing their ``message`` field is safe), or a
+    ``$set`` of one message body. ``uploader(message_id)`` gives the upload function for a message.
+    """
+    uploaded: list[ObjectId] = []
+    pushed = update.get("$push") or {}
+    for path in paths:
+        value = pushed.get(path)
+        for doc in value.get("$each", []) if isinstance(value, Mapping) else []:
+            for field in (d.MESSAGE, d.REDACT_MESSAGE):
+                if isinstance(doc.get(field), Mapping):
+                    new, ids = externalize_message(doc[field], threshold, uploader(int(doc[d.MESSAGE_ID])))
+                    if new is not None:
+                        doc[field] = new
+                        uploaded += ids
+    return uploaded
+
+
+class BlobStore:
+    """The GridFS bucket of one session collection: upload, batched read, deletion by session."""
+
+    def __init__(self, database: Database[Any], collection_name: str) -> None:
+        self.name = blobs_bucket_name(collection_name)
+        self._database = database
+        self._bucket = GridFSBucket(database, bucket_name=self.name, chunk_size_bytes=CHUNK_BYTES)
+
+    @property
+    def files(self) -> Collection[Any]:
+        return self._database[f"{self.name}.files"]
+
+    @property
+    def chunks(self) -> Collection[Any]:
+        return self._database[f"{self.name}.chunks"]
+
+    def uploader(self, session_id: str, agent_id: str, message_id: int) -> Any:
+        metadata = {d.SESSION_ID: session_id, "agent_id": agent_id, d.MESSAGE_ID: message_id}
+
+        def upload(data: bytes) -> ObjectId:
+            self._ensure_index()
+            blob_id = ObjectId()
+            self._bucket.upload_from_stream_with_id(
+                blob_id, f"{session_id}/{agent_id}/{message_id}", data, metadata=metadata
+            )
+            return blob_id
+
+        return upload
+
+    def _ensure_index(self) -> None:
+        """``metadata.session_id`` (+ agent, message) on the files: deletion by session, clean-up by message."""
+        key = (id(self._database.client), self._database.name, self.name)
+        if key in _indexed:
+            return
+        self.files.create_index(
+            [(f"metadata.{d.SESSION_ID}", 1), ("metadata.agent_id", 1), (f"metadata.{d.MESSAGE_ID}", 1)]
+        )
+        _indexed.add(key)
+
+    def superseded(self, session_id: str, agent_id: str, message_id: int, keep: Iterable[ObjectId]) -> None:
+        """Delete the blobs of a rewritten message that its new version no longer refers to.
+
+        A redaction must not leave the original text behind in GridFS.
+        """
+        query = {
+            f"metadata.{d.SESSION_ID}": session_id,
+            "metadata.agent_id": agent_id,
+            f"metadata.{d.MESSAGE_ID}": message_id,
+            d.ID: {"$nin": list(keep)},
+        }
+        self.delete(f[d.ID] for f in self.files.find(query, {d.ID: 1}))
+
+    def read_blocks(self, ids: list[ObjectId], codec_options: Any = d.CODEC_OPTIONS) -> dict[ObjectId, Any]:
+        """Every block, decoded, in one query on the chunks (plus ``getMore`` per 16 MB of data)."""
+        if not ids:
+            return {}
+        parts: dict[ObjectId, list[bytes]] = {}
+        cursor = self.chunks.find({"files_id": {"$in": list(set(ids))}}, {"_id": 0, "files_id": 1, "data": 1})
+        for chunk in cursor.sort([("files_id", 1), ("n", 1)]):
+            parts.setdefault(chunk["files_id"], []).append(bytes(chunk["data"]))
+        missing = set(ids) - parts.keys()
+        if missing:
+            from .errors import ConcurrentModificationError
+
+            raise ConcurrentModificationError(
+                f"{len(missing)} out-of-line content block(s) are missing (the session was purged or deleted "
+                "while it was read)"
+            )
+        return {
+            blob_id: bson.decode(b"".join(chunks), codec_options=codec_options)["b"]
+            for blob_id, chunks in parts.items()
+        }
+
+    def resolve(self, messages: list[Any], codec_options: Any = d.CODEC_OPTIONS) -> list[Any]:
+        """Stored messages with their markers resolved (the same list when there are none)."""
+        ids = marker_ids(messages)
+        if not ids:
+            return messages
+        return resolve_messages(messages, self.read_blocks(ids, codec_options))
+
+    def delete(self, ids: Iterable[ObjectId]) -> None:
+        ids = list(ids)
+        if ids:
+            self.chunks.delete_many({"files_id": {"$in": ids}})
+            self.files.delete_many({d.ID: {"$in": ids}})
+
+    def delete_session(self, session_id: str) -> int:
+        ids = [f[d.ID] for f in self.files.find({f"metadata.{d.SESSION_ID}": session_id}, {d.ID: 1})]
+        self.delete(ids)
+        return len(ids)
+
+
+# ---- whole documents (export, migration) and the viewer's timeline rows --------------------------------------
+
+_HISTORY_FIELDS = (d.MESSAGES, "abandoned_messages")
+
+
+def session_marker_ids(doc: Mapping[str, Any]) -> list[ObjectId]:
+    """Blob ids referred to by every agent's messages (and set-aside messages) of a session document."""
+    ids: list[ObjectId] = []
+    for agent in (doc.get(d.AGENTS) or {}).values():
+        if isinstance(agent, Mapping):
+            for field in _HISTORY_FIELDS:
+                ids += marker_ids(agent.get(field) or [])
+    return ids
+
+
+def resolve_session_document(doc: dict[str, Any], blocks: Mapping[Any, Any]) -> dict[str, Any]:
+    """The session document with every marker in its histories replaced (a new document)."""
+    agents = {}
+    for aid, agent in (doc.get(d.AGENTS) or {}).items():
+        if isinstance(agent, Mapping):
+            agent = dict(agent)
+            for field in _HISTORY_FIELDS:
+                if isinstance(agent.get(field), list):
+                    agent[field] = resolve_messages(agent[field], blocks)
+        agents[aid] = agent
+    return {**doc, d.AGENTS: agents}
+
+
+def resolve_whole_session(database: Database[Any], collection_name: str, doc: dict[str, Any]) -> dict[str, Any]:
+    """``resolve_session_document`` reading the blocks from the collection's GridFS bucket."""
+    ids = session_marker_ids(doc)
+    if not ids:
+        return doc
+    return resolve_session_document(doc, BlobStore(database, collection_name).read_blocks(ids))
+
+
+async def aread_blocks(database: Any, collection_name: str, ids: list[ObjectId]) -> dict[ObjectId, Any]:
+    """``BlobStore.read_blocks`` on an ``AsyncMongoClient`` database (the Session Viewer)."""
+    if not ids:
+        return {}
+    chunks = database[f"{blobs_bucket_name(collection_name)}.chunks"]
+    cursor = chunks.find({"files_id": {"$in": list(set(ids))}}, {"_id": 0, "files_id": 1, "data": 1})
+    parts: dict[ObjectId, list[bytes]] = {}
+    async for chunk in cursor.sort([("files_id", 1), ("n", 1)]):
+        parts.setdefault(chunk["files_id"], []).append(bytes(chunk["data"]))
+    if set(ids) - parts.keys():
+        from .errors import ConcurrentModificationError
+
+        raise ConcurrentModificationError("out-of-line content blocks are missing (the session changed while read)")
+    return {k: bson.decode(b"".join(v), codec_options=d.CODEC_OPTIONS)["b"] for k, v in parts.items()}

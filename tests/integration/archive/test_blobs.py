@@ -1,0 +1,184 @@
+"""Large content blocks are stored out of line (GridFS, ``<collection>_blobs``) and come back exactly,
+through every reader; a redaction, a failed write, a purge or a deletion leaves none behind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+from strands import Agent, tool
+from strands.types.session import SessionMessage
+
+from mongodb_session_manager import ArchivePolicy, MongoDBSessionRepository
+from mongodb_session_manager.errors import MessageConflictError
+from mongodb_session_manager.testing import Reply, ScriptedModel, ToolCall
+from tests.integration.session_viewer.conftest import GLOBAL
+
+from .test_split import new_session, text_message
+
+BIG = 1_000_000
+MARKER = "__msm_blob__"
+
+
+@tool
+def fetch_report(name: str) -> str:
+    """Return a long report."""
+    return f"report {name}: " + "r" * BIG
+
+
+def blob_files(mongo_client: MongoClient[Any], db_name: str) -> int:
+    return mongo_client[db_name]["sessions_blobs.files"].count_documents({})
+
+
+def blob_chunks(mongo_client: MongoClient[Any], db_name: str) -> int:
+    return mongo_client[db_name]["sessions_blobs.chunks"].count_documents({})
+
+
+def stored_messages(collection: Any, sid: str, aid: str) -> list[dict[str, Any]]:
+    return collection.find_one({"_id": sid})["agents"][aid]["messages"]
+
+
+def test_a_large_tool_result_is_stored_out_of_line_and_restored_exactly(
+    make_manager: Any, collection: Any, mongo_client: MongoClient[Any], db_name: str
+) -> None:
+    agent = Agent(
+        agent_id="reader",
+        model=ScriptedModel([ToolCall("fetch_report", {"name": "q3"}), Reply(text="read it")]),
+        tools=[fetch_report],
+        session_manager=make_manager("blobs"),
+        callback_handler=None,
+    )
+    agent("get the q3 report")
+
+    result_message = stored_messages(collection, "blobs", "reader")[2]
+    [block] = result_message["message"]["content"]
+    inner = block["toolResult"]["content"][0]
+    assert set(inner) == {MARKER}, "the 1 MB text is a marker in the document"
+    assert block["toolResult"]["toolUseId"], "the tool use id and status stay in the message"
+    size = collection.aggregate([{"$match": {"_id": "blobs"}}, {"$project": {"s": {"$bsonSize": "$$ROOT"}}}]).next()
+    assert size["s"] < 32 * 1024
+    files = list(mongo_client[db_name]["sessions_blobs.files"].find())
+    assert len(files) == 1 and files[0]["metadata"] == {"session_id": "blobs", "agent_id": "reader", "message_id": 2}
+
+    fresh = Agent(
+        agent_id="reader",
+        model=ScriptedModel(["still here"]),  # strict: the restored toolResult must answer its toolUse
+        tools=[fetch_report],
+        session_manager=make_manager("blobs"),
+        callback_handler=None,
+    )
+    assert fresh.messages == agent.messages, "the restored history is the one in memory, byte for byte"
+    text = fresh.messages[2]["content"][0]["toolResult"]["content"][0]["text"]
+    assert text == "report q3: " + "r" * BIG
+    fresh("and now?")
+
+    repo = make_manager("blobs").session_repository
+    listed = repo.list_messages("blobs", "reader")
+    assert listed[2].message == agent.messages[2]
+    assert repo.read_message("blobs", "reader", 2).message == agent.messages[2]
+
+
+def test_images_and_documents_round_trip_as_bytes(repo: MongoDBSessionRepository, mongo_client, db_name) -> None:
+    new_session(repo, "img")
+    picture = bytes(range(256)) * 2000  # 512 KB of binary
+    content = [
+        {"text": "what is in this picture?"},
+        {"image": {"format": "png", "source": {"bytes": picture}}},
+        {"document": {"format": "pdf", "name": "spec", "source": {"bytes": picture[::-1]}}},
+    ]
+    repo.create_message("img", "assistant", SessionMessage(message={"role": "user", "content": content}, message_id=0))
+    assert blob_files(mongo_client, db_name) == 2, "one blob per large block; the small text stays inline"
+    [restored] = repo.list_messages("img", "assistant")
+    assert restored.message["content"] == content
+    assert repo.restore_agent("img", "assistant").messages[0].message["content"] == content
+
+
+def test_a_rewrite_deletes_the_blobs_of_the_previous_version(repo: MongoDBSessionRepository, mongo_client, db_name):
+    new_session(repo, "redact")
+    secret = {"role": "user", "content": [{"text": "card 4111 1111 1111 1111 " + "s" * BIG}]}
+    repo.create_message("redact", "assistant", SessionMessage(message=secret, message_id=0))
+    assert blob_files(mongo_client, db_name) == 1
+    redacted = {"role": "user", "content": [{"text": "[redacted]"}]}
+    repo.update_message("redact", "assistant", SessionMessage(message=redacted, message_id=0))
+    assert blob_files(mongo_client, db_name) == 0 and blob_chunks(mongo_client, db_name) == 0, "no copy left"
+    assert repo.read_message("redact", "assistant", 0).message == redacted
+
+    large_again = {"role": "user", "content": [{"text": "t" * BIG}]}
+    repo.update_message("redact", "assistant", SessionMessage(message=large_again, message_id=0))
+    assert blob_files(mongo_client, db_name) == 1
+    assert repo.read_message("redact", "assistant", 0).message == large_again
+
+
+def test_a_refused_write_leaves_no_blob(repo: MongoDBSessionRepository, mongo_client, db_name) -> None:
+    new_session(repo, "conflict")
+    repo.create_message("conflict", "assistant", text_message(0))
+    large = {"role": "user", "content": [{"text": "x" * BIG}]}
+    with pytest.raises(MessageConflictError):  # id 0 is taken: nothing of this write may stay
+        repo.create_message("conflict", "assistant", SessionMessage(message=large, message_id=0))
+    assert blob_files(mongo_client, db_name) == 0 and blob_chunks(mongo_client, db_name) == 0
+
+
+def test_delete_and_purge_remove_the_blobs(repo: MongoDBSessionRepository, mongo_client, db_name) -> None:
+    for sid in ("gone", "purged", "kept"):
+        new_session(repo, sid)
+        repo.create_message(
+            sid,
+            "assistant",
+            SessionMessage(message={"role": "user", "content": [{"text": sid + "x" * BIG}]}, message_id=0),
+        )
+    assert blob_files(mongo_client, db_name) == 3
+    repo.delete_session("gone")
+    repo.purge_messages("purged")
+    files = list(mongo_client[db_name]["sessions_blobs.files"].find())
+    assert [f["metadata"]["session_id"] for f in files] == ["kept"]
+    assert blob_chunks(mongo_client, db_name) == 1
+
+
+def test_export_inlines_blobs_and_an_import_stores_them_again(
+    repo: MongoDBSessionRepository, mongo_client, db_name
+) -> None:
+    new_session(repo, "exp")
+    body = {"role": "user", "content": [{"text": "e" * BIG}]}
+    repo.create_message("exp", "assistant", SessionMessage(message=body, message_id=0))
+    exported = repo.export_session("exp")
+    assert exported["session"]["agents"]["assistant"]["messages"][0]["message"]["content"][0]["text"] == "e" * BIG
+    other = MongoDBSessionRepository(client=mongo_client, database_name=db_name, collection_name="copies")
+    other.import_session(exported)
+    assert other.read_message("exp", "assistant", 0).message == body
+    other.close()
+
+
+def test_the_viewer_timeline_shows_the_whole_block(repo: MongoDBSessionRepository, make_api: Any, db_name) -> None:
+    new_session(repo, "view")
+    repo.create_message(
+        "view", "assistant", SessionMessage(message={"role": "user", "content": [{"text": "v" * BIG}]}, message_id=0)
+    )
+    with make_api(db_name) as api:
+        response = api.get("/api/v1/session/view", headers=GLOBAL)
+        assert response.status_code == 200, response.text[:300]
+        assert ("v" * 1000) in response.text and MARKER not in response.text
+        export = api.get("/api/v1/session-export/view", headers=GLOBAL)
+        assert export.status_code == 200 and ("v" * BIG) in export.text and MARKER not in export.text
+
+
+def test_without_a_policy_blocks_stay_inline(mongo_client, db_name, collection) -> None:
+    repo = MongoDBSessionRepository(
+        client=mongo_client, database_name=db_name, collection_name="sessions", archive_policy=None
+    )
+    new_session(repo, "inline")
+    body = {"role": "user", "content": [{"text": "i" * BIG}]}
+    repo.create_message("inline", "assistant", SessionMessage(message=body, message_id=0))
+    assert blob_files(mongo_client, db_name) == 0
+    assert stored_messages(collection, "inline", "assistant")[0]["message"] == body
+    small_blobs = MongoDBSessionRepository(
+        client=mongo_client,
+        database_name=db_name,
+        collection_name="other",
+        archive_policy=ArchivePolicy(blob_bytes=1024),
+    )
+    new_session(small_blobs, "tiny")
+    small_blobs.create_message(
+        "tiny", "assistant", SessionMessage(message={"role": "user", "content": [{"text": "k" * 2000}]}, message_id=0)
+    )
+    assert mongo_client[db_name]["other_blobs.files"].count_documents({}) == 1, "the threshold is configurable"
