@@ -100,6 +100,8 @@ def window_fields(agent_expr: str, offset: Any, limit: Any | None) -> dict[str, 
             },
         }
     }
+    # A window in the document (the normal case) does not even walk the bucket list ($cond is lazy).
+    overlapping = {"$cond": [{"$lt": [offset, archived]}, overlapping, []]}
     ids = {"$map": {"input": overlapping, "in": f"$$this.{BUCKET_ID}"}}
     nbytes = {"$sum": {"$map": {"input": overlapping, "in": {"$ifNull": [f"$$this.{BYTES}", 0]}}}}
     return {
