@@ -535,3 +535,66 @@ def split_message_update(agent_id: str, update: Mapping[str, Any]) -> tuple[dict
             else:
                 session.setdefault(operator, {})[path] = value
     return bucket, session
+
+
+# ---- the restore's fast path: a find of the document's tail ------------------------------------------------
+
+#: The restore reads at most this many of the newest in-document messages with a plain ``find`` (a
+#: projection ``$slice``, no aggregation: 0.6 ms instead of 4-5 ms on a 130 KiB document). A policy
+#: keeps fewer than this in the document; a longer array (no policy, a legacy session) falls back
+#: to the aggregation.
+RESTORE_TAIL = 512
+
+
+def restore_tail(policy: ArchivePolicy | None) -> int:
+    if policy is None:
+        return RESTORE_TAIL
+    return max(RESTORE_TAIL, 2 * (policy.max_messages + policy.bucket_messages))
+
+
+def restore_tail_projection(agent_id: str, tail: int) -> dict[str, Any]:
+    return {
+        d.ID: 0,
+        d.agent_data_path(agent_id): 1,
+        d.next_message_id_path(agent_id): 1,
+        archive_path(agent_id, ARCHIVE_COUNT): 1,
+        d.messages_path(agent_id): {"$slice": -tail},
+    }
+
+
+def removed_offset(agent_data: Mapping[str, Any]) -> int:
+    """Strands' restore offset, read as the restore pipeline reads it (a number, else 0)."""
+    state = agent_data.get("conversation_manager_state")
+    removed = state.get("removed_message_count") if isinstance(state, Mapping) else None
+    if isinstance(removed, bool) or not isinstance(removed, int | float):
+        return 0
+    return max(int(removed), 0)
+
+
+def tail_window(doc: Mapping[str, Any], agent_id: str, tail: int) -> dict[str, Any] | None:
+    """The restore's window out of a tail read, or None when the tail cannot answer it.
+
+    It cannot when the window reaches into the archive (the listed buckets are needed) or when the
+    array may be longer than the tail (positions would be unknown). ``{}`` means no such agent.
+    """
+    agent = (doc.get(d.AGENTS) or {}).get(agent_id)
+    if not isinstance(agent, Mapping) or agent.get(d.AGENT_DATA) is None:
+        return {}
+    messages = list(agent.get(d.MESSAGES) or [])
+    if len(messages) >= tail:
+        return None
+    archive = agent.get(ARCHIVE)
+    archived = int(archive.get(ARCHIVE_COUNT) or 0) if isinstance(archive, Mapping) else 0
+    offset = removed_offset(agent[d.AGENT_DATA])
+    if offset < archived:
+        return None
+    counter = agent.get(d.NEXT_MESSAGE_ID)
+    if counter is None:
+        counter = max((int(m.get(d.MESSAGE_ID) or 0) for m in messages), default=-1) + 1
+    return {
+        "agent_data": agent[d.AGENT_DATA],
+        "next_message_id": int(counter),
+        "offset": offset,
+        "stored": len(messages),
+        "messages": messages[offset - archived :],
+    }

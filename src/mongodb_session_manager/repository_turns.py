@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import bson
 from bson.raw_bson import RawBSONDocument
@@ -161,6 +161,9 @@ class TurnStorageMixin:
         are walked in Python only when the raw bytes show something to repair (:func:`d.needs_repair`).
         """
         sid, aid = self._ids(session_id, agent_id)
+        fast = self._restore_from_tail(sid, aid)
+        if fast is not None:
+            return fast or None
         with self._translate(sid, aid):
             pipeline = d.restore_agent_pipeline(sid, aid, buckets=self.buckets_name)
             docs = list(self._raw_collection().aggregate(pipeline))
@@ -185,6 +188,34 @@ class TurnStorageMixin:
             with self._translate(sid, aid):
                 messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS)
         return _restored(aid, doc, messages, repair=repair)
+
+    def _restore_from_tail(self, sid: str, aid: str) -> RestoredAgent | Literal[False] | None:
+        """The common restore in one plain ``find``: the agent and the newest in-document messages.
+
+        A sliding-window agent's window lies in the document (the policy keeps more than Strands' 40),
+        so the server only cuts the array's tail, with no aggregation. Returns False when the agent
+        does not exist, None when the window needs the aggregation (it reaches into the archive, or
+        the array is longer than the tail). The document's size is not known from this read: the
+        size check measures it after the next writes, as for a session this process never read.
+        """
+        tail = da.restore_tail(self.archive_policy)
+        with self._translate(sid, aid):
+            found = self._raw_collection().find_one({d.ID: sid}, da.restore_tail_projection(aid, tail))
+        if found is None:
+            raise SessionNotFoundError("session does not exist", session_id=sid, agent_id=aid)
+        raw = bytes(found.raw)
+        doc = bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS)
+        window = da.tail_window(doc, aid, tail)
+        if window is None:
+            return None
+        if not window:
+            return False
+        self._remember_stored(sid, aid, window["stored"])
+        messages = window["messages"]
+        if has_markers(raw):
+            with self._translate(sid, aid):
+                messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS)
+        return _restored(aid, window, messages, repair=d.needs_repair(raw))
 
     def restore_agents(self, session_id: str) -> tuple[bool, dict[str, RestoredAgent]]:
         """Whether the session exists, and every agent with its message window: one round trip."""

@@ -13,7 +13,7 @@ This mixin changes the unit of storage from a message to a *turn* (one invocatio
 - Messages added during the turn are kept in memory.
 - ``AfterInvocationEvent`` stores the turn in one update (messages, metrics, agent state, lease
   released). A turn that failed is rolled back in memory and nothing of it is stored.
-- A restore reads the agent and its message window in one aggregation, and moves an unfinished
+- A restore reads the agent and its message window in one round trip, and moves an unfinished
   trailing turn (written by older versions or other tools) out of the history.
 
 So a plain turn costs two round trips (lease, commit) and never leaves a broken history.
