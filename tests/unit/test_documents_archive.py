@@ -90,3 +90,28 @@ def test_a_window_larger_than_one_reply_is_read_by_a_second_query() -> None:
     assert da.window_needs_query({"bucket_ids": [1, 2], "lookup_ids": []}) == [1, 2]
     assert da.window_needs_query({"bucket_ids": [1, 2], "lookup_ids": [1, 2]}) == []
     assert da.window_needs_query({"bucket_ids": []}) == []
+
+
+def test_the_restore_tail_answers_windows_in_the_document_and_defers_the_rest() -> None:
+    def doc(messages: int, archived: int, removed: int, counter: int | None = None) -> dict:
+        agent: dict = {
+            "agent_data": {"conversation_manager_state": {"removed_message_count": removed}},
+            "messages": [{"message_id": archived + i} for i in range(messages)],
+        }
+        if archived:
+            agent["archive"] = {"count": archived}
+        if counter is not None:
+            agent["next_message_id"] = counter
+        return {"agents": {"a": agent}}
+
+    window = da.tail_window(doc(150, 1000, 1110, counter=1150), "a", 512)
+    assert window is not None and [m["message_id"] for m in window["messages"]] == list(range(1110, 1150))
+    assert (window["offset"], window["next_message_id"], window["stored"]) == (1110, 1150, 150)
+    assert da.tail_window(doc(150, 1000, 900), "a", 512) is None, "the window reaches into the archive"
+    assert da.tail_window(doc(512, 0, 600), "a", 512) is None, "the array may be longer than the tail"
+    legacy = da.tail_window(doc(10, 0, 4), "a", 512)
+    assert legacy is not None and legacy["next_message_id"] == 10, "no counter: the newest id + 1"
+    assert da.tail_window({"agents": {}}, "a", 512) == {}, "no such agent"
+    assert da.removed_offset({"conversation_manager_state": {"removed_message_count": True}}) == 0
+    assert da.removed_offset({"conversation_manager_state": {"removed_message_count": 7.9}}) == 7
+    assert da.restore_tail(None) == 512 and da.restore_tail(da.ArchivePolicy(max_messages=1000)) == 2200
