@@ -261,8 +261,13 @@ class BlobStore:
             self.chunks.delete_many({"files_id": {"$in": ids}})
             self.files.delete_many({d.ID: {"$in": ids}})
 
-    def delete_session(self, session_id: str) -> int:
-        ids = [f[d.ID] for f in self.files.find({f"metadata.{d.SESSION_ID}": session_id}, {d.ID: 1})]
+    def delete_session(self, session_id: str, *, keep: Iterable[ObjectId] = ()) -> int:
+        """Delete the session's blobs (except ``keep``: an import that replaced the session wrote those)."""
+        query: dict[str, Any] = {f"metadata.{d.SESSION_ID}": session_id}
+        keep = list(keep)
+        if keep:
+            query[d.ID] = {"$nin": keep}
+        ids = [f[d.ID] for f in self.files.find(query, {d.ID: 1})]
         self.delete(ids)
         return len(ids)
 

@@ -25,7 +25,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from . import documents as d
 from . import documents_archive as da
 from . import documents_lifecycle as dl
-from .blobs import BlobStore, resolve_whole_session
+from .blobs import BlobStore, externalize_message, resolve_whole_session
 from .errors import ConcurrentModificationError, SessionAlreadyExistsError, SessionNotFoundError
 from .export import export_session_document, join_archived_messages, listed_bucket_ids
 from .indexes import ensure_bucket_indexes
@@ -180,23 +180,52 @@ class LifecycleStorageMethods:
         session = check_export(data)
         doc = dl.import_document(session, session_id=session_id)
         sid = doc[d.ID]
+        with self._translate(sid):
+            uploaded = self._externalize_imported(sid, doc)  # large blocks to GridFS, as live writes do
         doc, buckets = dl.archive_imported_document(doc, self.archive_policy, ObjectId)
         ids = [b[d.ID] for b in buckets]
         with self._translate(sid):
-            if buckets:  # first: the document that lists them is written only once they all exist
-                ensure_bucket_indexes(self.buckets)
-                self.buckets.insert_many(buckets, ordered=True)
             try:
+                if buckets:  # first: the document that lists them is written only once they all exist
+                    ensure_bucket_indexes(self.buckets)
+                    self.buckets.insert_many(buckets, ordered=True)
                 self._write_imported(sid, doc, overwrite=overwrite)
             except BaseException:
                 if ids:
                     with contextlib.suppress(PyMongoError):  # never listed: orphans either way
                         self.buckets.delete_many(dl.bucket_ids_filter(sid, ids))
+                with contextlib.suppress(PyMongoError):
+                    self.blobs.delete(uploaded)
                 raise
             if overwrite:
                 self._settle_replaced_archive(sid, buckets)
+                self.blobs.delete_session(sid, keep=uploaded)  # the replaced session's blocks
         logger.info("session_id=<%s> | overwrite=<%s>, buckets=<%d> | session imported", sid, overwrite, len(ids))
         return str(sid)
+
+    def _externalize_imported(self, sid: str, doc: dict[str, Any]) -> list[Any]:
+        """Store the imported messages' large blocks out of line (a block over 16 MB imports too)."""
+        policy = self.archive_policy
+        if policy is None:
+            return []
+        uploaded: list[Any] = []
+        try:
+            for aid, agent in (doc.get(d.AGENTS) or {}).items():
+                for field in (d.MESSAGES, d.ABANDONED_MESSAGES):
+                    for stored in agent.get(field) or []:
+                        for key in (d.MESSAGE, d.REDACT_MESSAGE):
+                            body = stored.get(key)
+                            if isinstance(body, dict):
+                                upload = self.blobs.uploader(sid, aid, int(stored.get(d.MESSAGE_ID) or 0))
+                                new, ids = externalize_message(body, policy.blob_bytes, upload)
+                                if new is not None:
+                                    stored[key] = new
+                                    uploaded += ids
+        except BaseException:
+            with contextlib.suppress(PyMongoError):
+                self.blobs.delete(uploaded)
+            raise
+        return uploaded
 
     def _settle_replaced_archive(self, sid: str, buckets: list[dict[str, Any]]) -> None:
         """After an overwrite: the replaced session's buckets go, and ours are all there.

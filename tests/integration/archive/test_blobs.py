@@ -182,3 +182,24 @@ def test_without_a_policy_blocks_stay_inline(mongo_client, db_name, collection) 
         "tiny", "assistant", SessionMessage(message={"role": "user", "content": [{"text": "k" * 2000}]}, message_id=0)
     )
     assert mongo_client[db_name]["other_blobs.files"].count_documents({}) == 1, "the threshold is configurable"
+
+
+def test_an_export_with_a_block_over_16_mb_imports_and_an_overwrite_drops_the_old_blobs(
+    repo: MongoDBSessionRepository, mongo_client, db_name
+) -> None:
+    new_session(repo, "huge")
+    body = {"role": "user", "content": [{"text": "h" * (17 * 1024 * 1024)}]}
+    repo.create_message("huge", "assistant", SessionMessage(message=body, message_id=0))
+    exported = repo.export_session("huge")
+    other = MongoDBSessionRepository(client=mongo_client, database_name=db_name, collection_name="copies")
+    other.import_session(exported)
+    assert other.read_message("huge", "assistant", 0).message == body
+    files = mongo_client[db_name]["copies_blobs.files"]
+    first = [f["_id"] for f in files.find()]
+    assert len(first) == 1
+
+    other.import_session(exported, overwrite=True)
+    second = [f["_id"] for f in files.find()]
+    assert len(second) == 1 and second != first, "the replaced session's blob is gone, the new one stays"
+    assert other.read_message("huge", "assistant", 0).message == body
+    other.close()
