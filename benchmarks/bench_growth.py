@@ -11,8 +11,8 @@ and the session document keeps only the recent ones. Two kinds of sessions:
   text (sizes cycle 1 MB, 500 KB, 250 KB, 100 KB counted from the newest turn, so the sessions of
   8 and 40 MiB end in the same turns) and an answer.
 
-Measured on each, after a restore (as a manager would have done, so the repository knows the
-session's size):
+Measured on each, after a restore (as a manager would have done; the repository knows the session's
+size when the build or the restore's aggregation read it):
 
 * append: ``repository.create_message`` of one new message. Each timed append is undone, untimed
   (the message popped, the id counter and the repository's size estimate put back), so the session
@@ -252,14 +252,18 @@ def measure_session(
     assert restored is not None and len(restored.messages) == min(n, WINDOW)
     assert [m.message_id for m in restored.messages] == list(range(max(0, n - WINDOW), n))
     before = shape(client, db, sid)
-    # The repository's own estimates (private): the undo puts them back with the message.
-    size, stored = repo._known_sizes()[sid], before["in_document"]
+    # The repository's own estimates (private): the undo puts them back with the message. The restore's
+    # fast path (a find of the document's tail) does not read the size, so it may be unknown here.
+    size, stored = repo._known_sizes().get(sid), before["in_document"]
 
     def undo() -> None:
         collection.update_one(
             {d.ID: sid}, {"$pop": {d.messages_path(AGENT): 1}, "$set": {d.next_message_id_path(AGENT): n}}
         )
-        repo._known_sizes()[sid] = size
+        if size is None:
+            repo._known_sizes().pop(sid, None)
+        else:
+            repo._known_sizes()[sid] = size
         repo._remember_stored(sid, AGENT, stored)
 
     def timed_undone(operation: Any) -> Stats:
