@@ -544,6 +544,9 @@ def split_message_update(agent_id: str, update: Mapping[str, Any]) -> tuple[dict
 #: keeps fewer than this in the document; a longer array (no policy, a legacy session) falls back
 #: to the aggregation.
 RESTORE_TAIL = 512
+#: ... and the newest this many bucket entries: a window reaching a little into the archive (an agent
+#: whose recent messages are large) reads those buckets by ``_id`` instead of running the aggregation.
+RESTORE_TAIL_BUCKETS = 16
 
 
 def restore_tail(policy: ArchivePolicy | None) -> int:
@@ -558,6 +561,7 @@ def restore_tail_projection(agent_id: str, tail: int) -> dict[str, Any]:
         d.agent_data_path(agent_id): 1,
         d.next_message_id_path(agent_id): 1,
         archive_path(agent_id, ARCHIVE_COUNT): 1,
+        archive_path(agent_id, ARCHIVE_BUCKETS): {"$slice": -RESTORE_TAIL_BUCKETS},
         d.messages_path(agent_id): {"$slice": -tail},
     }
 
@@ -574,8 +578,10 @@ def removed_offset(agent_data: Mapping[str, Any]) -> int:
 def tail_window(doc: Mapping[str, Any], agent_id: str, tail: int) -> dict[str, Any] | None:
     """The restore's window out of a tail read, or None when the tail cannot answer it.
 
-    It cannot when the window reaches into the archive (the listed buckets are needed) or when the
-    array may be longer than the tail (positions would be unknown). ``{}`` means no such agent.
+    It cannot when the array may be longer than the tail (positions would be unknown) or when the
+    window reaches further into the archive than the newest bucket entries read with it. A window
+    that reaches into those lists their ids in ``bucket_ids`` (read by ``_id``, then cut by
+    :func:`slice_bucket`). ``{}`` means no such agent.
     """
     agent = (doc.get(d.AGENTS) or {}).get(agent_id)
     if not isinstance(agent, Mapping) or agent.get(d.AGENT_DATA) is None:
@@ -586,8 +592,15 @@ def tail_window(doc: Mapping[str, Any], agent_id: str, tail: int) -> dict[str, A
     archive = agent.get(ARCHIVE)
     archived = int(archive.get(ARCHIVE_COUNT) or 0) if isinstance(archive, Mapping) else 0
     offset = removed_offset(agent[d.AGENT_DATA])
+    bucket_ids: list[Any] = []
     if offset < archived:
-        return None
+        entries = list(archive.get(ARCHIVE_BUCKETS) or []) if isinstance(archive, Mapping) else []
+        if not entries or int(entries[0][START]) > offset:
+            return None  # older buckets are needed: the aggregation reads the whole list
+        needed = [e for e in entries if int(e[START]) + int(e[COUNT]) > offset]
+        if sum(int(e.get(BYTES) or 0) for e in needed) > LOOKUP_BYTES:
+            return None
+        bucket_ids = [e[BUCKET_ID] for e in needed]
     counter = agent.get(d.NEXT_MESSAGE_ID)
     if counter is None:
         counter = max((int(m.get(d.MESSAGE_ID) or 0) for m in messages), default=-1) + 1
@@ -596,5 +609,6 @@ def tail_window(doc: Mapping[str, Any], agent_id: str, tail: int) -> dict[str, A
         "next_message_id": int(counter),
         "offset": offset,
         "stored": len(messages),
-        "messages": messages[offset - archived :],
+        "messages": messages[max(offset - archived, 0) :],
+        "bucket_ids": bucket_ids,
     }

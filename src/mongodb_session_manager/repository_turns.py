@@ -161,7 +161,9 @@ class TurnStorageMixin:
         are walked in Python only when the raw bytes show something to repair (:func:`d.needs_repair`).
         """
         sid, aid = self._ids(session_id, agent_id)
-        fast = self._restore_from_tail(sid, aid)
+        # Without a policy arrays can be any length: the aggregation's server-side $slice reads them in
+        # one round trip. With one, the document keeps a few hundred messages and a find of its tail is cheaper.
+        fast = self._restore_from_tail(sid, aid) if self.archive_policy is not None else None
         if fast is not None:
             return fast or None
         with self._translate(sid, aid):
@@ -212,10 +214,20 @@ class TurnStorageMixin:
             return False
         self._remember_stored(sid, aid, window["stored"])
         messages = window["messages"]
-        if has_markers(raw):
+        blobs = has_markers(raw)
+        repair = d.needs_repair(raw)
+        if window["bucket_ids"]:  # the window reaches into the newest buckets: read them by _id
+            fetched = self._fetch_raw_buckets(window["bucket_ids"])
+            if len(fetched) != len(window["bucket_ids"]):
+                return None  # a listed bucket vanished (the session was purged meanwhile): read it again
+            repair = repair or any(d.needs_repair(data) for data, _ in fetched)
+            blobs = blobs or any(has_markers(data) for data, _ in fetched)
+            sliced = [da.slice_bucket(bucket, window["offset"], da.NO_END) for _, bucket in fetched]
+            messages = da.join_window({"buckets": sliced, "messages": messages})
+        if blobs:
             with self._translate(sid, aid):
                 messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS)
-        return _restored(aid, window, messages, repair=d.needs_repair(raw))
+        return _restored(aid, window, messages, repair=repair)
 
     def restore_agents(self, session_id: str) -> tuple[bool, dict[str, RestoredAgent]]:
         """Whether the session exists, and every agent with its message window: one round trip."""

@@ -254,3 +254,39 @@ def test_with_the_default_policy_sessions_and_large_blocks_pass_16_mb(mongo_clie
     repo.create_message("big", "assistant", text_message(7))
     assert repo.read_last_message("big", "assistant").message_id == 7
     repo.close()
+
+
+def test_a_window_reaching_into_the_newest_buckets_is_two_finds_and_exact(mongo_uri, db_name, collection) -> None:
+    from pymongo import monitoring
+
+    class Names(monitoring.CommandListener):
+        def __init__(self) -> None:
+            self.names: list[str] = []
+
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            self.names.append(event.command_name)
+
+        def succeeded(self, event: Any) -> None: ...
+
+        def failed(self, event: Any) -> None: ...
+
+    listener = Names()
+    client: MongoClient[Any] = MongoClient(mongo_uri, event_listeners=[listener])
+    repo = MongoDBSessionRepository(
+        client=client, database_name=db_name, collection_name="sessions", archive_policy=SMALL
+    )
+    new_session(repo, "w")
+    for i in range(60):  # buckets of 2: more than the 16 newest entries the tail read brings
+        repo.create_message("w", "assistant", text_message(i))
+    archived = stored_doc(collection, "w")["archive"]["count"]
+    assert len(stored_doc(collection, "w")["archive"]["buckets"]) > 16
+    expected = [f"message {i}" for i in range(60)]
+    path = "agents.assistant.agent_data.conversation_manager_state.removed_message_count"
+    for offset, commands in ((archived + 1, ["find"]), (archived - 1, ["find", "find"]), (0, ["find", "aggregate"])):
+        collection.update_one({"_id": "w"}, {"$set": {path: offset}})
+        listener.names.clear()
+        restored = repo.restore_agent("w", "assistant")
+        assert texts(restored.messages) == expected[offset:], offset
+        assert listener.names == commands, (offset, listener.names)
+    repo.close()
+    client.close()
