@@ -345,23 +345,24 @@ def test_metrics_update_neutralises_operator_characters_in_total_paths() -> None
 def test_list_messages_pipeline_slices_on_the_server_and_reaches_the_archive_in_the_same_round_trip() -> None:
     pipeline = d.list_messages_pipeline("s", "a1", 20, 40, buckets="sessions_messages")
     assert pipeline[0] == {"$match": {"_id": "s"}}
-    project = pipeline[1]["$project"]
+    assert pipeline[1] == {"$project": {"agents.a1": 1}}, "one agent first: the expressions then see only it"
+    project = pipeline[2]["$project"]
     assert project["_id"] == 0
     assert project["offset"] == {"$literal": 40}, "a plain 0/1 would be read as exclude/include"
     fields = project["messages"]["$map"]["in"]
     assert "event_loop_metrics" not in fields
-    with_metrics = d.list_messages_pipeline("s", "a1", 20, 0, with_metrics=True)[1]["$project"]
+    with_metrics = d.list_messages_pipeline("s", "a1", 20, 0, with_metrics=True)[2]["$project"]
     assert "event_loop_metrics" in with_metrics["messages"]["$map"]["in"]
-    lookup = pipeline[2]["$lookup"]
+    lookup = pipeline[3]["$lookup"]
     assert lookup["from"] == "sessions_messages" and lookup["localField"] == "lookup_ids"
     assert lookup["foreignField"] == "_id", "buckets are fetched by the _id index"
-    assert len(d.list_messages_pipeline("s", "a1", 20, 0)) == 2, "no companion collection, no $lookup"
+    assert len(d.list_messages_pipeline("s", "a1", 20, 0)) == 3, "no companion collection, no $lookup"
 
 
 def test_single_message_pipelines_return_one_element() -> None:
-    last = d.last_message_pipeline("s", "a1")[1]["$project"]["messages"]["$map"]["input"]["$slice"]
+    last = d.last_message_pipeline("s", "a1")[2]["$project"]["messages"]["$map"]["input"]["$slice"]
     assert last[1] == -1
-    one = d.read_message_pipeline("s", "a1", 9)[1]["$project"]["messages"]["$map"]["input"]["$filter"]
+    one = d.read_message_pipeline("s", "a1", 9)[2]["$project"]["messages"]["$map"]["input"]["$filter"]
     assert one["limit"] == 1 and one["cond"] == {"$eq": ["$$this.message_id", 9]}
 
 
