@@ -6,8 +6,9 @@
 - ``migrate [--dry-run]`` reports the documents below the current schema version and, without
   ``--dry-run``, migrates them (see :mod:`.migrations`).
 - ``purge-orphans [--dry-run] [--older-than-minutes N]`` deletes archived-message buckets
-  (``<collection>_messages``) that no session lists: those of sessions the TTL index deleted, or
-  left by a crash. Run it periodically where sessions expire.
+  (``<collection>_messages``) that no session lists (those of sessions the TTL index deleted, or left
+  by a crash) and the out-of-line blocks of sessions whose document is gone. Run it periodically
+  where sessions expire.
 
 The server is ``--connection-string`` or ``MONGODB_CONNECTION_STRING``; the database and
 collection default to ``DATABASE_NAME`` / ``COLLECTION_NAME``, else ``chat.sessions``.
@@ -63,7 +64,7 @@ def add_lifecycle_commands(sub: Any) -> None:
     migrate.set_defaults(func=cmd_migrate)
 
     orphans = sub.add_parser(
-        "purge-orphans", help="delete archived-message buckets no session lists (e.g. of expired sessions)"
+        "purge-orphans", help="delete buckets and large blocks no session refers to (e.g. of expired sessions)"
     )
     orphans.add_argument("--dry-run", action="store_true", help="count them; delete nothing")
     orphans.add_argument(

@@ -256,7 +256,8 @@ class LifecycleStorageMethods:
     # ---- buckets no session lists -------------------------------------------------------------------------
 
     def purge_orphan_buckets(self, *, older_than: timedelta = dl.ORPHAN_GRACE, dry_run: bool = False) -> int:
-        """Delete the archived-message buckets no session document lists; return how many (would) go.
+        """Delete the archived-message buckets no session document lists, and the out-of-line blocks of
+        sessions whose document is gone; return how many (would) go.
 
         MongoDB's TTL index deletes an expired session's document, not its buckets in
         ``<collection>_messages``: run this periodically (``mongodb-session-manager purge-orphans``)
@@ -274,5 +275,31 @@ class LifecycleStorageMethods:
                     removed += int(self.buckets.delete_many(orphans_filter).deleted_count)
                 else:
                     removed += len(orphans)
-        logger.info("buckets=<%d>, dry_run=<%s> | buckets no session lists removed", removed, dry_run)
-        return removed
+            blobs = self._orphan_blobs(cutoff)
+            if not dry_run:
+                self.blobs.delete(blobs)
+        logger.info(
+            "buckets=<%d>, blobs=<%d>, dry_run=<%s> | buckets no session lists and blobs of deleted sessions removed",
+            removed,
+            len(blobs),
+            dry_run,
+        )
+        return removed + len(blobs)
+
+    def _orphan_blobs(self, cutoff: Any) -> list[Any]:
+        """Out-of-line blocks whose session document is gone (expired by the TTL index, or deleted by hand)."""
+        pipeline = [
+            {"$match": {"uploadDate": {"$lt": cutoff}}},
+            {"$group": {d.ID: f"$metadata.{d.SESSION_ID}", "ids": {"$push": f"${d.ID}"}}},
+            {
+                "$lookup": {
+                    "from": self.collection.name,
+                    "localField": d.ID,
+                    "foreignField": d.ID,
+                    "pipeline": [{"$project": {d.ID: 1}}],
+                    "as": "session",
+                }
+            },
+            {"$match": {"session.0": {"$exists": False}}},
+        ]
+        return [blob_id for row in self.blobs.files.aggregate(pipeline, allowDiskUse=True) for blob_id in row["ids"]]

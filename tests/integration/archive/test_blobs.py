@@ -203,3 +203,23 @@ def test_an_export_with_a_block_over_16_mb_imports_and_an_overwrite_drops_the_ol
     assert len(second) == 1 and second != first, "the replaced session's blob is gone, the new one stays"
     assert other.read_message("huge", "assistant", 0).message == body
     other.close()
+
+
+def test_purge_orphans_removes_the_blobs_of_sessions_whose_document_is_gone(
+    repo: MongoDBSessionRepository, mongo_client, db_name
+) -> None:
+    from datetime import timedelta
+
+    for sid in ("expired", "alive"):
+        new_session(repo, sid)
+        repo.create_message(
+            sid, "assistant", SessionMessage(message={"role": "user", "content": [{"text": "o" * BIG}]}, message_id=0)
+        )
+    mongo_client[db_name]["sessions"].delete_one({"_id": "expired"})  # what the TTL index does
+    assert repo.purge_orphan_buckets(older_than=timedelta(hours=1)) == 0, "within the grace period: kept"
+    assert repo.purge_orphan_buckets(older_than=timedelta(0), dry_run=True) == 1
+    assert blob_files(mongo_client, db_name) == 2
+    assert repo.purge_orphan_buckets(older_than=timedelta(0)) == 1
+    files = list(mongo_client[db_name]["sessions_blobs.files"].find())
+    assert [f["metadata"]["session_id"] for f in files] == ["alive"] and blob_chunks(mongo_client, db_name) == 1
+    assert repo.read_message("alive", "assistant", 0).message["content"][0]["text"] == "o" * BIG
