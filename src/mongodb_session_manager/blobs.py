@@ -152,6 +152,30 @@ def resolve_messages(messages: list[Any], blocks: Mapping[Any, Any]) -> list[Any
 
 
 _indexed: set[tuple[int, str, str]] = set()
+_CHUNK_ORDER = [("files_id", 1), ("n", 1)]
+
+
+def _chunks_query(ids: Iterable[ObjectId]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Filter and projection of the one query that reads every chunk of these blobs."""
+    return {"files_id": {"$in": list(set(ids))}}, {"_id": 0, "files_id": 1, "data": 1}
+
+
+def _blocks_from_chunks(
+    ids: list[ObjectId], chunks: Iterable[Mapping[str, Any]], codec_options: Any
+) -> dict[ObjectId, Any]:
+    """The blocks, decoded from their chunks (in ``files_id, n`` order); a missing blob is a typed error."""
+    parts: dict[ObjectId, list[bytes]] = {}
+    for chunk in chunks:
+        parts.setdefault(chunk["files_id"], []).append(bytes(chunk["data"]))
+    missing = set(ids) - parts.keys()
+    if missing:
+        from .errors import ConcurrentModificationError
+
+        raise ConcurrentModificationError(
+            f"{len(missing)} out-of-line content block(s) are missing (the session was purged or deleted "
+            "while it was read)"
+        )
+    return {blob_id: bson.decode(b"".join(c), codec_options=codec_options)["b"] for blob_id, c in parts.items()}
 
 
 def externalize_update(update: dict[str, Any], paths: Iterable[str], threshold: int, uploader: Any) -> list[ObjectId]:
@@ -231,22 +255,8 @@ class BlobStore:
         """Every block, decoded, in one query on the chunks (plus ``getMore`` per 16 MB of data)."""
         if not ids:
             return {}
-        parts: dict[ObjectId, list[bytes]] = {}
-        cursor = self.chunks.find({"files_id": {"$in": list(set(ids))}}, {"_id": 0, "files_id": 1, "data": 1})
-        for chunk in cursor.sort([("files_id", 1), ("n", 1)]):
-            parts.setdefault(chunk["files_id"], []).append(bytes(chunk["data"]))
-        missing = set(ids) - parts.keys()
-        if missing:
-            from .errors import ConcurrentModificationError
-
-            raise ConcurrentModificationError(
-                f"{len(missing)} out-of-line content block(s) are missing (the session was purged or deleted "
-                "while it was read)"
-            )
-        return {
-            blob_id: bson.decode(b"".join(chunks), codec_options=codec_options)["b"]
-            for blob_id, chunks in parts.items()
-        }
+        cursor = self.chunks.find(*_chunks_query(ids)).sort(_CHUNK_ORDER)
+        return _blocks_from_chunks(ids, list(cursor), codec_options)
 
     def resolve(self, messages: list[Any], codec_options: Any = d.CODEC_OPTIONS) -> list[Any]:
         """Stored messages with their markers resolved (the same list when there are none)."""
@@ -313,12 +323,5 @@ async def aread_blocks(database: Any, collection_name: str, ids: list[ObjectId])
     if not ids:
         return {}
     chunks = database[f"{blobs_bucket_name(collection_name)}.chunks"]
-    cursor = chunks.find({"files_id": {"$in": list(set(ids))}}, {"_id": 0, "files_id": 1, "data": 1})
-    parts: dict[ObjectId, list[bytes]] = {}
-    async for chunk in cursor.sort([("files_id", 1), ("n", 1)]):
-        parts.setdefault(chunk["files_id"], []).append(bytes(chunk["data"]))
-    if set(ids) - parts.keys():
-        from .errors import ConcurrentModificationError
-
-        raise ConcurrentModificationError("out-of-line content blocks are missing (the session changed while read)")
-    return {k: bson.decode(b"".join(v), codec_options=d.CODEC_OPTIONS)["b"] for k, v in parts.items()}
+    found = await chunks.find(*_chunks_query(ids)).sort(_CHUNK_ORDER).to_list()
+    return _blocks_from_chunks(ids, found, d.CODEC_OPTIONS)

@@ -180,11 +180,10 @@ class TurnStorageMixin:
         blobs = has_markers(raw)
         missing = da.window_needs_query(doc)
         if missing:  # a window too large for one reply: its buckets come by a second query
-            fetched = self._fetch_raw_buckets(missing)
-            repair = repair or any(d.needs_repair(data) for data, _ in fetched)
-            blobs = blobs or any(has_markers(data) for data, _ in fetched)
+            fetched, repair_more, blobs_more = self._read_buckets(missing)
+            repair, blobs = repair or repair_more, blobs or blobs_more
             offset = int(doc.get("offset") or 0)
-            doc["buckets"] = [da.slice_bucket(bucket, offset, da.NO_END) for _, bucket in fetched]
+            doc["buckets"] = [da.slice_bucket(bucket, offset, da.NO_END) for bucket in fetched]
         messages = da.join_window(doc)
         if blobs:  # large blocks stored out of line: one more query brings them all
             with self._translate(sid, aid):
@@ -217,17 +216,23 @@ class TurnStorageMixin:
         blobs = has_markers(raw)
         repair = d.needs_repair(raw)
         if window["bucket_ids"]:  # the window reaches into the newest buckets: read them by _id
-            fetched = self._fetch_raw_buckets(window["bucket_ids"])
+            fetched, repair_more, blobs_more = self._read_buckets(window["bucket_ids"])
             if len(fetched) != len(window["bucket_ids"]):
                 return None  # a listed bucket vanished (the session was purged meanwhile): read it again
-            repair = repair or any(d.needs_repair(data) for data, _ in fetched)
-            blobs = blobs or any(has_markers(data) for data, _ in fetched)
-            sliced = [da.slice_bucket(bucket, window["offset"], da.NO_END) for _, bucket in fetched]
+            repair, blobs = repair or repair_more, blobs or blobs_more
+            sliced = [da.slice_bucket(bucket, window["offset"], da.NO_END) for bucket in fetched]
             messages = da.join_window({"buckets": sliced, "messages": messages})
         if blobs:
             with self._translate(sid, aid):
                 messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS)
         return _restored(aid, window, messages, repair=repair)
+
+    def _read_buckets(self, ids: list[Any]) -> tuple[list[dict[str, Any]], bool, bool]:
+        """Listed buckets by ``_id``, decoded, and whether their raw bytes need repair / hold blob markers."""
+        fetched = self._fetch_raw_buckets(ids)
+        repair = any(d.needs_repair(data) for data, _ in fetched)
+        blobs = any(has_markers(data) for data, _ in fetched)
+        return [bucket for _, bucket in fetched], repair, blobs
 
     def restore_agents(self, session_id: str) -> tuple[bool, dict[str, RestoredAgent]]:
         """Whether the session exists, and every agent with its message window: one round trip."""
@@ -246,10 +251,8 @@ class TurnStorageMixin:
         blobs = has_markers(raw)
         missing = da.window_needs_query(doc)
         if missing:
-            fetched = self._fetch_raw_buckets(missing)
-            repair = repair or any(d.needs_repair(data) for data, _ in fetched)
-            blobs = blobs or any(has_markers(data) for data, _ in fetched)
-            buckets = [bucket for _, bucket in fetched]
+            buckets, repair_more, blobs_more = self._read_buckets(missing)
+            repair, blobs = repair or repair_more, blobs or blobs_more
         for entry in doc.get("agents") or []:
             aid = entry["agent_id"]
             self._remember_stored(sid, aid, int(entry.get("stored") or 0))
