@@ -1421,6 +1421,15 @@ def needs_repair(raw: bytes) -> bool:
     return any(marker in raw for marker in _REPAIR_MARKERS)
 
 
+#: A ``toolUse`` or ``toolResult`` content block: an embedded document (type 0x03) under a key named tool...
+_TOOL_BLOCK_MARKER = b"\x03tool"
+
+
+def has_tool_blocks(raw: bytes) -> bool:
+    """Whether raw BSON may hold tool blocks (a history without any needs no tool-pairing repair)."""
+    return _TOOL_BLOCK_MARKER in raw
+
+
 def restore_agents_pipeline(session_id: str, *, buckets: str | None = None) -> list[dict[str, Any]]:
     """The session and every agent with its message window, in one round trip (the async creation path).
 

@@ -544,9 +544,12 @@ def split_message_update(agent_id: str, update: Mapping[str, Any]) -> tuple[dict
 #: keeps fewer than this in the document; a longer array (no policy, a legacy session) falls back
 #: to the aggregation.
 RESTORE_TAIL = 512
-#: ... and the newest this many bucket entries: a window reaching a little into the archive (an agent
-#: whose recent messages are large) reads those buckets by ``_id`` instead of running the aggregation.
-RESTORE_TAIL_BUCKETS = 16
+#: ... and the newest this many bucket entries (about 100 bytes each): a window reaching into the
+#: archive reads those buckets by ``_id`` instead of running the aggregation. A window reaching
+#: further back reads the whole list with a second ``find`` (:data:`WHOLE_LIST`).
+RESTORE_TAIL_BUCKETS = 32
+#: ``tail_window``'s answer when the bucket entries read do not reach back to the window.
+WHOLE_LIST: dict[str, Any] = {"whole_list": True}
 
 
 def restore_tail(policy: ArchivePolicy | None) -> int:
@@ -555,13 +558,15 @@ def restore_tail(policy: ArchivePolicy | None) -> int:
     return max(RESTORE_TAIL, 2 * (policy.max_messages + policy.bucket_messages))
 
 
-def restore_tail_projection(agent_id: str, tail: int) -> dict[str, Any]:
+def restore_tail_projection(agent_id: str, tail: int, *, whole_list: bool = False) -> dict[str, Any]:
+    """The agent, its newest ``tail`` messages and its newest bucket entries (all of them if ``whole_list``)."""
+    buckets: Any = 1 if whole_list else {"$slice": -RESTORE_TAIL_BUCKETS}
     return {
         d.ID: 0,
         d.agent_data_path(agent_id): 1,
         d.next_message_id_path(agent_id): 1,
         archive_path(agent_id, ARCHIVE_COUNT): 1,
-        archive_path(agent_id, ARCHIVE_BUCKETS): {"$slice": -RESTORE_TAIL_BUCKETS},
+        archive_path(agent_id, ARCHIVE_BUCKETS): buckets,
         d.messages_path(agent_id): {"$slice": -tail},
     }
 
@@ -578,10 +583,11 @@ def removed_offset(agent_data: Mapping[str, Any]) -> int:
 def tail_window(doc: Mapping[str, Any], agent_id: str, tail: int) -> dict[str, Any] | None:
     """The restore's window out of a tail read, or None when the tail cannot answer it.
 
-    It cannot when the array may be longer than the tail (positions would be unknown) or when the
-    window reaches further into the archive than the newest bucket entries read with it. A window
-    that reaches into those lists their ids in ``bucket_ids`` (read by ``_id``, then cut by
-    :func:`slice_bucket`). ``{}`` means no such agent.
+    It cannot when the array may be longer than the tail (positions would be unknown); when the
+    window reaches further into the archive than the bucket entries read with it, the answer is
+    :data:`WHOLE_LIST` (read the tail again with every entry). A window that reaches into the archive
+    lists its buckets' ids in ``bucket_ids`` (read by ``_id``, then cut by :func:`slice_bucket`).
+    ``{}`` means no such agent.
     """
     agent = (doc.get(d.AGENTS) or {}).get(agent_id)
     if not isinstance(agent, Mapping) or agent.get(d.AGENT_DATA) is None:
@@ -596,11 +602,9 @@ def tail_window(doc: Mapping[str, Any], agent_id: str, tail: int) -> dict[str, A
     if offset < archived:
         entries = list(archive.get(ARCHIVE_BUCKETS) or []) if isinstance(archive, Mapping) else []
         if not entries or int(entries[0][START]) > offset:
-            return None  # older buckets are needed: the aggregation reads the whole list
-        needed = [e for e in entries if int(e[START]) + int(e[COUNT]) > offset]
-        if sum(int(e.get(BYTES) or 0) for e in needed) > LOOKUP_BYTES:
-            return None
-        bucket_ids = [e[BUCKET_ID] for e in needed]
+            return WHOLE_LIST
+        # Read by a find, the buckets come in batches: no reply size limit applies (unlike a $lookup).
+        bucket_ids = [e[BUCKET_ID] for e in entries if int(e[START]) + int(e[COUNT]) > offset]
     counter = agent.get(d.NEXT_MESSAGE_ID)
     if counter is None:
         counter = max((int(m.get(d.MESSAGE_ID) or 0) for m in messages), default=-1) + 1

@@ -52,7 +52,11 @@ def _pushed_bytes(update: Mapping[str, Any]) -> int:
 
 @dataclass
 class RestoredAgent:
-    """What a restore read: the agent, the messages Strands restores, and where the ids stand."""
+    """What a restore read: the agent, the messages Strands restores, and where the ids stand.
+
+    ``tool_blocks`` is False only when the raw bytes read hold no ``toolUse``/``toolResult`` block,
+    so the restore may skip Strands' walk that repairs unanswered tool calls.
+    """
 
     agent: SessionAgent
     raw: dict[str, Any]
@@ -60,6 +64,23 @@ class RestoredAgent:
     offset: int
     next_message_id: int
     size: int
+    tool_blocks: bool = True
+
+
+@dataclass(frozen=True)
+class _RawFlags:
+    """What the raw bytes of a restore's reads hold, found by byte searches in C instead of a walk."""
+
+    repair: bool = False  # values from_bson must rewrite (legacy shapes)
+    blobs: bool = False  # markers of blocks stored out of line
+    tools: bool = False  # toolUse / toolResult blocks
+
+    @classmethod
+    def of(cls, raw: bytes) -> _RawFlags:
+        return cls(d.needs_repair(raw), has_markers(raw), d.has_tool_blocks(raw))
+
+    def __or__(self, other: _RawFlags) -> _RawFlags:
+        return _RawFlags(self.repair or other.repair, self.blobs or other.blobs, self.tools or other.tools)
 
 
 @dataclass
@@ -72,7 +93,7 @@ class LeaseRefusal:
     retry_after: float
 
 
-def _restored(agent_id: str, doc: Mapping[str, Any], stored: list[Any], *, repair: bool) -> RestoredAgent | None:
+def _restored(agent_id: str, doc: Mapping[str, Any], stored: list[Any], flags: _RawFlags) -> RestoredAgent | None:
     raw = doc.get("agent_data")
     if raw is None:
         return None
@@ -81,18 +102,15 @@ def _restored(agent_id: str, doc: Mapping[str, Any], stored: list[Any], *, repai
     # Strands never reads message dates back: these records carry the time of the restore, and any
     # write of them keeps the stored dates (see update_message_update).
     read_at = d.now().isoformat()
-    messages = [
-        SessionMessage(
-            message=d.from_bson(m[d.MESSAGE]) if repair else m[d.MESSAGE],
-            message_id=int(m[d.MESSAGE_ID]),
-            redact_message=(d.from_bson(m[d.REDACT_MESSAGE]) if repair else m[d.REDACT_MESSAGE])
-            if m.get(d.REDACT_MESSAGE)
-            else None,
-            created_at=read_at,
-            updated_at=read_at,
-        )
-        for m in stored
-    ]
+    record, message, message_id, redacted = SessionMessage, d.MESSAGE, d.MESSAGE_ID, d.REDACT_MESSAGE
+    if flags.repair:
+        fix = d.from_bson
+        messages = [
+            record(fix(m[message]), int(m[message_id]), fix(m[redacted]) if m.get(redacted) else None, read_at, read_at)
+            for m in stored
+        ]
+    else:  # the common case, thousands of messages: positional arguments, nothing walked
+        messages = [record(m[message], int(m[message_id]), m.get(redacted) or None, read_at, read_at) for m in stored]
     return RestoredAgent(
         agent=agent,
         raw=d.from_bson(dict(raw)),
@@ -100,6 +118,7 @@ def _restored(agent_id: str, doc: Mapping[str, Any], stored: list[Any], *, repai
         offset=int(doc.get("offset") or 0),
         next_message_id=int(doc.get("next_message_id") or 0),
         size=int(doc.get("size") or 0),
+        tool_blocks=flags.tools,
     )
 
 
@@ -176,63 +195,70 @@ class TurnStorageMixin:
         size = int(doc.get("size") or 0)
         self._remember_size(sid, size)
         self._remember_stored(sid, aid, int(doc.get("stored") or 0))
-        repair = d.needs_repair(raw)
-        blobs = has_markers(raw)
+        flags = _RawFlags.of(raw)
         missing = da.window_needs_query(doc)
         if missing:  # a window too large for one reply: its buckets come by a second query
-            fetched, repair_more, blobs_more = self._read_buckets(missing)
-            repair, blobs = repair or repair_more, blobs or blobs_more
+            fetched, more = self._read_buckets(missing)
+            flags |= more
             offset = int(doc.get("offset") or 0)
             doc["buckets"] = [da.slice_bucket(bucket, offset, da.NO_END) for bucket in fetched]
         messages = da.join_window(doc)
-        if blobs:  # large blocks stored out of line: one more query brings them all
+        if flags.blobs:  # large blocks stored out of line: one more query brings them all
             with self._translate(sid, aid):
                 messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS)
-        return _restored(aid, doc, messages, repair=repair)
+        return _restored(aid, doc, messages, flags)
 
     def _restore_from_tail(self, sid: str, aid: str) -> RestoredAgent | Literal[False] | None:
-        """The common restore in one plain ``find``: the agent and the newest in-document messages.
+        """The common restore with plain ``find``s: the agent and the newest in-document messages.
 
         A sliding-window agent's window lies in the document (the policy keeps more than Strands' 40),
-        so the server only cuts the array's tail, with no aggregation. Returns False when the agent
-        does not exist, None when the window needs the aggregation (it reaches into the archive, or
-        the array is longer than the tail). The document's size is not known from this read: the
-        size check measures it after the next writes, as for a session this process never read.
+        so the server only cuts the array's tail, with no aggregation. A window reaching into the
+        archive reads its buckets by ``_id`` (a second ``find``); one reaching back past the newest
+        bucket entries first reads the tail again with the whole list. Returns False when the agent
+        does not exist, None when the array is longer than the tail (the aggregation answers). The
+        document's size is not known from this read: the size check measures it after the next
+        writes, as for a session this process never read.
         """
         tail = da.restore_tail(self.archive_policy)
-        with self._translate(sid, aid):
-            found = self._raw_collection().find_one({d.ID: sid}, da.restore_tail_projection(aid, tail))
-        if found is None:
-            raise SessionNotFoundError("session does not exist", session_id=sid, agent_id=aid)
-        raw = bytes(found.raw)
-        doc = bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS)
+        doc, flags = self._read_tail(sid, aid, tail, whole_list=False)
         window = da.tail_window(doc, aid, tail)
-        if window is None:
+        if window is da.WHOLE_LIST:  # one consistent read of the tail and every entry (a split may run between)
+            doc, flags = self._read_tail(sid, aid, tail, whole_list=True)
+            window = da.tail_window(doc, aid, tail)
+        if window is None or window is da.WHOLE_LIST:
             return None
         if not window:
             return False
         self._remember_stored(sid, aid, window["stored"])
         messages = window["messages"]
-        blobs = has_markers(raw)
-        repair = d.needs_repair(raw)
-        if window["bucket_ids"]:  # the window reaches into the newest buckets: read them by _id
-            fetched, repair_more, blobs_more = self._read_buckets(window["bucket_ids"])
+        if window["bucket_ids"]:  # the window reaches into the archive: read its buckets by _id
+            fetched, more = self._read_buckets(window["bucket_ids"])
             if len(fetched) != len(window["bucket_ids"]):
                 return None  # a listed bucket vanished (the session was purged meanwhile): read it again
-            repair, blobs = repair or repair_more, blobs or blobs_more
+            flags |= more
             sliced = [da.slice_bucket(bucket, window["offset"], da.NO_END) for bucket in fetched]
             messages = da.join_window({"buckets": sliced, "messages": messages})
-        if blobs:
+        if flags.blobs:
             with self._translate(sid, aid):
                 messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS)
-        return _restored(aid, window, messages, repair=repair)
+        return _restored(aid, window, messages, flags)
 
-    def _read_buckets(self, ids: list[Any]) -> tuple[list[dict[str, Any]], bool, bool]:
-        """Listed buckets by ``_id``, decoded, and whether their raw bytes need repair / hold blob markers."""
+    def _read_tail(self, sid: str, aid: str, tail: int, *, whole_list: bool) -> tuple[dict[str, Any], _RawFlags]:
+        projection = da.restore_tail_projection(aid, tail, whole_list=whole_list)
+        with self._translate(sid, aid):
+            found = self._raw_collection().find_one({d.ID: sid}, projection)
+        if found is None:
+            raise SessionNotFoundError("session does not exist", session_id=sid, agent_id=aid)
+        raw = bytes(found.raw)
+        return bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS), _RawFlags.of(raw)
+
+    def _read_buckets(self, ids: list[Any]) -> tuple[list[dict[str, Any]], _RawFlags]:
+        """Listed buckets by ``_id``, decoded, and what their raw bytes hold."""
         fetched = self._fetch_raw_buckets(ids)
-        repair = any(d.needs_repair(data) for data, _ in fetched)
-        blobs = any(has_markers(data) for data, _ in fetched)
-        return [bucket for _, bucket in fetched], repair, blobs
+        flags = _RawFlags()
+        for data, _ in fetched:
+            flags |= _RawFlags.of(data)
+        return [bucket for _, bucket in fetched], flags
 
     def restore_agents(self, session_id: str) -> tuple[bool, dict[str, RestoredAgent]]:
         """Whether the session exists, and every agent with its message window: one round trip."""
@@ -245,23 +271,22 @@ class TurnStorageMixin:
         raw = bytes(docs[0].raw)
         doc = bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS)
         self._remember_size(sid, int(doc.get("size") or 0))
-        repair = d.needs_repair(raw)
+        flags = _RawFlags.of(raw)
         agents: dict[str, RestoredAgent] = {}
         buckets = doc.get("buckets") or []
-        blobs = has_markers(raw)
         missing = da.window_needs_query(doc)
         if missing:
-            buckets, repair_more, blobs_more = self._read_buckets(missing)
-            repair, blobs = repair or repair_more, blobs or blobs_more
+            buckets, more = self._read_buckets(missing)
+            flags |= more
         for entry in doc.get("agents") or []:
             aid = entry["agent_id"]
             self._remember_stored(sid, aid, int(entry.get("stored") or 0))
             archived = [] if not buckets else da.slice_whole_buckets(buckets, aid, int(entry.get("offset") or 0))
             messages = [*archived, *(entry.get("messages") or [])]
-            if blobs:
+            if flags.blobs:
                 with self._translate(sid, aid):
                     messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS)
-            restored = _restored(aid, entry, messages, repair=repair)
+            restored = _restored(aid, entry, messages, flags)
             if restored is not None:
                 agents[entry["agent_id"]] = restored
         return True, agents

@@ -51,7 +51,7 @@ from . import strands_compat as compat
 from .blocking_io import run_blocking
 from .errors import AgentAlreadyExistsError, SessionBusyError, SessionStoreError, TurnLeaseLostError
 from .metrics import model_id, summarize, totals_increment
-from .turns import Turn, closes_turn, start_renewer, unfinished_tail
+from .turns import MessagesOf, Turn, closes_turn, has_tool_blocks, start_renewer, unfinished_tail
 
 if TYPE_CHECKING:
     from strands.types.agent import LocalAgent
@@ -239,15 +239,20 @@ class SessionLifecycleMixin:
             agent.conversation_manager.restore_from_session(stored.conversation_manager_state) or []
         )  # type: ignore[attr-defined]
         records = restored.messages
+        tool_blocks = restored.tool_blocks or any(has_tool_blocks(m) for m in prepend)
         offset = compat.removed_message_count(agent)
         if offset != restored.offset:  # a conversation manager that keeps its offset elsewhere
             records = self.session_repository.list_messages(self.session_id, aid, offset=offset)
+            tool_blocks = True
         records = self._without_unfinished_turn(agent, records, restored.next_message_id)
         self._next_ids[aid] = restored.next_message_id
         self._held_records[aid] = list(records)
         self._latest_agent_message[aid] = records[-1] if records else None
         if not compat.model_is_stateful(agent):
-            agent.messages = compat.fix_broken_tool_use(self, prepend + [r.to_message() for r in records])
+            messages = prepend + [r.to_message() for r in records]
+            # Strands' repair walks every message for unanswered tool calls; a history read without
+            # a single tool block (the raw bytes said so) has none to repair.
+            agent.messages = compat.fix_broken_tool_use(self, messages) if tool_blocks else messages
         captured = d.captured_config(restored.raw)
         if captured is not None:
             self._captured_config[aid] = captured
@@ -257,7 +262,7 @@ class SessionLifecycleMixin:
         self, agent: LocalAgent, records: list[SessionMessage], next_message_id: int
     ) -> list[SessionMessage]:
         """Drop (and move aside in storage) a trailing turn that never finished."""
-        cut = unfinished_tail([r.to_message() for r in records], interrupted=compat.interrupt_activated(agent))
+        cut = unfinished_tail(MessagesOf(records), interrupted=compat.interrupt_activated(agent))
         if cut is None:
             return records
         tail = records[cut:]

@@ -33,6 +33,11 @@ def has_tool_use(message: Message) -> bool:
     return any(isinstance(block, dict) and "toolUse" in block for block in message.get("content", []))
 
 
+def has_tool_blocks(message: Message) -> bool:
+    """Whether the message holds a ``toolUse`` or a ``toolResult`` block."""
+    return any(isinstance(b, dict) and ("toolUse" in b or "toolResult" in b) for b in message.get("content", []))
+
+
 def closes_turn(message: Message) -> bool:
     """An assistant message without ``toolUse``: the model answered and the turn is over."""
     return message.get("role") == "assistant" and not has_tool_use(message)
@@ -46,13 +51,29 @@ def unfinished_tail(messages: Sequence[Message], *, interrupted: bool = False) -
     else after the last clean end (a prompt that never got an answer, a tool call whose result the
     model never saw) is an unfinished turn: sent as it is, the next request would break the rules.
     """
-    last_closed = max((i for i, m in enumerate(messages) if closes_turn(m)), default=-1)
+    # From the end: a restored history of thousands of messages is only read back to its last answer.
+    last_closed = next((i for i in range(len(messages) - 1, -1, -1) if closes_turn(messages[i])), -1)
     tail = messages[last_closed + 1 :]
     if not tail:
         return None
     if interrupted and tail[-1].get("role") == "assistant" and has_tool_use(tail[-1]):
         return None
     return last_closed + 1
+
+
+class MessagesOf(Sequence[Message]):
+    """The messages of session records, read on demand (a restore checks only the last few)."""
+
+    def __init__(self, records: Sequence[SessionMessage]) -> None:
+        self._records = records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [r.to_message() for r in self._records[index]]
+        return self._records[index].to_message()
 
 
 @dataclass

@@ -107,7 +107,7 @@ def test_the_restore_tail_answers_windows_in_the_document_and_defers_the_rest() 
     window = da.tail_window(doc(150, 1000, 1110, counter=1150), "a", 512)
     assert window is not None and [m["message_id"] for m in window["messages"]] == list(range(1110, 1150))
     assert (window["offset"], window["next_message_id"], window["stored"]) == (1110, 1150, 150)
-    assert da.tail_window(doc(150, 1000, 900), "a", 512) is None, "the window reaches into the archive"
+    assert da.tail_window(doc(150, 1000, 900), "a", 512) is da.WHOLE_LIST, "reaches into an archive it did not list"
     reaching = doc(150, 1000, 950, counter=1150)
     reaching["agents"]["a"]["archive"]["buckets"] = [
         {"id": "b9", "start": 900, "count": 100, "bytes": 10},
@@ -117,7 +117,11 @@ def test_the_restore_tail_answers_windows_in_the_document_and_defers_the_rest() 
     assert window is not None and window["bucket_ids"] == ["b9"], "only the newest buckets it reaches into"
     assert len(window["messages"]) == 150, "all in-document messages follow the archived part"
     reaching["agents"]["a"]["agent_data"]["conversation_manager_state"]["removed_message_count"] = 700
-    assert da.tail_window(reaching, "a", 512) is None, "older than the entries read: the aggregation"
+    assert da.tail_window(reaching, "a", 512) is da.WHOLE_LIST, "older than the entries read: read the whole list"
+    older = [{"id": f"b{i}", "start": 100 * i, "count": 100} for i in range(8)]
+    reaching["agents"]["a"]["archive"]["buckets"][0:0] = older
+    window = da.tail_window(reaching, "a", 512)
+    assert window is not None and window["bucket_ids"] == ["b7", "b8", "b9"], "the whole list answers it"
     assert da.tail_window(doc(512, 0, 600), "a", 512) is None, "the array may be longer than the tail"
     legacy = da.tail_window(doc(10, 0, 4), "a", 512)
     assert legacy is not None and legacy["next_message_id"] == 10, "no counter: the newest id + 1"

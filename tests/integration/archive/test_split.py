@@ -17,6 +17,7 @@ from strands.agent.conversation_manager import SlidingWindowConversationManager
 from strands.types.session import Session, SessionAgent, SessionMessage, SessionType
 
 from mongodb_session_manager import ArchivePolicy, MongoDBSessionRepository
+from mongodb_session_manager import documents_archive as da
 from mongodb_session_manager.errors import MessageNotFoundError, SessionNotFoundError
 from mongodb_session_manager.testing import ScriptedModel, converse_violation
 
@@ -256,7 +257,7 @@ def test_with_the_default_policy_sessions_and_large_blocks_pass_16_mb(mongo_clie
     repo.close()
 
 
-def test_a_window_reaching_into_the_newest_buckets_is_two_finds_and_exact(mongo_uri, db_name, collection) -> None:
+def test_a_window_reaching_into_the_archive_is_plain_finds_and_exact(mongo_uri, db_name, collection) -> None:
     from pymongo import monitoring
 
     class Names(monitoring.CommandListener):
@@ -276,13 +277,16 @@ def test_a_window_reaching_into_the_newest_buckets_is_two_finds_and_exact(mongo_
         client=client, database_name=db_name, collection_name="sessions", archive_policy=SMALL
     )
     new_session(repo, "w")
-    for i in range(60):  # buckets of 2: more than the 16 newest entries the tail read brings
+    for i in range(100):  # buckets of 2: more than the newest entries the tail read brings
         repo.create_message("w", "assistant", text_message(i))
     archived = stored_doc(collection, "w")["archive"]["count"]
-    assert len(stored_doc(collection, "w")["archive"]["buckets"]) > 16
-    expected = [f"message {i}" for i in range(60)]
+    assert len(stored_doc(collection, "w")["archive"]["buckets"]) > da.RESTORE_TAIL_BUCKETS
+    expected = [f"message {i}" for i in range(100)]
     path = "agents.assistant.agent_data.conversation_manager_state.removed_message_count"
-    for offset, commands in ((archived + 1, ["find"]), (archived - 1, ["find", "find"]), (0, ["find", "aggregate"])):
+    # In the document: the tail alone. In the newest buckets: they follow by _id. Further back: the tail
+    # again with every bucket entry (one consistent read), then the buckets. Never an aggregation.
+    cases = ((archived + 1, ["find"]), (archived - 1, ["find", "find"]), (0, ["find", "find", "find"]))
+    for offset, commands in cases:
         collection.update_one({"_id": "w"}, {"$set": {path: offset}})
         listener.names.clear()
         restored = repo.restore_agent("w", "assistant")
