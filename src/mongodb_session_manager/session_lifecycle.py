@@ -51,7 +51,7 @@ from . import strands_compat as compat
 from .blocking_io import run_blocking
 from .errors import AgentAlreadyExistsError, SessionBusyError, SessionStoreError, TurnLeaseLostError
 from .metrics import model_id, summarize, totals_increment
-from .turns import MessagesOf, Turn, closes_turn, has_tool_blocks, start_renewer, unfinished_tail
+from .turns import MessagesOf, Turn, closes_turn, has_tool_blocks, join_user_runs, start_renewer, unfinished_tail
 
 if TYPE_CHECKING:
     from strands.types.agent import LocalAgent
@@ -252,7 +252,7 @@ class SessionLifecycleMixin:
             messages = prepend + [r.to_message() for r in records]
             # Strands' repair walks every message for unanswered tool calls; a history read without
             # a single tool block (the raw bytes said so) has none to repair.
-            agent.messages = compat.fix_broken_tool_use(self, messages) if tool_blocks else messages
+            agent.messages = join_user_runs(compat.fix_broken_tool_use(self, messages)) if tool_blocks else messages
         captured = d.captured_config(restored.raw)
         if captured is not None:
             self._captured_config[aid] = captured

@@ -19,6 +19,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from strands.types.content import Message
@@ -59,6 +60,26 @@ def unfinished_tail(messages: Sequence[Message], *, interrupted: bool = False) -
     if interrupted and tail[-1].get("role") == "assistant" and has_tool_use(tail[-1]):
         return None
     return last_closed + 1
+
+
+def join_user_runs(messages: list[Message]) -> list[Message]:
+    """Consecutive user messages joined into one, so that roles alternate again.
+
+    Strands' restore repair answers an unanswered ``toolUse`` by inserting a user ``toolResult``
+    message; when the stored history went on with a user prompt, two user messages follow each
+    other and Bedrock refuses every later request. The joined message is new (memory only): the
+    stored messages and their records stay as they are.
+    """
+    if not any(a.get("role") == b.get("role") == "user" for a, b in pairwise(messages)):
+        return messages
+    joined: list[Message] = []
+    for message in messages:
+        previous = joined[-1] if joined else None
+        if previous is not None and previous.get("role") == message.get("role") == "user":
+            joined[-1] = {"role": "user", "content": [*previous.get("content", []), *message.get("content", [])]}
+        else:
+            joined.append(message)
+    return joined
 
 
 class MessagesOf(Sequence[Message]):

@@ -56,3 +56,17 @@ def test_an_interrupted_tool_call_waits_for_its_answer_and_is_not_cut() -> None:
 
 def test_only_an_assistant_message_without_tool_use_closes_a_turn() -> None:
     assert closes_turn(answer()) and not closes_turn(tool_use()) and not closes_turn(user())
+
+
+def test_consecutive_user_messages_are_joined_into_one_and_the_originals_kept() -> None:
+    from mongodb_session_manager.turns import join_user_runs
+
+    result = {"role": "user", "content": [{"toolResult": {"toolUseId": "t", "status": "error", "content": []}}]}
+    prompt = {"role": "user", "content": [{"text": "q1"}]}
+    history = [{"role": "user", "content": [{"text": "q0"}]}, {"role": "assistant", "content": []}, result, prompt]
+    joined = join_user_runs(history)
+    assert [m["role"] for m in joined] == ["user", "assistant", "user"]
+    assert joined[-1]["content"] == [*result["content"], *prompt["content"]]
+    assert prompt["content"] == [{"text": "q1"}], "stored messages are not changed"
+    alternating = history[:3]
+    assert join_user_runs(alternating) is alternating, "nothing to join: the same list"
