@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from . import documents as d
+from .raw_flags import HOLDS, RawFlags
 
 #: ``agents.<id>.archive``: ``{count, bytes, buckets: [{id, start, count, first_message_id, last_message_id, bytes}]}``.
 ARCHIVE = "archive"
@@ -165,7 +166,7 @@ def buckets_query(ids: Sequence[Any]) -> dict[str, Any]:
     return {d.ID: {"$in": list(ids)}}
 
 
-BUCKET_READ_PROJECTION = {d.ID: 0, "agent_id": 1, START: 1, COUNT: 1, d.MESSAGES: 1}
+BUCKET_READ_PROJECTION = {d.ID: 0, "agent_id": 1, START: 1, COUNT: 1, HOLDS: 1, d.MESSAGES: 1}
 
 
 def slice_bucket(bucket: Mapping[str, Any], offset: int, end: int) -> dict[str, Any]:
@@ -424,20 +425,21 @@ def bucket_documents(
         chunk = list(messages[position : position + size])
         first, last = int(chunk[0][d.MESSAGE_ID]), int(chunk[-1][d.MESSAGE_ID])
         nbytes = sum(len(m.raw) if hasattr(m, "raw") else d.approximate_size(m) for m in chunk)
-        docs.append(
-            {
-                d.ID: bucket_id,
-                d.SESSION_ID: session_id,
-                "agent_id": agent_id,
-                START: start,
-                COUNT: size,
-                FIRST_MESSAGE_ID: first,
-                LAST_MESSAGE_ID: last,
-                BYTES: nbytes,
-                d.CREATED_AT: at,
-                d.MESSAGES: chunk,
-            }
-        )
+        bucket = {
+            d.ID: bucket_id,
+            d.SESSION_ID: session_id,
+            "agent_id": agent_id,
+            START: start,
+            COUNT: size,
+            FIRST_MESSAGE_ID: first,
+            LAST_MESSAGE_ID: last,
+            BYTES: nbytes,
+            d.CREATED_AT: at,
+            d.MESSAGES: chunk,
+        }
+        if all(hasattr(m, "raw") for m in chunk):  # what its messages hold, so a restore need not search them
+            bucket[HOLDS] = RawFlags.of_messages(bytes(m.raw) for m in chunk).record()
+        docs.append(bucket)
         entries.append(
             {
                 BUCKET_ID: bucket_id,
@@ -534,22 +536,37 @@ def split_message_update(agent_id: str, update: Mapping[str, Any]) -> tuple[dict
                 bucket.setdefault(operator, {})[f"{d.MESSAGES}.$[m].{path[len(prefix) :]}"] = value
             else:
                 session.setdefault(operator, {})[path] = value
+    if bucket:  # the rewritten message may now hold anything: the bucket's record of it goes
+        bucket.setdefault("$unset", {})[HOLDS] = ""
     return bucket, session
 
 
 # ---- the restore's fast path: a find of the document's tail ------------------------------------------------
 
-#: The restore reads at most this many of the newest in-document messages with a plain ``find`` (a
-#: projection ``$slice``, no aggregation: 0.6 ms instead of 4-5 ms on a 130 KiB document). A policy
-#: keeps fewer than this in the document; a longer array (no policy, a legacy session) falls back
-#: to the aggregation.
+#: The restore reads the agent with at most this many of its newest in-document messages in one
+#: plain ``find`` (a projection ``$slice``, no aggregation: 0.6 ms instead of 4-5 ms on a 130 KiB
+#: document). A policy keeps fewer than this in the document; a window further back in a longer
+#: array (no policy, a session from the original library) is read with a second ``find`` from
+#: exactly its first position (:class:`ReadFrom`).
 RESTORE_TAIL = 512
 #: ... and the newest this many bucket entries (about 100 bytes each): a window reaching into the
-#: archive reads those buckets by ``_id`` instead of running the aggregation. A window reaching
-#: further back reads the whole list with a second ``find`` (:data:`WHOLE_LIST`).
+#: archive reads those buckets by ``_id``. A window reaching further back reads the whole list with
+#: a second ``find`` (``whole_list``).
 RESTORE_TAIL_BUCKETS = 32
-#: ``tail_window``'s answer when the bucket entries read do not reach back to the window.
-WHOLE_LIST: dict[str, Any] = {"whole_list": True}
+#: ``$slice: [skip, n]`` needs a count: this one means "to the end".
+_TO_THE_END = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class ReadFrom:
+    """``tail_window``'s answer when a read did not reach the window: read again like this.
+
+    ``position`` is where the in-document part of the window starts (None: the newest messages
+    again), ``whole_list`` whether every bucket entry is needed.
+    """
+
+    position: int | None = None
+    whole_list: bool = False
 
 
 def restore_tail(policy: ArchivePolicy | None) -> int:
@@ -558,17 +575,30 @@ def restore_tail(policy: ArchivePolicy | None) -> int:
     return max(RESTORE_TAIL, 2 * (policy.max_messages + policy.bucket_messages))
 
 
-def restore_tail_projection(agent_id: str, tail: int, *, whole_list: bool = False) -> dict[str, Any]:
-    """The agent, its newest ``tail`` messages and its newest bucket entries (all of them if ``whole_list``)."""
-    buckets: Any = 1 if whole_list else {"$slice": -RESTORE_TAIL_BUCKETS}
-    return {
+def restore_tail_projection(
+    agent_id: str, tail: int, *, read_from: ReadFrom | None = None, size: bool = False
+) -> dict[str, Any]:
+    """The agent, its newest ``tail`` in-document messages (or all from ``read_from.position`` on),
+    its newest bucket entries (or all), and ``stored``: the array's length counted by the server,
+    which places the messages read. ``size`` adds the document's BSON size (for the size check)."""
+    whole_list = read_from is not None and read_from.whole_list
+    position = None if read_from is None else read_from.position
+    messages: Any = {"$slice": -tail}
+    if position is not None:  # from a position on; from the first, a plain inclusion (no skip to compute)
+        messages = 1 if position == 0 else {"$slice": [position, _TO_THE_END]}
+    array = f"${d.messages_path(agent_id)}"
+    projection: dict[str, Any] = {
         d.ID: 0,
         d.agent_data_path(agent_id): 1,
         d.next_message_id_path(agent_id): 1,
         archive_path(agent_id, ARCHIVE_COUNT): 1,
-        archive_path(agent_id, ARCHIVE_BUCKETS): buckets,
-        d.messages_path(agent_id): {"$slice": -tail},
+        archive_path(agent_id, ARCHIVE_BUCKETS): 1 if whole_list else {"$slice": -RESTORE_TAIL_BUCKETS},
+        d.messages_path(agent_id): messages,
+        "stored": {"$size": {"$cond": [{"$isArray": array}, array, []]}},
     }
+    if size:
+        projection["size"] = {"$bsonSize": "$$ROOT"}
+    return projection
 
 
 def removed_offset(agent_data: Mapping[str, Any]) -> int:
@@ -580,39 +610,52 @@ def removed_offset(agent_data: Mapping[str, Any]) -> int:
     return max(int(removed), 0)
 
 
-def tail_window(doc: Mapping[str, Any], agent_id: str, tail: int) -> dict[str, Any] | None:
-    """The restore's window out of a tail read, or None when the tail cannot answer it.
+def tail_window(
+    doc: Mapping[str, Any], agent_id: str, read_from: ReadFrom | None = None
+) -> dict[str, Any] | ReadFrom | None:
+    """The restore's window out of a read by :func:`restore_tail_projection`, or how to read it.
 
-    It cannot when the array may be longer than the tail (positions would be unknown); when the
-    window reaches further into the archive than the bucket entries read with it, the answer is
-    :data:`WHOLE_LIST` (read the tail again with every entry). A window that reaches into the archive
-    lists its buckets' ids in ``bucket_ids`` (read by ``_id``, then cut by :func:`slice_bucket`).
-    ``{}`` means no such agent.
+    The server's ``stored`` count places the messages read: the newest ones, or (``read_from``)
+    those from a position on. A :class:`ReadFrom` answer says what the next read must bring (older
+    in-document messages, every bucket entry); None means this read cannot be placed (no count,
+    or the array changed under the position asked for): the caller reads another way. A window
+    reaching into the archive lists its buckets' ids in ``bucket_ids`` (read by ``_id``, then cut
+    by :func:`slice_bucket`). ``{}`` means no such agent.
     """
     agent = (doc.get(d.AGENTS) or {}).get(agent_id)
     if not isinstance(agent, Mapping) or agent.get(d.AGENT_DATA) is None:
         return {}
-    messages = list(agent.get(d.MESSAGES) or [])
-    if len(messages) >= tail:
+    messages = agent.get(d.MESSAGES)
+    messages = list(messages) if isinstance(messages, list) else []
+    stored = doc.get("stored")
+    if not isinstance(stored, int) or isinstance(stored, bool) or stored < len(messages):
+        return None
+    asked = None if read_from is None else read_from.position
+    begin = stored - len(messages)  # the array position of messages[0]: they run to its end
+    if asked is not None and begin != asked:
         return None
     archive = agent.get(ARCHIVE)
     archived = int(archive.get(ARCHIVE_COUNT) or 0) if isinstance(archive, Mapping) else 0
     offset = removed_offset(agent[d.AGENT_DATA])
+    whole_list = read_from is not None and read_from.whole_list
     bucket_ids: list[Any] = []
     if offset < archived:
         entries = list(archive.get(ARCHIVE_BUCKETS) or []) if isinstance(archive, Mapping) else []
-        if not entries or int(entries[0][START]) > offset:
-            return WHOLE_LIST
+        if not whole_list and (not entries or int(entries[0][START]) > offset):
+            return ReadFrom(0 if begin > 0 else None, whole_list=True)
         # Read by a find, the buckets come in batches: no reply size limit applies (unlike a $lookup).
         bucket_ids = [e[BUCKET_ID] for e in entries if int(e[START]) + int(e[COUNT]) > offset]
+    first = max(offset - archived, 0)  # where the window's in-document part starts
+    if first < begin:
+        return ReadFrom(first, whole_list=whole_list)
     counter = agent.get(d.NEXT_MESSAGE_ID)
-    if counter is None:
+    if counter is None:  # written before the counter existed: the newest id (the array's end) + 1
         counter = max((int(m.get(d.MESSAGE_ID) or 0) for m in messages), default=-1) + 1
     return {
         "agent_data": agent[d.AGENT_DATA],
         "next_message_id": int(counter),
         "offset": offset,
-        "stored": len(messages),
-        "messages": messages[max(offset - archived, 0) :],
+        "stored": stored,
+        "messages": messages[first - begin :],
         "bucket_ids": bucket_ids,
     }

@@ -20,13 +20,13 @@ from strands.types.session import SessionAgent, SessionMessage
 
 from . import documents as d
 from . import documents_archive as da
-from .blobs import has_markers
 from .errors import (
     AgentNotFoundError,
     MessageConflictError,
     SessionNotFoundError,
     TurnLeaseLostError,
 )
+from .raw_flags import HOLDS, RawFlags
 
 if TYPE_CHECKING:
     from pymongo.collection import Collection
@@ -67,22 +67,6 @@ class RestoredAgent:
     tool_blocks: bool = True
 
 
-@dataclass(frozen=True)
-class _RawFlags:
-    """What the raw bytes of a restore's reads hold, found by byte searches in C instead of a walk."""
-
-    repair: bool = False  # values from_bson must rewrite (legacy shapes)
-    blobs: bool = False  # markers of blocks stored out of line
-    tools: bool = False  # toolUse / toolResult blocks
-
-    @classmethod
-    def of(cls, raw: bytes) -> _RawFlags:
-        return cls(d.needs_repair(raw), has_markers(raw), d.has_tool_blocks(raw))
-
-    def __or__(self, other: _RawFlags) -> _RawFlags:
-        return _RawFlags(self.repair or other.repair, self.blobs or other.blobs, self.tools or other.tools)
-
-
 @dataclass
 class LeaseRefusal:
     """Why a lease was not granted: held by another live turn, or the caller's history is stale."""
@@ -93,7 +77,7 @@ class LeaseRefusal:
     retry_after: float
 
 
-def _restored(agent_id: str, doc: Mapping[str, Any], stored: list[Any], flags: _RawFlags) -> RestoredAgent | None:
+def _restored(agent_id: str, doc: Mapping[str, Any], stored: list[Any], flags: RawFlags) -> RestoredAgent | None:
     raw = doc.get("agent_data")
     if raw is None:
         return None
@@ -173,18 +157,20 @@ class TurnStorageMixin:
     # ---- restore -------------------------------------------------------------------------------
 
     def restore_agent(self, session_id: str, agent_id: str) -> RestoredAgent | None:
-        """The agent and the messages from its conversation manager's offset on, in one aggregation.
+        """The agent and the messages from its conversation manager's offset on.
 
-        Returns None when the agent does not exist (the session must). The document's size comes
-        along for free and feeds the size warning. The reply is decoded by the driver in C; values
-        are walked in Python only when the raw bytes show something to repair (:func:`d.needs_repair`).
+        Plain ``find``s: the agent with its newest messages (a sliding-window agent's whole window:
+        one round trip), then, only if its window starts earlier, the document from that position
+        and the archive buckets it reaches into. Returns None when the agent does not exist (the
+        session must). The replies are decoded by the driver in C; values are walked in Python only
+        when the raw bytes show something to repair (:func:`d.needs_repair`).
         """
         sid, aid = self._ids(session_id, agent_id)
-        # Without a policy arrays can be any length: the aggregation's server-side $slice reads them in
-        # one round trip. With one, the document keeps a few hundred messages and a find of its tail is cheaper.
-        fast = self._restore_from_tail(sid, aid) if self.archive_policy is not None else None
-        if fast is not None:
-            return fast or None
+        found = self._restore_by_finds(sid, aid)
+        if found is not None:
+            return found or None
+        # The document changed between two reads (a split moved messages) or a listed bucket
+        # vanished: one aggregation reads everything at once.
         with self._translate(sid, aid):
             pipeline = d.restore_agent_pipeline(sid, aid, buckets=self.buckets_name)
             docs = list(self._raw_collection().aggregate(pipeline))
@@ -195,7 +181,7 @@ class TurnStorageMixin:
         size = int(doc.get("size") or 0)
         self._remember_size(sid, size)
         self._remember_stored(sid, aid, int(doc.get("stored") or 0))
-        flags = _RawFlags.of(raw)
+        flags = RawFlags.of(raw)
         missing = da.window_needs_query(doc)
         if missing:  # a window too large for one reply: its buckets come by a second query
             fetched, more = self._read_buckets(missing)
@@ -208,27 +194,34 @@ class TurnStorageMixin:
                 messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS)
         return _restored(aid, doc, messages, flags)
 
-    def _restore_from_tail(self, sid: str, aid: str) -> RestoredAgent | Literal[False] | None:
-        """The common restore with plain ``find``s: the agent and the newest in-document messages.
+    def _restore_by_finds(self, sid: str, aid: str) -> RestoredAgent | Literal[False] | None:
+        """The restore with plain ``find``s, no aggregation; False: no such agent; None: read another way.
 
-        A sliding-window agent's window lies in the document (the policy keeps more than Strands' 40),
-        so the server only cuts the array's tail, with no aggregation. A window reaching into the
-        archive reads its buckets by ``_id`` (a second ``find``); one reaching back past the newest
-        bucket entries first reads the tail again with the whole list. Returns False when the agent
-        does not exist, None when the array is longer than the tail (the aggregation answers). The
-        document's size is not known from this read: the size check measures it after the next
-        writes, as for a session this process never read.
+        A sliding-window agent's window lies in the document's newest messages (a policy keeps more
+        than Strands' 40), so the first read answers it. A window starting earlier in the document
+        reads it again from exactly that position; one reaching back past the bucket entries read
+        reads every entry. Each decision uses one read alone, so a split between reads cannot mix two
+        states of the document. Without a policy the document's size comes along (for the size
+        check); with one, splits keep it small and the size check measures it after the next writes.
         """
         tail = da.restore_tail(self.archive_policy)
-        doc, flags = self._read_tail(sid, aid, tail, whole_list=False)
-        window = da.tail_window(doc, aid, tail)
-        if window is da.WHOLE_LIST:  # one consistent read of the tail and every entry (a split may run between)
-            doc, flags = self._read_tail(sid, aid, tail, whole_list=True)
-            window = da.tail_window(doc, aid, tail)
-        if window is None or window is da.WHOLE_LIST:
+        size = self.archive_policy is None
+        doc, flags = self._read_tail(sid, aid, da.restore_tail_projection(aid, tail, size=size))
+        window = da.tail_window(doc, aid)
+        for _ in range(2):  # at most: older in-document messages, then every bucket entry as well
+            if not isinstance(window, da.ReadFrom):
+                break
+            read_from = window
+            doc, flags = self._read_tail(
+                sid, aid, da.restore_tail_projection(aid, tail, read_from=read_from, size=size)
+            )
+            window = da.tail_window(doc, aid, read_from)
+        if window is None or isinstance(window, da.ReadFrom):
             return None
         if not window:
             return False
+        if size:
+            self._remember_size(sid, int(doc.get("size") or 0))
         self._remember_stored(sid, aid, window["stored"])
         messages = window["messages"]
         if window["bucket_ids"]:  # the window reaches into the archive: read its buckets by _id
@@ -243,21 +236,20 @@ class TurnStorageMixin:
                 messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS)
         return _restored(aid, window, messages, flags)
 
-    def _read_tail(self, sid: str, aid: str, tail: int, *, whole_list: bool) -> tuple[dict[str, Any], _RawFlags]:
-        projection = da.restore_tail_projection(aid, tail, whole_list=whole_list)
+    def _read_tail(self, sid: str, aid: str, projection: dict[str, Any]) -> tuple[dict[str, Any], RawFlags]:
         with self._translate(sid, aid):
             found = self._raw_collection().find_one({d.ID: sid}, projection)
         if found is None:
             raise SessionNotFoundError("session does not exist", session_id=sid, agent_id=aid)
         raw = bytes(found.raw)
-        return bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS), _RawFlags.of(raw)
+        return bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS), RawFlags.of(raw)
 
-    def _read_buckets(self, ids: list[Any]) -> tuple[list[dict[str, Any]], _RawFlags]:
+    def _read_buckets(self, ids: list[Any]) -> tuple[list[dict[str, Any]], RawFlags]:
         """Listed buckets by ``_id``, decoded, and what their raw bytes hold."""
         fetched = self._fetch_raw_buckets(ids)
-        flags = _RawFlags()
-        for data, _ in fetched:
-            flags |= _RawFlags.of(data)
+        flags = RawFlags()
+        for data, bucket in fetched:  # a bucket's own record spares searching its bytes
+            flags |= RawFlags.recorded(bucket.get(HOLDS)) or RawFlags.of(data)
         return [bucket for _, bucket in fetched], flags
 
     def restore_agents(self, session_id: str) -> tuple[bool, dict[str, RestoredAgent]]:
@@ -271,7 +263,7 @@ class TurnStorageMixin:
         raw = bytes(docs[0].raw)
         doc = bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS)
         self._remember_size(sid, int(doc.get("size") or 0))
-        flags = _RawFlags.of(raw)
+        flags = RawFlags.of(raw)
         agents: dict[str, RestoredAgent] = {}
         buckets = doc.get("buckets") or []
         missing = da.window_needs_query(doc)

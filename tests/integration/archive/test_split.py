@@ -294,3 +294,79 @@ def test_a_window_reaching_into_the_archive_is_plain_finds_and_exact(mongo_uri, 
         assert listener.names == commands, (offset, listener.names)
     repo.close()
     client.close()
+
+
+def test_a_long_one_document_array_restores_with_finds_from_exactly_its_window(mongo_uri, db_name, collection):
+    """No policy, or a session from the original library before its first write: thousands of
+    messages in the document. The server's count places the newest messages, so a sliding window
+    is one find; a window further back is read again from exactly its first position."""
+    from pymongo import monitoring
+
+    class Names(monitoring.CommandListener):
+        def __init__(self) -> None:
+            self.names: list[str] = []
+
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            self.names.append(event.command_name)
+
+        def succeeded(self, event: Any) -> None: ...
+
+        def failed(self, event: Any) -> None: ...
+
+    listener = Names()
+    client: MongoClient[Any] = MongoClient(mongo_uri, event_listeners=[listener])
+    flat = MongoDBSessionRepository(
+        client=client, database_name=db_name, collection_name="sessions", archive_policy=None
+    )
+    new_session(flat, "long")
+    total = da.RESTORE_TAIL + 300
+    flat.append_messages("long", "assistant", [text_message(i) for i in range(total)])
+    expected = [f"message {i}" for i in range(total)]
+    path = "agents.assistant.agent_data.conversation_manager_state.removed_message_count"
+    for offset, commands in ((total - 40, ["find"]), (100, ["find", "find"]), (0, ["find", "find"])):
+        collection.update_one({"_id": "long"}, {"$set": {path: offset}})
+        listener.names.clear()
+        restored = flat.restore_agent("long", "assistant")
+        assert texts(restored.messages) == expected[offset:], offset
+        assert [m.message_id for m in restored.messages][:1] == [offset]
+        assert listener.names == commands, (offset, listener.names)
+        assert restored.next_message_id == total
+
+    # The same document under a policy, and a split landing between the two reads: each decision
+    # uses one read alone, so the restore follows the moved messages into the buckets, still exact.
+    policy = ArchivePolicy(max_messages=100, keep_messages=50, bucket_messages=50)
+    repo = MongoDBSessionRepository(
+        client=client, database_name=db_name, collection_name="sessions", archive_policy=policy
+    )
+    collection.update_one({"_id": "long"}, {"$set": {path: 50}})
+    original = repo._read_tail
+    reads: list[int] = []
+
+    def split_between(sid: str, aid: str, projection: dict[str, Any]) -> Any:
+        reads.append(1)
+        if len(reads) == 2:
+            assert repo.archive_agent("long", "assistant") > 0
+        return original(sid, aid, projection)
+
+    repo._read_tail = split_between  # type: ignore[method-assign]
+    listener.names.clear()
+    restored = repo.restore_agent("long", "assistant")
+    assert texts(restored.messages) == expected[50:]
+    assert len(reads) >= 2 and stored_doc(collection, "long")["archive"]["count"] > 0, "the split ran in between"
+    # A window that starts past what the document keeps after such a split: the position asked for
+    # is gone, the read cannot be placed, and one aggregation reads the new state at once.
+    flat.append_messages("long", "assistant", [text_message(i) for i in range(total, 2 * total)])
+    expected = [f"message {i}" for i in range(2 * total)]
+    stored_now = len(stored_doc(collection, "long")["messages"])
+    offset = stored_doc(collection, "long")["archive"]["count"] + stored_now - (da.RESTORE_TAIL + 100)
+    collection.update_one({"_id": "long"}, {"$set": {path: offset}})
+    reads.clear()
+    listener.names.clear()
+    restored = repo.restore_agent("long", "assistant")
+    assert texts(restored.messages) == expected[offset:]
+    assert "aggregate" in listener.names, (reads, listener.names)
+    repo._read_tail = original  # type: ignore[method-assign]
+    assert texts(repo.restore_agent("long", "assistant").messages) == expected[offset:]
+    for closing in (repo, flat):
+        closing.close()
+    client.close()
