@@ -1331,36 +1331,6 @@ def append_messages_update(agent_id: str, messages: list[SessionMessage]) -> dic
     }
 
 
-def restore_agent_pipeline(session_id: str, agent_id: str, *, buckets: str | None = None) -> list[dict[str, Any]]:
-    """Agent data and the messages Strands will restore, in one round trip.
-
-    Strands restores messages from ``conversation_manager_state.removed_message_count`` on; the
-    server reads that offset from the same document and slices the array, so a sliding-window
-    agent with 10,000 stored messages transfers only its window. A window that reaches into the
-    archive brings those buckets along (``$lookup`` on the companion collection ``buckets``).
-    """
-    from .documents_archive import bucket_lookup_stage, window_fields
-
-    removed = f"${agent_data_path(agent_id, 'conversation_manager_state')}.removed_message_count"
-    offset = {"$cond": [{"$isNumber": removed}, {"$max": [{"$toInt": removed}, 0]}, 0]}
-    stages: list[dict[str, Any]] = [
-        {"$match": {ID: session_id}},
-        {"$project": {agent_path(agent_id): 1, "size": {"$bsonSize": "$$ROOT"}}},  # the whole document's size
-        {
-            "$project": {
-                ID: 0,
-                "agent_data": f"${agent_data_path(agent_id)}",
-                "next_message_id": next_message_id_expr(agent_id),
-                **window_fields(f"${agent_path(agent_id)}", offset, None),
-                "size": "$size",
-            }
-        },
-    ]
-    if buckets is not None:
-        stages.append(bucket_lookup_stage(buckets))
-    return stages
-
-
 def set_aside_filter(session_id: str, agent_id: str, first_message_id: int, next_message_id: int) -> dict[str, Any]:
     """Nobody runs a turn, nothing was appended since the restore, and the tail was not moved already."""
     return {

@@ -541,121 +541,30 @@ def split_message_update(agent_id: str, update: Mapping[str, Any]) -> tuple[dict
     return bucket, session
 
 
-# ---- the restore's fast path: a find of the document's tail ------------------------------------------------
-
-#: The restore reads the agent with at most this many of its newest in-document messages in one
-#: plain ``find`` (a projection ``$slice``, no aggregation: 0.6 ms instead of 4-5 ms on a 130 KiB
-#: document). A policy keeps fewer than this in the document; a window further back in a longer
-#: array (no policy, a session from the original library) is read with a second ``find`` from
-#: exactly its first position (:class:`ReadFrom`).
-RESTORE_TAIL = 512
-#: ... and the newest this many bucket entries (about 100 bytes each): a window reaching into the
-#: archive reads those buckets by ``_id``. A window reaching further back reads the whole list with
-#: a second ``find`` (``whole_list``).
-RESTORE_TAIL_BUCKETS = 32
-#: ``$slice: [skip, n]`` needs a count: this one means "to the end".
-_TO_THE_END = 2**31 - 1
+# ---- the restore's find: exactly the window, computed by the server ----------------------------------------
 
 
-@dataclass(frozen=True)
-class ReadFrom:
-    """``tail_window``'s answer when a read did not reach the window: read again like this.
+def restore_window_projection(agent_id: str, *, size: bool = False) -> dict[str, Any]:
+    """A ``find`` projection returning the agent and exactly the messages Strands restores.
 
-    ``position`` is where the in-document part of the window starts (None: the newest messages
-    again), ``whole_list`` whether every bucket entry is needed.
+    The same window expressions as the restore aggregation (:func:`window_fields`): the server
+    reads the offset from the agent's conversation manager state, slices the in-document part of
+    the window, and lists the ids of the buckets it reaches into (read by ``_id`` afterwards, in
+    batches, so no reply size limit applies). A find evaluates them without the aggregation's
+    pipeline stages: a sliding-window agent of a 2,000-message document transfers its 40
+    messages, not its array. ``size`` adds the document's BSON size (for the size check).
     """
-
-    position: int | None = None
-    whole_list: bool = False
-
-
-def restore_tail(policy: ArchivePolicy | None) -> int:
-    if policy is None:
-        return RESTORE_TAIL
-    return max(RESTORE_TAIL, 2 * (policy.max_messages + policy.bucket_messages))
-
-
-def restore_tail_projection(
-    agent_id: str, tail: int, *, read_from: ReadFrom | None = None, size: bool = False
-) -> dict[str, Any]:
-    """The agent, its newest ``tail`` in-document messages (or all from ``read_from.position`` on),
-    its newest bucket entries (or all), and ``stored``: the array's length counted by the server,
-    which places the messages read. ``size`` adds the document's BSON size (for the size check)."""
-    whole_list = read_from is not None and read_from.whole_list
-    position = None if read_from is None else read_from.position
-    messages: Any = {"$slice": -tail}
-    if position is not None:  # from a position on; from the first, a plain inclusion (no skip to compute)
-        messages = 1 if position == 0 else {"$slice": [position, _TO_THE_END]}
-    array = f"${d.messages_path(agent_id)}"
-    projection: dict[str, Any] = {
+    agent = f"${d.agent_path(agent_id)}"
+    removed = f"{agent}.{d.AGENT_DATA}.conversation_manager_state.removed_message_count"
+    offset = {"$cond": [{"$isNumber": removed}, {"$max": [{"$toInt": removed}, 0]}, 0]}
+    fields = window_fields(agent, offset, None)
+    fields.pop("lookup_ids")  # buckets come by a find, not a $lookup
+    projection = {
         d.ID: 0,
-        d.agent_data_path(agent_id): 1,
-        d.next_message_id_path(agent_id): 1,
-        archive_path(agent_id, ARCHIVE_COUNT): 1,
-        archive_path(agent_id, ARCHIVE_BUCKETS): 1 if whole_list else {"$slice": -RESTORE_TAIL_BUCKETS},
-        d.messages_path(agent_id): messages,
-        "stored": {"$size": {"$cond": [{"$isArray": array}, array, []]}},
+        "agent_data": f"{agent}.{d.AGENT_DATA}",
+        "next_message_id": d.next_message_id_expr(agent_id),
+        **fields,
     }
     if size:
         projection["size"] = {"$bsonSize": "$$ROOT"}
     return projection
-
-
-def removed_offset(agent_data: Mapping[str, Any]) -> int:
-    """Strands' restore offset, read as the restore pipeline reads it (a number, else 0)."""
-    state = agent_data.get("conversation_manager_state")
-    removed = state.get("removed_message_count") if isinstance(state, Mapping) else None
-    if isinstance(removed, bool) or not isinstance(removed, int | float):
-        return 0
-    return max(int(removed), 0)
-
-
-def tail_window(
-    doc: Mapping[str, Any], agent_id: str, read_from: ReadFrom | None = None
-) -> dict[str, Any] | ReadFrom | None:
-    """The restore's window out of a read by :func:`restore_tail_projection`, or how to read it.
-
-    The server's ``stored`` count places the messages read: the newest ones, or (``read_from``)
-    those from a position on. A :class:`ReadFrom` answer says what the next read must bring (older
-    in-document messages, every bucket entry); None means this read cannot be placed (no count,
-    or the array changed under the position asked for): the caller reads another way. A window
-    reaching into the archive lists its buckets' ids in ``bucket_ids`` (read by ``_id``, then cut
-    by :func:`slice_bucket`). ``{}`` means no such agent.
-    """
-    agent = (doc.get(d.AGENTS) or {}).get(agent_id)
-    if not isinstance(agent, Mapping) or agent.get(d.AGENT_DATA) is None:
-        return {}
-    messages = agent.get(d.MESSAGES)
-    messages = list(messages) if isinstance(messages, list) else []
-    stored = doc.get("stored")
-    if not isinstance(stored, int) or isinstance(stored, bool) or stored < len(messages):
-        return None
-    asked = None if read_from is None else read_from.position
-    begin = stored - len(messages)  # the array position of messages[0]: they run to its end
-    if asked is not None and begin != asked:
-        return None
-    archive = agent.get(ARCHIVE)
-    archived = int(archive.get(ARCHIVE_COUNT) or 0) if isinstance(archive, Mapping) else 0
-    offset = removed_offset(agent[d.AGENT_DATA])
-    whole_list = read_from is not None and read_from.whole_list
-    bucket_ids: list[Any] = []
-    if offset < archived:
-        entries = list(archive.get(ARCHIVE_BUCKETS) or []) if isinstance(archive, Mapping) else []
-        if not whole_list and (not entries or int(entries[0][START]) > offset):
-            return ReadFrom(0 if begin > 0 else None, whole_list=True)
-        # Read by a find, the buckets come in batches: no reply size limit applies (unlike a $lookup).
-        bucket_ids = [e[BUCKET_ID] for e in entries if int(e[START]) + int(e[COUNT]) > offset]
-    first = max(offset - archived, 0)  # where the window's in-document part starts
-    if first < begin:
-        return ReadFrom(first, whole_list=whole_list)
-    counter = agent.get(d.NEXT_MESSAGE_ID)
-    if counter is None:  # written before the counter existed: the newest id (the array's end) + 1
-        counter = max((int(m.get(d.MESSAGE_ID) or 0) for m in messages), default=-1) + 1
-    return {
-        "agent_data": agent[d.AGENT_DATA],
-        "next_message_id": int(counter),
-        "offset": offset,
-        "stored": stored,
-        "messages": messages[first - begin :],
-        "bucket_ids": bucket_ids,
-    }

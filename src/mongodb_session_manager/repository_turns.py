@@ -23,6 +23,7 @@ from . import documents_archive as da
 from .errors import (
     AgentNotFoundError,
     MessageConflictError,
+    MessageNotFoundError,
     SessionNotFoundError,
     TurnLeaseLostError,
 )
@@ -159,90 +160,54 @@ class TurnStorageMixin:
     def restore_agent(self, session_id: str, agent_id: str) -> RestoredAgent | None:
         """The agent and the messages from its conversation manager's offset on.
 
-        Plain ``find``s: the agent with its newest messages (a sliding-window agent's whole window:
-        one round trip), then, only if its window starts earlier, the document from that position
-        and the archive buckets it reaches into. Returns None when the agent does not exist (the
-        session must). The replies are decoded by the driver in C; values are walked in Python only
-        when the raw bytes show something to repair (:func:`d.needs_repair`).
+        One ``find`` whose projection the server computes: the agent and exactly its window's
+        in-document messages (a sliding-window agent transfers its 40 messages, whatever the
+        document holds), then, only if the window reaches into the archive, one ``find`` of those
+        buckets by ``_id``. Returns None when the agent does not exist (the session must). The
+        replies are decoded by the driver in C; values are walked in Python only when the raw
+        bytes show something to repair (:func:`d.needs_repair`).
         """
         sid, aid = self._ids(session_id, agent_id)
-        found = self._restore_by_finds(sid, aid)
-        if found is not None:
-            return found or None
-        # The document changed between two reads (a split moved messages) or a listed bucket
-        # vanished: one aggregation reads everything at once.
-        with self._translate(sid, aid):
-            pipeline = d.restore_agent_pipeline(sid, aid, buckets=self.buckets_name)
-            docs = list(self._raw_collection().aggregate(pipeline))
-        if not docs:
-            raise SessionNotFoundError("session does not exist", session_id=sid, agent_id=aid)
-        raw = bytes(docs[0].raw)  # a memoryview: searching it would go byte by byte in Python
-        doc = bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS)
-        size = int(doc.get("size") or 0)
-        self._remember_size(sid, size)
-        self._remember_stored(sid, aid, int(doc.get("stored") or 0))
-        flags = RawFlags.of(raw)
-        missing = da.window_needs_query(doc)
-        if missing:  # a window too large for one reply: its buckets come by a second query
-            fetched, more = self._read_buckets(missing)
-            flags |= more
-            offset = int(doc.get("offset") or 0)
-            doc["buckets"] = [da.slice_bucket(bucket, offset, da.NO_END) for bucket in fetched]
-        messages = da.join_window(doc)
-        if flags.blobs:  # large blocks stored out of line: one more query brings them all
-            with self._translate(sid, aid):
-                messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS)
-        return _restored(aid, doc, messages, flags)
+        for _ in range(2):  # a listed bucket vanished (purged meanwhile): the document lists anew
+            found = self._restore_by_find(sid, aid)
+            if found is not None:
+                return found or None
+        # Listed twice and still missing: restoring without them would silently lose messages.
+        raise MessageNotFoundError("archived messages the session lists are missing", session_id=sid, agent_id=aid)
 
-    def _restore_by_finds(self, sid: str, aid: str) -> RestoredAgent | Literal[False] | None:
-        """The restore with plain ``find``s, no aggregation; False: no such agent; None: read another way.
+    def _restore_by_find(self, sid: str, aid: str) -> RestoredAgent | Literal[False] | None:
+        """The window by plain ``find``s; False: no such agent; None: a listed bucket is missing.
 
-        A sliding-window agent's window lies in the document's newest messages (a policy keeps more
-        than Strands' 40), so the first read answers it. A window starting earlier in the document
-        reads it again from exactly that position; one reaching back past the bucket entries read
-        reads every entry. Each decision uses one read alone, so a split between reads cannot mix two
-        states of the document. Without a policy the document's size comes along (for the size
-        check); with one, splits keep it small and the size check measures it after the next writes.
+        Without a policy the document's size comes along (it feeds the size check); with one,
+        splits keep the document small and the size check measures it after the next writes.
         """
-        tail = da.restore_tail(self.archive_policy)
         size = self.archive_policy is None
-        doc, flags = self._read_tail(sid, aid, da.restore_tail_projection(aid, tail, size=size))
-        window = da.tail_window(doc, aid)
-        for _ in range(2):  # at most: older in-document messages, then every bucket entry as well
-            if not isinstance(window, da.ReadFrom):
-                break
-            read_from = window
-            doc, flags = self._read_tail(
-                sid, aid, da.restore_tail_projection(aid, tail, read_from=read_from, size=size)
-            )
-            window = da.tail_window(doc, aid, read_from)
-        if window is None or isinstance(window, da.ReadFrom):
-            return None
-        if not window:
+        with self._translate(sid, aid):
+            found = self._raw_collection().find_one({d.ID: sid}, da.restore_window_projection(aid, size=size))
+        if found is None:
+            raise SessionNotFoundError("session does not exist", session_id=sid, agent_id=aid)
+        raw = bytes(found.raw)
+        doc = bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS)
+        if doc.get("agent_data") is None:
             return False
+        flags = RawFlags.of(raw)
         if size:
             self._remember_size(sid, int(doc.get("size") or 0))
-        self._remember_stored(sid, aid, window["stored"])
-        messages = window["messages"]
-        if window["bucket_ids"]:  # the window reaches into the archive: read its buckets by _id
-            fetched, more = self._read_buckets(window["bucket_ids"])
-            if len(fetched) != len(window["bucket_ids"]):
-                return None  # a listed bucket vanished (the session was purged meanwhile): read it again
+        self._remember_stored(sid, aid, int(doc.get("stored") or 0))
+        messages = list(doc.get(d.MESSAGES) or [])
+        ids = list(doc.get("bucket_ids") or [])
+        if ids:  # the window reaches into the archive: its buckets by _id
+            fetched, more = self._read_buckets(ids)
+            if len(fetched) != len(ids):
+                return None
             flags |= more
-            sliced = [da.slice_bucket(bucket, window["offset"], da.NO_END) for bucket in fetched]
+            offset = int(doc.get("offset") or 0)
+            sliced = [da.slice_bucket(bucket, offset, da.NO_END) for bucket in fetched]
             messages = da.join_window({"buckets": sliced, "messages": messages})
         if flags.blobs:
             with self._translate(sid, aid):
                 messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS)
-        return _restored(aid, window, messages, flags)
-
-    def _read_tail(self, sid: str, aid: str, projection: dict[str, Any]) -> tuple[dict[str, Any], RawFlags]:
-        with self._translate(sid, aid):
-            found = self._raw_collection().find_one({d.ID: sid}, projection)
-        if found is None:
-            raise SessionNotFoundError("session does not exist", session_id=sid, agent_id=aid)
-        raw = bytes(found.raw)
-        return bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS), RawFlags.of(raw)
+        return _restored(aid, doc, messages, flags)
 
     def _read_buckets(self, ids: list[Any]) -> tuple[list[dict[str, Any]], RawFlags]:
         """Listed buckets by ``_id``, decoded, and what their raw bytes hold."""

@@ -115,58 +115,9 @@ def test_a_window_larger_than_one_reply_is_read_by_a_second_query() -> None:
     assert da.window_needs_query({"bucket_ids": []}) == []
 
 
-def test_the_restore_tail_answers_windows_in_the_document_and_says_what_to_read_otherwise() -> None:
-    def doc(messages: int, archived: int, removed: int, counter: int | None = None, stored: int | None = None) -> dict:
-        agent: dict = {
-            "agent_data": {"conversation_manager_state": {"removed_message_count": removed}},
-            "messages": [{"message_id": archived + i} for i in range(messages)],
-        }
-        if archived:
-            agent["archive"] = {"count": archived}
-        if counter is not None:
-            agent["next_message_id"] = counter
-        return {"agents": {"a": agent}, "stored": messages if stored is None else stored}
-
-    window = da.tail_window(doc(150, 1000, 1110, counter=1150), "a")
-    assert isinstance(window, dict) and [m["message_id"] for m in window["messages"]] == list(range(1110, 1150))
-    assert (window["offset"], window["next_message_id"], window["stored"]) == (1110, 1150, 150)
-    assert da.tail_window(doc(150, 1000, 900), "a") == da.ReadFrom(None, whole_list=True), "unlisted archive"
-    reaching = doc(150, 1000, 950, counter=1150)
-    reaching["agents"]["a"]["archive"]["buckets"] = [
-        {"id": "b9", "start": 900, "count": 100, "bytes": 10},
-        {"id": "b8", "start": 800, "count": 100, "bytes": 10},
-    ][::-1]
-    window = da.tail_window(reaching, "a")
-    assert isinstance(window, dict) and window["bucket_ids"] == ["b9"], "only the newest buckets it reaches into"
-    assert len(window["messages"]) == 150, "all in-document messages follow the archived part"
-    reaching["agents"]["a"]["agent_data"]["conversation_manager_state"]["removed_message_count"] = 700
-    assert da.tail_window(reaching, "a") == da.ReadFrom(None, whole_list=True), "older than the entries read"
-    older = [{"id": f"b{i}", "start": 100 * i, "count": 100} for i in range(8)]
-    reaching["agents"]["a"]["archive"]["buckets"][0:0] = older
-    window = da.tail_window(reaching, "a", da.ReadFrom(None, whole_list=True))
-    assert isinstance(window, dict) and window["bucket_ids"] == ["b7", "b8", "b9"], "the whole list answers it"
-
-    # A long array (no policy, a session from the original library): the server's count places the tail.
-    long = doc(512, 0, 1960, stored=2000)
-    window = da.tail_window(long, "a")
-    assert isinstance(window, dict) and len(window["messages"]) == 40, "a sliding window lies in the tail"
-    assert [m["message_id"] for m in window["messages"]][:1] == [1960 - 1488], "positions from the count"
-    long["agents"]["a"]["agent_data"]["conversation_manager_state"]["removed_message_count"] = 100
-    assert da.tail_window(long, "a") == da.ReadFrom(100), "read again from exactly the window's start"
-    again = doc(1900, 0, 100, stored=2000)
-    window = da.tail_window(again, "a", da.ReadFrom(100))
-    assert isinstance(window, dict) and len(window["messages"]) == 1900
-    assert da.tail_window(again, "a", da.ReadFrom(90)) is None, "the array changed under the position asked"
-    assert da.tail_window({"agents": {"a": {"agent_data": {}, "messages": []}}}, "a") is None, "no count"
-    legacy = da.tail_window(doc(10, 0, 4), "a")
-    assert isinstance(legacy, dict) and legacy["next_message_id"] == 10, "no counter: the newest id + 1"
-    assert da.tail_window({"agents": {}}, "a") == {}, "no such agent"
-    projection = da.restore_tail_projection("a", 512, read_from=da.ReadFrom(0, whole_list=True), size=True)
-    assert projection["agents.a.messages"] == 1 and projection["agents.a.archive.buckets"] == 1
-    assert "size" in projection and "stored" in projection
-    assert da.restore_tail_projection("a", 512, read_from=da.ReadFrom(7))["agents.a.messages"] == {
-        "$slice": [7, 2**31 - 1]
-    }
-    assert da.removed_offset({"conversation_manager_state": {"removed_message_count": True}}) == 0
-    assert da.removed_offset({"conversation_manager_state": {"removed_message_count": 7.9}}) == 7
-    assert da.restore_tail(None) == 512 and da.restore_tail(da.ArchivePolicy(max_messages=1000)) == 2200
+def test_the_restore_find_projects_exactly_the_window_without_pipeline_stages() -> None:
+    projection = da.restore_window_projection("a")
+    assert projection["agent_data"] == "$agents.a.agent_data"
+    assert {"messages", "bucket_ids", "offset", "stored", "next_message_id"} <= set(projection)
+    assert "lookup_ids" not in projection, "buckets come by a find, in batches"
+    assert "size" not in projection and "size" in da.restore_window_projection("a", size=True)

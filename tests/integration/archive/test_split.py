@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import bson
 import pytest
 from bson import ObjectId
 from pymongo import MongoClient
@@ -17,7 +18,6 @@ from strands.agent.conversation_manager import SlidingWindowConversationManager
 from strands.types.session import Session, SessionAgent, SessionMessage, SessionType
 
 from mongodb_session_manager import ArchivePolicy, MongoDBSessionRepository
-from mongodb_session_manager import documents_archive as da
 from mongodb_session_manager.errors import MessageNotFoundError, SessionNotFoundError
 from mongodb_session_manager.testing import ScriptedModel, converse_violation
 
@@ -280,12 +280,12 @@ def test_a_window_reaching_into_the_archive_is_plain_finds_and_exact(mongo_uri, 
     for i in range(100):  # buckets of 2: more than the newest entries the tail read brings
         repo.create_message("w", "assistant", text_message(i))
     archived = stored_doc(collection, "w")["archive"]["count"]
-    assert len(stored_doc(collection, "w")["archive"]["buckets"]) > da.RESTORE_TAIL_BUCKETS
+    assert len(stored_doc(collection, "w")["archive"]["buckets"]) > 32
     expected = [f"message {i}" for i in range(100)]
     path = "agents.assistant.agent_data.conversation_manager_state.removed_message_count"
-    # In the document: the tail alone. In the newest buckets: they follow by _id. Further back: the tail
-    # again with every bucket entry (one consistent read), then the buckets. Never an aggregation.
-    cases = ((archived + 1, ["find"]), (archived - 1, ["find", "find"]), (0, ["find", "find", "find"]))
+    # In the document: one find of exactly the window. Into the archive: its buckets follow by _id,
+    # however far back. Never an aggregation.
+    cases = ((archived + 1, ["find"]), (archived - 1, ["find", "find"]), (0, ["find", "find"]))
     for offset, commands in cases:
         collection.update_one({"_id": "w"}, {"$set": {path: offset}})
         listener.names.clear()
@@ -296,77 +296,60 @@ def test_a_window_reaching_into_the_archive_is_plain_finds_and_exact(mongo_uri, 
     client.close()
 
 
-def test_a_long_one_document_array_restores_with_finds_from_exactly_its_window(mongo_uri, db_name, collection):
+def test_a_long_one_document_array_restores_exactly_its_window_with_one_find(mongo_uri, db_name, collection):
     """No policy, or a session from the original library before its first write: thousands of
-    messages in the document. The server's count places the newest messages, so a sliding window
-    is one find; a window further back is read again from exactly its first position."""
+    messages in the document. The server cuts the window, so a sliding-window agent transfers only
+    its window, and any window is one find."""
     from pymongo import monitoring
 
-    class Names(monitoring.CommandListener):
+    class Replies(monitoring.CommandListener):
         def __init__(self) -> None:
             self.names: list[str] = []
+            self.bytes = 0
 
         def started(self, event: monitoring.CommandStartedEvent) -> None:
             self.names.append(event.command_name)
 
-        def succeeded(self, event: Any) -> None: ...
+        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+            self.bytes += len(bson.encode(event.reply))
 
         def failed(self, event: Any) -> None: ...
 
-    listener = Names()
+    listener = Replies()
     client: MongoClient[Any] = MongoClient(mongo_uri, event_listeners=[listener])
     flat = MongoDBSessionRepository(
         client=client, database_name=db_name, collection_name="sessions", archive_policy=None
     )
     new_session(flat, "long")
-    total = da.RESTORE_TAIL + 300
+    total = 2_000
     flat.append_messages("long", "assistant", [text_message(i) for i in range(total)])
     expected = [f"message {i}" for i in range(total)]
     path = "agents.assistant.agent_data.conversation_manager_state.removed_message_count"
-    for offset, commands in ((total - 40, ["find"]), (100, ["find", "find"]), (0, ["find", "find"])):
+    replies: dict[int, int] = {}
+    for offset in (total - 40, 100, 0):
         collection.update_one({"_id": "long"}, {"$set": {path: offset}})
         listener.names.clear()
+        listener.bytes = 0
         restored = flat.restore_agent("long", "assistant")
         assert texts(restored.messages) == expected[offset:], offset
         assert [m.message_id for m in restored.messages][:1] == [offset]
-        assert listener.names == commands, (offset, listener.names)
+        assert listener.names == ["find"], (offset, listener.names)
         assert restored.next_message_id == total
+        replies[offset] = listener.bytes
+    assert replies[total - 40] * 20 < replies[0], "a sliding window transfers its window, not the array"
 
-    # The same document under a policy, and a split landing between the two reads: each decision
-    # uses one read alone, so the restore follows the moved messages into the buckets, still exact.
-    policy = ArchivePolicy(max_messages=100, keep_messages=50, bucket_messages=50)
+    # Listed buckets that are gone (a purge racing the restore, or a damaged archive): read again, and
+    # if they are still missing, a typed error rather than a history with a silent hole.
     repo = MongoDBSessionRepository(
-        client=client, database_name=db_name, collection_name="sessions", archive_policy=policy
+        client=client, database_name=db_name, collection_name="sessions", archive_policy=SMALL
     )
-    collection.update_one({"_id": "long"}, {"$set": {path: 50}})
-    original = repo._read_tail
-    reads: list[int] = []
-
-    def split_between(sid: str, aid: str, projection: dict[str, Any]) -> Any:
-        reads.append(1)
-        if len(reads) == 2:
-            assert repo.archive_agent("long", "assistant") > 0
-        return original(sid, aid, projection)
-
-    repo._read_tail = split_between  # type: ignore[method-assign]
-    listener.names.clear()
-    restored = repo.restore_agent("long", "assistant")
-    assert texts(restored.messages) == expected[50:]
-    assert len(reads) >= 2 and stored_doc(collection, "long")["archive"]["count"] > 0, "the split ran in between"
-    # A window that starts past what the document keeps after such a split: the position asked for
-    # is gone, the read cannot be placed, and one aggregation reads the new state at once.
-    flat.append_messages("long", "assistant", [text_message(i) for i in range(total, 2 * total)])
-    expected = [f"message {i}" for i in range(2 * total)]
-    stored_now = len(stored_doc(collection, "long")["messages"])
-    offset = stored_doc(collection, "long")["archive"]["count"] + stored_now - (da.RESTORE_TAIL + 100)
-    collection.update_one({"_id": "long"}, {"$set": {path: offset}})
-    reads.clear()
-    listener.names.clear()
-    restored = repo.restore_agent("long", "assistant")
-    assert texts(restored.messages) == expected[offset:]
-    assert "aggregate" in listener.names, (reads, listener.names)
-    repo._read_tail = original  # type: ignore[method-assign]
-    assert texts(repo.restore_agent("long", "assistant").messages) == expected[offset:]
+    new_session(repo, "holed")
+    for i in range(20):
+        repo.create_message("holed", "assistant", text_message(i))
+    bucket = stored_doc(collection, "holed")["archive"]["buckets"][0]["id"]
+    client[db_name]["sessions_messages"].delete_one({"_id": bucket})
+    with pytest.raises(MessageNotFoundError, match="the session lists are missing"):
+        repo.restore_agent("holed", "assistant")
     for closing in (repo, flat):
         closing.close()
     client.close()
