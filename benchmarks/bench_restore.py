@@ -7,20 +7,26 @@ JSON file per message, read back from the page cache) is the baseline, measured 
 
 Target: MongoDB at least 5x faster.
 
-Then a 2,000-message session is read back three ways, each to Strands' message dicts:
+Then a new Agent resumes a 2,000-message session (manager construction, every read, every
+conversion, Strands' restore), three ways, interleaved in one run on one server:
 
-* the upstream v0.2.7 access pattern (the baseline): ``find_one`` of the agent's whole message array,
-  sorted by ``created_at`` in Python, then one ``SessionMessage`` built per stored message;
-* a plain driver ``find_one`` of the same document, converting nothing (the floor);
-* this library's restore read (``repository.restore_agent``): one aggregation that returns the agent
-  and its message window, decoded by the driver, walked in Python only if something needs repair.
+* upstream v0.2.7 (the baseline): the reads the original library made, re-created in
+  ``upstream_v027.py``: three ``createIndexes``, the whole session document, the agent (with its
+  whole message array), the message array again, sorted and converted in Python;
+* this library on its default storage (the oldest messages in archive buckets), and on one
+  document (a session ported from the original, before its first write splits it);
+* a plain driver ``find_one`` of the one document, converting nothing (the floor).
 
-Targets: at most a quarter of the upstream pattern's time, at most twice the plain ``find_one``.
+Once for the whole history, once for a sliding-window agent (Strands' default conversation
+manager, 40 messages) whose window has slid. The message read alone (``restore_agent`` vs the
+original's ``list_messages``) is printed too.
+Targets: at most a quarter of upstream's time, at most twice the plain ``find_one``.
 Run: uv run python benchmarks/bench_restore.py
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import tempfile
@@ -44,6 +50,7 @@ from strands import Agent
 from strands.session.file_session_manager import FileSessionManager
 from strands.session.session_manager import SessionManager
 from strands.types.session import SessionMessage
+from upstream_v027 import UpstreamReads, upstream_manager
 
 from mongodb_session_manager import MongoDBSessionManagerFactory
 from mongodb_session_manager.mongodb_session_repository import MongoDBSessionRepository
@@ -134,136 +141,117 @@ def run(uri: str) -> Result:
 
 
 def restore_read_vs_upstream(uri: str, db: str, result: Result) -> None:
-    """The 2,000-message read: ours vs upstream v0.2.7's pattern vs a bare ``find_one``."""
+    """A 2,000-message session resumed end to end: this library vs upstream v0.2.7 vs a bare ``find_one``."""
     client: MongoClient[Any] = MongoClient(uri)
-    # One document, as upstream stored it (archive_policy=None): upstream's pattern reads the whole history
-    # from the session document. Restores across the archive are measured by bench_growth.py.
-    repo = MongoDBSessionRepository(client=client, database_name=db, collection_name="sessions", archive_policy=None)
-    factory = MongoDBSessionManagerFactory(client=client, database_name=db, collection_name="sessions")
-    sid = "restore-2000"
-    agent = Agent(agent_id=AGENT, model=ScriptedModel(), session_manager=factory.create_session_manager(sid))
+    one, split = "restore-2000", "restore-2000-split"
     records = [SessionMessage(message=message(i), message_id=i) for i in range(LARGE)]
+    # One document, as upstream stored it (and as a session ported from it looks until its next write).
+    flat = MongoDBSessionRepository(client=client, database_name=db, collection_name="sessions", archive_policy=None)
+    flat_factory = MongoDBSessionManagerFactory(
+        client=client, database_name=db, collection_name="sessions", archive_policy=None
+    )
+    Agent(agent_id=AGENT, model=ScriptedModel(), session_manager=flat_factory.create_session_manager(one))
     for start in range(0, LARGE, 500):
-        repo.append_messages(sid, AGENT, records[start : start + 500])
-    del agent
-    collection = client[db]["sessions"].with_options(codec_options=repo.collection.codec_options)
+        flat.append_messages(one, AGENT, records[start : start + 500])
+    # The same messages as this library stores them by default: appended one at a time, as turns do,
+    # the default ArchivePolicy moves the oldest into buckets as it goes.
+    factory = MongoDBSessionManagerFactory(client=client, database_name=db, collection_name="sessions")
+    default = MongoDBSessionRepository(client=client, database_name=db, collection_name="sessions")
+    Agent(agent_id=AGENT, model=ScriptedModel(), session_manager=factory.create_session_manager(split))
+    for record in records:
+        default.append_messages(split, AGENT, [record])
+    plain = client[db]["sessions"]  # the driver's defaults, as a plain call (and upstream's client) has them
 
-    def upstream(offset: int = 0) -> None:
-        # v0.2.7's list_messages: the agent's whole array, sorted by created_at in Python, sliced at
-        # Strands' offset, then one SessionMessage per stored dict (metric fields dropped).
-        doc = collection.find_one({"_id": sid}, {f"agents.{AGENT}.messages": 1})
-        stored = doc["agents"][AGENT]["messages"]
-        stored.sort(key=lambda m: m.get("created_at", ""))
-        dropped = ("event_loop_metrics", "latency_ms", "input_tokens", "output_tokens")
-        converted = [
-            SessionMessage(**{k: v for k, v in m.items() if k not in dropped}).to_message() for m in stored[offset:]
-        ]
-        assert len(converted) == LARGE - offset
+    def resume(make_manager: Callable[[], SessionManager], expected: int) -> Callable[[], None]:
+        def run() -> None:
+            agent = Agent(agent_id=AGENT, model=ScriptedModel(), session_manager=make_manager(), callback_handler=None)
+            if len(agent.messages) != expected:
+                raise AssertionError(f"restored {len(agent.messages)} messages, expected {expected}")
+
+        return run
 
     def find_one() -> None:
-        assert collection.find_one({"_id": sid}) is not None
+        assert plain.find_one({"_id": one}) is not None
 
-    def ours(expected: int = LARGE) -> None:
-        restored = repo.restore_agent(sid, AGENT)
-        assert restored is not None and len([m.to_message() for m in restored.messages]) == expected
+    def upstream_list_messages() -> None:
+        assert len([m.to_message() for m in UpstreamReads(client, db, "sessions").list_messages(one, AGENT)]) == LARGE
 
-    for operation in (upstream, find_one, ours):
-        measure(operation, repeat=0, warmup=WARMUP)
-    samples: dict[str, list[float]] = {"upstream": [], "find_one": [], "ours": []}
-    for _ in range(REPEAT):
-        for name, operation in (("upstream", upstream), ("find_one", find_one), ("ours", ours)):
-            samples[name] += measure(operation, repeat=1, warmup=0).samples
-    stats = {name: Stats(values) for name, values in samples.items()}
+    def our_read() -> None:
+        restored = default.restore_agent(split, AGENT)
+        assert restored is not None and len([m.to_message() for m in restored.messages]) == LARGE
 
-    # The same session as a sliding-window agent leaves it (Strands' default conversation manager,
-    # 40 messages): Strands restores from removed_message_count, so only the window is needed.
+    def interleaved(operations: dict[str, Callable[[], None]]) -> dict[str, Stats]:
+        # Round-robin, so background noise (checkpoints, the page cache) hits every operation alike.
+        for operation in operations.values():
+            measure(operation, repeat=0, warmup=WARMUP)
+        samples: dict[str, list[float]] = {name: [] for name in operations}
+        for _ in range(REPEAT):
+            for name, operation in operations.items():
+                # Each sample starts from a collected heap: otherwise a full collection that one
+                # operation's garbage made due lands on whichever runs next (p95s of 60-90 ms).
+                gc.collect()
+                samples[name] += measure(operation, repeat=1, warmup=0).samples
+        return {name: Stats(values) for name, values in samples.items()}
+
+    whole = interleaved(
+        {
+            "upstream": resume(lambda: upstream_manager(client, db, "sessions", one), LARGE),
+            "ours": resume(lambda: factory.create_session_manager(split), LARGE),
+            "ours_one_document": resume(lambda: factory.create_session_manager(one), LARGE),
+            "find_one": find_one,
+            "upstream_list_messages": upstream_list_messages,
+            "restore_agent": our_read,
+        }
+    )
+    # Strands' default conversation manager is a 40-message sliding window: once it has slid, a
+    # restore starts at removed_message_count and needs only the window.
     window = 40
-    collection.update_one(
-        {"_id": sid},
-        {"$set": {f"agents.{AGENT}.agent_data.conversation_manager_state.removed_message_count": LARGE - window}},
+    path = f"agents.{AGENT}.agent_data.conversation_manager_state.removed_message_count"
+    for sid in (one, split):
+        plain.update_one({"_id": sid}, {"$set": {path: LARGE - window}})
+    windowed = interleaved(
+        {
+            "upstream": resume(lambda: upstream_manager(client, db, "sessions", one), window),
+            "ours": resume(lambda: factory.create_session_manager(split), window),
+            "ours_one_document": resume(lambda: factory.create_session_manager(one), window),
+        }
     )
-    windowed: dict[str, list[float]] = {"upstream": [], "ours": []}
-    for warm in (lambda: upstream(LARGE - window), lambda: ours(window)):
-        measure(warm, repeat=0, warmup=WARMUP)
-    for _ in range(REPEAT):
-        windowed["upstream"] += measure(lambda: upstream(LARGE - window), repeat=1, warmup=0).samples
-        windowed["ours"] += measure(lambda: ours(window), repeat=1, warmup=0).samples
-    window_stats = {name: Stats(values) for name, values in windowed.items()}
-
-    # The same 2,000 messages as this library stores them by default (ArchivePolicy(): the oldest in
-    # buckets, the newest in the document), against upstream's read of its own one-document layout.
-    split_sid = "restore-2000-split"
-    split_repo = MongoDBSessionRepository(client=client, database_name=db, collection_name="sessions")
-    factory.create_session_manager(split_sid).close()
-    agent = Agent(agent_id=AGENT, model=ScriptedModel(), session_manager=factory.create_session_manager(split_sid))
-    del agent
-    for record in records:  # one append at a time, as turns store them: the policy splits as it goes
-        split_repo.append_messages(split_sid, AGENT, [record])
-    collection.update_one(
-        {"_id": split_sid},
-        {"$set": {f"agents.{AGENT}.agent_data.conversation_manager_state.removed_message_count": LARGE - window}},
-    )
-
-    def ours_split(expected: int = window) -> None:
-        restored = split_repo.restore_agent(split_sid, AGENT)
-        assert restored is not None and len([m.to_message() for m in restored.messages]) == expected
-
-    measure(ours_split, repeat=0, warmup=WARMUP)
-    split_samples: list[float] = []
-    upstream_again: list[float] = []
-    for _ in range(REPEAT):
-        upstream_again += measure(lambda: upstream(LARGE - window), repeat=1, warmup=0).samples
-        split_samples += measure(ours_split, repeat=1, warmup=0).samples
-    split_stats = {"upstream": Stats(upstream_again), "ours": Stats(split_samples)}
-    split_repo.close()
-    factory.close()
+    for closing in (flat, default, flat_factory, factory):
+        closing.close()
     client.close()
 
-    print(f"  reading a {LARGE:,}-message session back to Strands messages")
-    print(line("upstream v0.2.7 pattern: find_one + convert (baseline)", stats["upstream"]))
-    print(line("plain find_one, nothing converted", stats["find_one"], stats["upstream"]))
-    print(line("restore_agent (no policy: one aggregation)", stats["ours"], stats["upstream"]))
-    print(f"  the same session restored by a sliding-window agent ({window}-message window)")
-    print(line("upstream v0.2.7 pattern (baseline)", window_stats["upstream"]))
-    print(line("restore_agent", window_stats["ours"], window_stats["upstream"]))
-    print("  the same messages as this library stores them by default (archived), sliding-window agent")
-    print(line("upstream v0.2.7 pattern on its one document (baseline)", split_stats["upstream"]))
-    print(line("restore_agent, default ArchivePolicy", split_stats["ours"], split_stats["upstream"]))
-    vs_upstream_split = split_stats["ours"].median / split_stats["upstream"].median
-    result.figures[f"read_{LARGE}_sliding_window_default_policy"] = {n: v.summary() for n, v in split_stats.items()}
-    vs_upstream = stats["ours"].median / stats["upstream"].median
-    vs_upstream_window = window_stats["ours"].median / window_stats["upstream"].median
-    vs_find_one = stats["ours"].median / stats["find_one"].median
-    result.figures[f"read_{LARGE}"] = {name: s.summary() for name, s in stats.items()}
-    result.figures[f"read_{LARGE}_sliding_window"] = {name: s.summary() for name, s in window_stats.items()}
+    print(f"  a new Agent resuming a {LARGE:,}-message session (manager + Agent, every read and conversion)")
+    print(line("upstream v0.2.7 (3 reads of the document; baseline)", whole["upstream"]))
+    print(line("this library, default storage", whole["ours"], whole["upstream"]))
+    print(line("this library, one document (ported, unwritten)", whole["ours_one_document"], whole["upstream"]))
+    print(line("plain find_one of the one document", whole["find_one"], whole["upstream"]))
+    print("  the message read alone, converted to Strands messages")
+    print(line("upstream v0.2.7 list_messages (baseline)", whole["upstream_list_messages"]))
+    print(line("restore_agent, default storage", whole["restore_agent"], whole["upstream_list_messages"]))
+    print(f"  the same, the agent's {window}-message sliding window having slid")
+    print(line("upstream v0.2.7 (baseline)", windowed["upstream"]))
+    print(line("this library, default storage", windowed["ours"], windowed["upstream"]))
+    print(line("this library, one document (ported, unwritten)", windowed["ours_one_document"], windowed["upstream"]))
+    result.figures[f"resume_{LARGE}"] = {name: v.summary() for name, v in whole.items()}
+    result.figures[f"resume_{LARGE}_sliding_window"] = {name: v.summary() for name, v in windowed.items()}
+
+    def versus(stats: dict[str, Stats], ours: str, baseline: str, limit: float, label: str) -> Target:
+        value = stats[ours].median / stats[baseline].median
+        measured = f"{value:.2f}x ({stats[ours].median:.2f} ms vs {stats[baseline].median:.2f} ms)"
+        return Target(label, f"<= {limit}x its time", measured, value <= limit)
+
     result.targets += [
-        Target(
-            f"restore {LARGE:,} messages, sliding-window agent, as stored by default, vs upstream v0.2.7",
-            f"<= {UPSTREAM_TARGET}x its time",
-            f"{vs_upstream_split:.2f}x ({split_stats['ours'].median:.2f} ms vs "
-            f"{split_stats['upstream'].median:.2f} ms)",
-            vs_upstream_split <= UPSTREAM_TARGET,
+        versus(whole, "ours", "upstream", UPSTREAM_TARGET, f"resume {LARGE:,} messages (whole history) vs upstream"),
+        versus(whole, "ours", "find_one", FIND_ONE_TARGET, f"resume {LARGE:,} messages vs a plain find_one"),
+        versus(
+            windowed, "ours", "upstream", UPSTREAM_TARGET, f"resume {LARGE:,} messages, sliding window, vs upstream"
         ),
-        Target(
-            f"restore {LARGE:,} messages, sliding-window agent, vs upstream v0.2.7 pattern",
-            f"<= {UPSTREAM_TARGET}x its time",
-            f"{vs_upstream_window:.2f}x ({window_stats['ours'].median:.2f} ms vs "
-            f"{window_stats['upstream'].median:.2f} ms)",
-            vs_upstream_window <= UPSTREAM_TARGET,
-        ),
-        Target(
-            f"restore all {LARGE:,} messages vs upstream v0.2.7 pattern",
-            f"<= {UPSTREAM_TARGET}x its time",
-            f"{vs_upstream:.2f}x ({stats['ours'].median:.2f} ms vs {stats['upstream'].median:.2f} ms)",
-            vs_upstream <= UPSTREAM_TARGET,
-            "both are bound by reading and decoding the same 2,000 messages: a plain find_one takes "
-            f"{stats['find_one'].median:.2f} ms",
-        ),
-        Target(
-            f"restore {LARGE:,} messages vs a plain find_one",
-            f"<= {FIND_ONE_TARGET}x its time",
-            f"{vs_find_one:.2f}x ({stats['ours'].median:.2f} ms vs {stats['find_one'].median:.2f} ms)",
-            vs_find_one <= FIND_ONE_TARGET,
+        versus(
+            whole,
+            "ours_one_document",
+            "upstream",
+            UPSTREAM_TARGET,
+            f"resume {LARGE:,} messages kept in one document (a ported session) vs upstream",
         ),
     ]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,9 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 #: Threads for blocking MongoDB calls; the driver's own pool (maxPoolSize) bounds connections.
+#: ``MSM_IO_THREADS`` overrides it (read when the pool is first used).
 MAX_WORKERS = 32
+ENV_THREADS = "MSM_IO_THREADS"
 
 _lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
@@ -31,8 +34,18 @@ def io_executor() -> ThreadPoolExecutor:
     global _executor
     with _lock:
         if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="msm-io")
+            _executor = ThreadPoolExecutor(max_workers=pool_size(), thread_name_prefix="msm-io")
         return _executor
+
+
+def pool_size() -> int:
+    """``MSM_IO_THREADS`` if set to a positive integer, else :data:`MAX_WORKERS`; anything else is refused."""
+    value = os.environ.get(ENV_THREADS, "").strip()
+    if not value:
+        return MAX_WORKERS
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{ENV_THREADS} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 async def run_blocking(fn: Callable[..., T], *args: Any) -> T:
