@@ -12,7 +12,7 @@ from typing import Any
 import bson
 import pytest
 from bson import ObjectId
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 from strands import Agent
 from strands.agent.conversation_manager import SlidingWindowConversationManager
 from strands.types.session import Session, SessionAgent, SessionMessage, SessionType
@@ -31,6 +31,22 @@ def small_repo(mongo_client: MongoClient[Any], db_name: str) -> Any:
     )
     yield repository
     repository.close()
+
+
+class Commands(monitoring.CommandListener):
+    """The names of the commands sent, and the bytes of their replies."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.bytes = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self.bytes += len(bson.encode(event.reply))
+
+    def failed(self, event: Any) -> None: ...
 
 
 def text_message(i: int) -> SessionMessage:
@@ -258,20 +274,8 @@ def test_with_the_default_policy_sessions_and_large_blocks_pass_16_mb(mongo_clie
 
 
 def test_a_window_reaching_into_the_archive_is_plain_finds_and_exact(mongo_uri, db_name, collection) -> None:
-    from pymongo import monitoring
 
-    class Names(monitoring.CommandListener):
-        def __init__(self) -> None:
-            self.names: list[str] = []
-
-        def started(self, event: monitoring.CommandStartedEvent) -> None:
-            self.names.append(event.command_name)
-
-        def succeeded(self, event: Any) -> None: ...
-
-        def failed(self, event: Any) -> None: ...
-
-    listener = Names()
+    listener = Commands()
     client: MongoClient[Any] = MongoClient(mongo_uri, event_listeners=[listener])
     repo = MongoDBSessionRepository(
         client=client, database_name=db_name, collection_name="sessions", archive_policy=SMALL
@@ -300,22 +304,8 @@ def test_a_long_one_document_array_restores_exactly_its_window_with_one_find(mon
     """No policy, or a session from the original library before its first write: thousands of
     messages in the document. The server cuts the window, so a sliding-window agent transfers only
     its window, and any window is one find."""
-    from pymongo import monitoring
 
-    class Replies(monitoring.CommandListener):
-        def __init__(self) -> None:
-            self.names: list[str] = []
-            self.bytes = 0
-
-        def started(self, event: monitoring.CommandStartedEvent) -> None:
-            self.names.append(event.command_name)
-
-        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-            self.bytes += len(bson.encode(event.reply))
-
-        def failed(self, event: Any) -> None: ...
-
-    listener = Replies()
+    listener = Commands()
     client: MongoClient[Any] = MongoClient(mongo_uri, event_listeners=[listener])
     flat = MongoDBSessionRepository(
         client=client, database_name=db_name, collection_name="sessions", archive_policy=None
