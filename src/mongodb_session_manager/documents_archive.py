@@ -541,7 +541,83 @@ def split_message_update(agent_id: str, update: Mapping[str, Any]) -> tuple[dict
     return bucket, session
 
 
-# ---- the restore's find: exactly the window, computed by the server ----------------------------------------
+# ---- the restore's reads: the document as stored, or exactly the window computed by the server ----------
+
+#: The newest bucket entries (about 100 bytes each) the restore reads with the document; a window
+#: reaching further back into the archive is answered by :func:`restore_window_projection`.
+RESTORE_BUCKET_ENTRIES = 32
+
+
+def restore_document_limit(policy: ArchivePolicy) -> int:
+    """At most this many in-document messages are read as stored; a longer array is not placed."""
+    return max(1_000, 2 * (policy.max_messages + policy.bucket_messages))
+
+
+def restore_document_projection(agent_id: str, limit: int) -> dict[str, Any]:
+    """What a restore under a policy reads first: the agent as stored, no computed field.
+
+    A policy keeps a few hundred messages in the document, so reading them all costs less than a
+    computed projection (which makes the server build the document as values: about 1 ms more on
+    a 130 KiB document); the window is cut in Python (:func:`document_window`). At most ``limit``
+    of the newest messages: a session not yet split (from the original library) is not read whole
+    just to find its array too long.
+    """
+    return {
+        d.ID: 0,
+        d.agent_data_path(agent_id): 1,
+        d.next_message_id_path(agent_id): 1,
+        archive_path(agent_id, ARCHIVE_COUNT): 1,
+        archive_path(agent_id, ARCHIVE_BUCKETS): {"$slice": -RESTORE_BUCKET_ENTRIES},
+        d.messages_path(agent_id): {"$slice": -limit},
+    }
+
+
+def removed_offset(agent_data: Mapping[str, Any]) -> int:
+    """Strands' restore offset, read as the server's window expression reads it (a number, else 0)."""
+    state = agent_data.get("conversation_manager_state")
+    removed = state.get("removed_message_count") if isinstance(state, Mapping) else None
+    if isinstance(removed, bool) or not isinstance(removed, int | float):
+        return 0
+    return max(int(removed), 0)
+
+
+def document_window(doc: Mapping[str, Any], agent_id: str, limit: int) -> dict[str, Any] | None:
+    """The restore's window out of a read by :func:`restore_document_projection`.
+
+    Fewer than ``limit`` messages mean the whole in-document array was read, so positions are
+    known. None when they are not, or when the window reaches further into the archive than the
+    bucket entries read (the caller then reads it with :func:`restore_window_projection`); ``{}``
+    when there is no such agent. A window that reaches
+    into the archive lists its buckets' ids in ``bucket_ids`` (read by ``_id``, then cut by
+    :func:`slice_bucket`).
+    """
+    agent = (doc.get(d.AGENTS) or {}).get(agent_id)
+    if not isinstance(agent, Mapping) or agent.get(d.AGENT_DATA) is None:
+        return {}
+    messages = agent.get(d.MESSAGES)
+    messages = list(messages) if isinstance(messages, list) else []
+    if len(messages) >= limit:
+        return None
+    archive = agent.get(ARCHIVE)
+    archived = int(archive.get(ARCHIVE_COUNT) or 0) if isinstance(archive, Mapping) else 0
+    offset = removed_offset(agent[d.AGENT_DATA])
+    bucket_ids: list[Any] = []
+    if offset < archived:
+        entries = list(archive.get(ARCHIVE_BUCKETS) or []) if isinstance(archive, Mapping) else []
+        if not entries or int(entries[0][START]) > offset:
+            return None
+        bucket_ids = [e[BUCKET_ID] for e in entries if int(e[START]) + int(e[COUNT]) > offset]
+    counter = agent.get(d.NEXT_MESSAGE_ID)
+    if counter is None:  # written before the counter existed: the newest id + 1
+        counter = max((int(m.get(d.MESSAGE_ID) or 0) for m in messages), default=-1) + 1
+    return {
+        "agent_data": agent[d.AGENT_DATA],
+        "next_message_id": int(counter),
+        "offset": offset,
+        "stored": len(messages),
+        "messages": messages[max(offset - archived, 0) :],
+        "bucket_ids": bucket_ids,
+    }
 
 
 def restore_window_projection(agent_id: str, *, size: bool = False) -> dict[str, Any]:

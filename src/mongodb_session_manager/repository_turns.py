@@ -160,9 +160,9 @@ class TurnStorageMixin:
     def restore_agent(self, session_id: str, agent_id: str) -> RestoredAgent | None:
         """The agent and the messages from its conversation manager's offset on.
 
-        One ``find`` whose projection the server computes: the agent and exactly its window's
-        in-document messages (a sliding-window agent transfers its 40 messages, whatever the
-        document holds), then, only if the window reaches into the archive, one ``find`` of those
+        One ``find`` of the agent (under a policy, as stored; without one, exactly its window as
+        the server computes it, so a sliding-window agent transfers its 40 messages however long
+        the array), then, only if the window reaches into the archive, one ``find`` of those
         buckets by ``_id``. Returns None when the agent does not exist (the session must). The
         replies are decoded by the driver in C; values are walked in Python only when the raw
         bytes show something to repair (:func:`d.needs_repair`).
@@ -178,36 +178,49 @@ class TurnStorageMixin:
     def _restore_by_find(self, sid: str, aid: str) -> RestoredAgent | Literal[False] | None:
         """The window by plain ``find``s; False: no such agent; None: a listed bucket is missing.
 
-        Without a policy the document's size comes along (it feeds the size check); with one,
-        splits keep the document small and the size check measures it after the next writes.
+        Under a policy the document keeps a few hundred messages: one read of the agent as stored
+        (plain inclusion, the cheapest read there is) answers, cut in Python, unless the window
+        reaches back past the newest bucket entries read with it. Otherwise (no policy: arrays of
+        any length) the server computes exactly the window. Without a policy the document's size
+        comes along (it feeds the size check); with one, the size check measures it after writes.
         """
-        size = self.archive_policy is None
-        with self._translate(sid, aid):
-            found = self._raw_collection().find_one({d.ID: sid}, da.restore_window_projection(aid, size=size))
-        if found is None:
-            raise SessionNotFoundError("session does not exist", session_id=sid, agent_id=aid)
-        raw = bytes(found.raw)
-        doc = bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS)
-        if doc.get("agent_data") is None:
+        window: dict[str, Any] | None = None
+        if self.archive_policy is not None:
+            limit = da.restore_document_limit(self.archive_policy)
+            doc, flags = self._read_for_restore(sid, aid, da.restore_document_projection(aid, limit))
+            window = da.document_window(doc, aid, limit)
+        if window is None:
+            size = self.archive_policy is None
+            window, flags = self._read_for_restore(sid, aid, da.restore_window_projection(aid, size=size))
+            if window.get("agent_data") is None:
+                return False
+            if size:
+                self._remember_size(sid, int(window.get("size") or 0))
+        elif not window:
             return False
-        flags = RawFlags.of(raw)
-        if size:
-            self._remember_size(sid, int(doc.get("size") or 0))
-        self._remember_stored(sid, aid, int(doc.get("stored") or 0))
-        messages = list(doc.get(d.MESSAGES) or [])
-        ids = list(doc.get("bucket_ids") or [])
+        self._remember_stored(sid, aid, int(window.get("stored") or 0))
+        messages = list(window.get(d.MESSAGES) or [])
+        ids = list(window.get("bucket_ids") or [])
         if ids:  # the window reaches into the archive: its buckets by _id
             fetched, more = self._read_buckets(ids)
             if len(fetched) != len(ids):
                 return None
             flags |= more
-            offset = int(doc.get("offset") or 0)
+            offset = int(window.get("offset") or 0)
             sliced = [da.slice_bucket(bucket, offset, da.NO_END) for bucket in fetched]
             messages = da.join_window({"buckets": sliced, "messages": messages})
         if flags.blobs:
             with self._translate(sid, aid):
                 messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS)
-        return _restored(aid, doc, messages, flags)
+        return _restored(aid, window, messages, flags)
+
+    def _read_for_restore(self, sid: str, aid: str, projection: dict[str, Any]) -> tuple[dict[str, Any], RawFlags]:
+        with self._translate(sid, aid):
+            found = self._raw_collection().find_one({d.ID: sid}, projection)
+        if found is None:
+            raise SessionNotFoundError("session does not exist", session_id=sid, agent_id=aid)
+        raw = bytes(found.raw)  # searched for markers in C
+        return bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS), RawFlags.of(raw)
 
     def _read_buckets(self, ids: list[Any]) -> tuple[list[dict[str, Any]], RawFlags]:
         """Listed buckets by ``_id``, decoded, and what their raw bytes hold."""

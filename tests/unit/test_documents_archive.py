@@ -115,6 +115,44 @@ def test_a_window_larger_than_one_reply_is_read_by_a_second_query() -> None:
     assert da.window_needs_query({"bucket_ids": []}) == []
 
 
+def test_the_document_as_stored_answers_windows_in_it_and_in_the_newest_buckets() -> None:
+    def doc(messages: int, archived: int, removed: object, counter: int | None = None) -> dict:
+        agent: dict = {
+            "agent_data": {"conversation_manager_state": {"removed_message_count": removed}},
+            "messages": [{"message_id": archived + i} for i in range(messages)],
+        }
+        if archived:
+            agent["archive"] = {"count": archived}
+        if counter is not None:
+            agent["next_message_id"] = counter
+        return {"agents": {"a": agent}}
+
+    window = da.document_window(doc(150, 1000, 1110, counter=1150), "a", 1000)
+    assert window is not None and [m["message_id"] for m in window["messages"]] == list(range(1110, 1150))
+    assert (window["offset"], window["next_message_id"], window["stored"]) == (1110, 1150, 150)
+    assert da.document_window(doc(150, 1000, 900), "a", 1000) is None, "an archive it did not list"
+    reaching = doc(150, 1000, 950, counter=1150)
+    reaching["agents"]["a"]["archive"]["buckets"] = [
+        {"id": "b8", "start": 800, "count": 100},
+        {"id": "b9", "start": 900, "count": 100},
+    ]
+    window = da.document_window(reaching, "a", 1000)
+    assert window is not None and window["bucket_ids"] == ["b9"], "only the buckets it reaches into"
+    assert len(window["messages"]) == 150, "all in-document messages follow the archived part"
+    reaching["agents"]["a"]["agent_data"]["conversation_manager_state"]["removed_message_count"] = 700
+    assert da.document_window(reaching, "a", 1000) is None, "older than the entries read"
+    assert da.document_window(doc(1000, 0, 990), "a", 1000) is None, "as many as the limit: not placed"
+    legacy = da.document_window(doc(10, 0, 4), "a", 1000)
+    assert legacy is not None and legacy["next_message_id"] == 10, "no counter: the newest id + 1"
+    assert da.document_window({"agents": {}}, "a", 1000) == {}, "no such agent"
+    # The offset as the server's expression reads it: a number, truncated; anything else is 0.
+    for removed, expected in ((True, 0), (7.9, 7), ("3", 0), (-4, 0), (None, 0)):
+        window = da.document_window(doc(10, 0, removed), "a", 1000)
+        assert window is not None and window["offset"] == expected, removed
+    assert da.restore_document_limit(da.ArchivePolicy()) == 1000
+    assert da.restore_document_limit(da.ArchivePolicy(max_messages=1000)) == 2200
+
+
 def test_the_restore_find_projects_exactly_the_window_without_pipeline_stages() -> None:
     projection = da.restore_window_projection("a")
     assert projection["agent_data"] == "$agents.a.agent_data"

@@ -287,9 +287,10 @@ def test_a_window_reaching_into_the_archive_is_plain_finds_and_exact(mongo_uri, 
     assert len(stored_doc(collection, "w")["archive"]["buckets"]) > 32
     expected = [f"message {i}" for i in range(100)]
     path = "agents.assistant.agent_data.conversation_manager_state.removed_message_count"
-    # In the document: one find of exactly the window. Into the archive: its buckets follow by _id,
-    # however far back. Never an aggregation.
-    cases = ((archived + 1, ["find"]), (archived - 1, ["find", "find"]), (0, ["find", "find"]))
+    # In the document: one find of the agent as stored. Into the newest buckets: they follow by _id.
+    # Further back than the entries read: the server computes the window, then the buckets. Never
+    # an aggregation.
+    cases = ((archived + 1, ["find"]), (archived - 1, ["find", "find"]), (0, ["find", "find", "find"]))
     for offset, commands in cases:
         collection.update_one({"_id": "w"}, {"$set": {path: offset}})
         listener.names.clear()
@@ -327,6 +328,15 @@ def test_a_long_one_document_array_restores_exactly_its_window_with_one_find(mon
         assert restored.next_message_id == total
         replies[offset] = listener.bytes
     assert replies[total - 40] * 20 < replies[0], "a sliding window transfers its window, not the array"
+
+    # Under a policy the same unsplit document (a session from the original library, before its first
+    # write): the agent as stored is read up to a limit, cannot be placed, and the server computes it.
+    ported = MongoDBSessionRepository(client=client, database_name=db_name, collection_name="sessions")
+    collection.update_one({"_id": "long"}, {"$set": {path: total - 40}})
+    listener.names.clear()
+    assert texts(ported.restore_agent("long", "assistant").messages) == expected[total - 40 :]
+    assert listener.names == ["find", "find"]
+    ported.close()
 
     # Listed buckets that are gone (a purge racing the restore, or a damaged archive): read again, and
     # if they are still missing, a typed error rather than a history with a silent hole.
