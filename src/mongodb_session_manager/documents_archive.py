@@ -549,8 +549,12 @@ RESTORE_BUCKET_ENTRIES = 32
 
 
 def restore_document_limit(policy: ArchivePolicy) -> int:
-    """At most this many in-document messages are read as stored; a longer array is not placed."""
-    return max(1_000, 2 * (policy.max_messages + policy.bucket_messages))
+    """At most this many in-document messages are read as stored; a longer array is not placed.
+
+    Twice what the policy lets the document hold before a split moves the excess (its
+    ``max_messages`` plus a bucket): only a session not yet split reaches it.
+    """
+    return max(64, 2 * (policy.max_messages + policy.bucket_messages))
 
 
 def restore_document_projection(agent_id: str, limit: int) -> dict[str, Any]:

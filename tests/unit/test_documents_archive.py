@@ -149,7 +149,7 @@ def test_the_document_as_stored_answers_windows_in_it_and_in_the_newest_buckets(
     for removed, expected in ((True, 0), (7.9, 7), ("3", 0), (-4, 0), (None, 0)):
         window = da.document_window(doc(10, 0, removed), "a", 1000)
         assert window is not None and window["offset"] == expected, removed
-    assert da.restore_document_limit(da.ArchivePolicy()) == 1000
+    assert da.restore_document_limit(da.ArchivePolicy()) == 600
     assert da.restore_document_limit(da.ArchivePolicy(max_messages=1000)) == 2200
 
 
