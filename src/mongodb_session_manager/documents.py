@@ -1400,6 +1400,16 @@ def has_tool_blocks(raw: bytes) -> bool:
     return _TOOL_BLOCK_MARKER in raw
 
 
+def removed_offset_expr(agent_expr: str) -> dict[str, Any]:
+    """Strands' restore offset read on the server: ``removed_message_count`` if a number, else 0.
+
+    ``agent_expr`` is the agent as an expression (``$agents.<id>``, or ``$$a.v`` inside a ``$map``);
+    :func:`.documents_archive.removed_offset` reads it the same way in Python.
+    """
+    removed = f"{agent_expr}.{AGENT_DATA}.conversation_manager_state.removed_message_count"
+    return {"$cond": [{"$isNumber": removed}, {"$max": [{"$toInt": removed}, 0]}, 0]}
+
+
 def restore_agents_pipeline(session_id: str, *, buckets: str | None = None) -> list[dict[str, Any]]:
     """The session and every agent with its message window, in one round trip (the async creation path).
 
@@ -1410,8 +1420,7 @@ def restore_agents_pipeline(session_id: str, *, buckets: str | None = None) -> l
 
     agent = "$$a.v"
     array = {"$ifNull": [f"{agent}.{MESSAGES}", []]}
-    removed = f"{agent}.agent_data.conversation_manager_state.removed_message_count"
-    offset = {"$cond": [{"$isNumber": removed}, {"$max": [{"$toInt": removed}, 0]}, 0]}
+    offset = removed_offset_expr(agent)
     archived = archived_count_expr(agent)
     counter = {
         "$ifNull": [

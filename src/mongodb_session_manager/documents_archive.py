@@ -591,9 +591,8 @@ def document_window(doc: Mapping[str, Any], agent_id: str, limit: int) -> dict[s
     Fewer than ``limit`` messages mean the whole in-document array was read, so positions are
     known. None when they are not, or when the window reaches further into the archive than the
     bucket entries read (the caller then reads it with :func:`restore_window_projection`); ``{}``
-    when there is no such agent. A window that reaches
-    into the archive lists its buckets' ids in ``bucket_ids`` (read by ``_id``, then cut by
-    :func:`slice_bucket`).
+    when there is no such agent. A window that reaches into the archive lists its buckets' ids in
+    ``bucket_ids`` (read by ``_id``, then cut by :func:`slice_bucket`).
     """
     agent = (doc.get(d.AGENTS) or {}).get(agent_id)
     if not isinstance(agent, Mapping) or agent.get(d.AGENT_DATA) is None:
@@ -635,9 +634,7 @@ def restore_window_projection(agent_id: str, *, size: bool = False) -> dict[str,
     messages, not its array. ``size`` adds the document's BSON size (for the size check).
     """
     agent = f"${d.agent_path(agent_id)}"
-    removed = f"{agent}.{d.AGENT_DATA}.conversation_manager_state.removed_message_count"
-    offset = {"$cond": [{"$isNumber": removed}, {"$max": [{"$toInt": removed}, 0]}, 0]}
-    fields = window_fields(agent, offset, None)
+    fields = window_fields(agent, d.removed_offset_expr(agent), None)
     fields.pop("lookup_ids")  # buckets come by a find, not a $lookup
     projection = {
         d.ID: 0,

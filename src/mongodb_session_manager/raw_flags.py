@@ -43,14 +43,12 @@ class RawFlags:
     @classmethod
     def recorded(cls, holds: Any) -> RawFlags | None:
         """The flags a bucket recorded, or None when it recorded none (or something unexpected)."""
-        if not isinstance(holds, Mapping) or not all(
-            isinstance(holds.get(k), bool) for k in ("repair", "blobs", "tools")
-        ):
+        if not isinstance(holds, Mapping) or not all(isinstance(holds.get(k), bool) for k in _FIELDS):
             return None
-        return cls(holds["repair"], holds["blobs"], holds["tools"])
+        return cls(**{k: holds[k] for k in _FIELDS})
 
     def record(self) -> dict[str, bool]:
-        return {"repair": self.repair, "blobs": self.blobs, "tools": self.tools}
+        return {k: getattr(self, k) for k in _FIELDS}
 
     def __or__(self, other: RawFlags) -> RawFlags:
         return RawFlags(self.repair or other.repair, self.blobs or other.blobs, self.tools or other.tools)

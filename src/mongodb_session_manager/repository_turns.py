@@ -187,17 +187,18 @@ class TurnStorageMixin:
         window: dict[str, Any] | None = None
         if self.archive_policy is not None:
             limit = da.restore_document_limit(self.archive_policy)
-            doc, flags = self._read_for_restore(sid, aid, da.restore_document_projection(aid, limit))
+            doc, raw = self._read_for_restore(sid, aid, da.restore_document_projection(aid, limit))
             window = da.document_window(doc, aid, limit)
         if window is None:
             size = self.archive_policy is None
-            window, flags = self._read_for_restore(sid, aid, da.restore_window_projection(aid, size=size))
+            window, raw = self._read_for_restore(sid, aid, da.restore_window_projection(aid, size=size))
             if window.get("agent_data") is None:
                 return False
             if size:
                 self._remember_size(sid, int(window.get("size") or 0))
         elif not window:
             return False
+        flags = RawFlags.of(raw)  # the bytes of the read the window came from, searched in C
         self._remember_stored(sid, aid, int(window.get("stored") or 0))
         messages = list(window.get(d.MESSAGES) or [])
         ids = list(window.get("bucket_ids") or [])
@@ -214,13 +215,15 @@ class TurnStorageMixin:
                 messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS)
         return _restored(aid, window, messages, flags)
 
-    def _read_for_restore(self, sid: str, aid: str, projection: dict[str, Any]) -> tuple[dict[str, Any], RawFlags]:
+    def _read_for_restore(self, sid: str, aid: str, projection: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+        """The session read with ``projection``: decoded, and its raw bytes (a memoryview would be
+        searched byte by byte in Python)."""
         with self._translate(sid, aid):
             found = self._raw_collection().find_one({d.ID: sid}, projection)
         if found is None:
             raise SessionNotFoundError("session does not exist", session_id=sid, agent_id=aid)
-        raw = bytes(found.raw)  # searched for markers in C
-        return bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS), RawFlags.of(raw)
+        raw = bytes(found.raw)
+        return bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS), raw
 
     def _read_buckets(self, ids: list[Any]) -> tuple[list[dict[str, Any]], RawFlags]:
         """Listed buckets by ``_id``, decoded, and what their raw bytes hold."""

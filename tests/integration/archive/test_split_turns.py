@@ -15,24 +15,8 @@ from strands.agent.conversation_manager import SlidingWindowConversationManager
 from mongodb_session_manager import MongoDBSessionManager
 from mongodb_session_manager.testing import ScriptedModel, converse_violation
 
+from ..lifecycle.test_failed_turns import FailingModel, Throttled
 from .test_split import SMALL, stored_doc
-
-
-class Throttled(Exception):
-    """What a provider raises when it throttles."""
-
-
-class FailingModel(ScriptedModel):
-    def __init__(self, responses: list[Any], *, fail_on: set[int]) -> None:
-        super().__init__(responses)
-        self.fail_on, self.attempt = fail_on, 0
-
-    async def stream(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        attempt, self.attempt = self.attempt, self.attempt + 1
-        if attempt in self.fail_on:
-            raise Throttled("ThrottlingException")
-        async for event in super().stream(*args, **kwargs):
-            yield event
 
 
 class LoopThreads(monitoring.CommandListener):
