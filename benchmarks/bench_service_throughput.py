@@ -102,7 +102,8 @@ async def load(
                         errors.append(f"HTTP {response.status_code}")
                         continue
                 except httpx.HTTPError as exc:
-                    errors.append(type(exc).__name__)
+                    cause = exc.__cause__ or exc.__context__
+                    errors.append(f"{type(exc).__name__}({cause!r})" if cause is not None else type(exc).__name__)
                     continue
                 latencies.append((time.perf_counter() - start) * 1000)
 

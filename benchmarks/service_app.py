@@ -101,7 +101,14 @@ def serve(create: Callable[[str, str, str], FastAPI], modes: tuple[str, ...], de
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     uvicorn.run(
-        create(args.uri, args.db, args.mode), host="127.0.0.1", port=args.port, log_level="warning", access_log=False
+        create(args.uri, args.db, args.mode),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        # uvicorn's 5 s default, equal to httpx's client-side expiry, made 1-3 requests in 1,500
+        # fail with ReadError (a reset connection) in most bench_async runs; with 60 s none did.
+        timeout_keep_alive=60,
     )
 
 

@@ -50,8 +50,9 @@ from . import documents as d
 from . import strands_compat as compat
 from .blocking_io import run_blocking
 from .errors import AgentAlreadyExistsError, SessionBusyError, SessionStoreError, TurnLeaseLostError
+from .lease_renewal import RENEWER
 from .metrics import model_id, summarize, totals_increment
-from .turns import MessagesOf, Turn, closes_turn, has_tool_blocks, join_user_runs, start_renewer, unfinished_tail
+from .turns import MessagesOf, Turn, closes_turn, has_tool_blocks, join_user_runs, unfinished_tail
 
 if TYPE_CHECKING:
     from strands.types.agent import LocalAgent
@@ -412,10 +413,11 @@ class SessionLifecycleMixin:
             delay = min(delay * 2, 0.4)
         turn.lease_token = token
         turn.invoked = True
-        start_renewer(
+        turn.renewer = RENEWER.schedule(
             self.turn_lease_seconds / 3,
             lambda: self.session_repository.renew_lease(self.session_id, aid, token=token, ttl_ms=ttl_ms),
-            turn,
+            lambda: setattr(turn, "lease_lost", True),
+            label=f"session_id=<{self.session_id}> | agent_id=<{aid}>",
         )
 
     def _refresh(self, agent: LocalAgent, turn: Turn) -> Turn:

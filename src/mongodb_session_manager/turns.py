@@ -15,19 +15,18 @@ This module is pure (no I/O), so its rules are unit-tested on their own.
 from __future__ import annotations
 
 import copy
-import logging
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strands.types.content import Message
 from strands.types.session import SessionMessage
 
 from . import strands_compat as compat
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from .lease_renewal import Renewal
 
 
 def has_tool_use(message: Message) -> bool:
@@ -112,7 +111,7 @@ class Turn:
     pending: list[SessionMessage] = field(default_factory=list)
     lease_token: str | None = None
     invoked: bool = False
-    renewer: threading.Event | None = None
+    renewer: Renewal | None = None
     lease_lost: bool = False
 
     @classmethod
@@ -139,30 +138,5 @@ class Turn:
 
     def stop_renewing(self) -> None:
         if self.renewer is not None:
-            self.renewer.set()
+            self.renewer.cancel()
             self.renewer = None
-
-
-def start_renewer(interval: float, renew: Callable[[], bool], turn: Turn) -> None:
-    """Renew the turn's lease every ``interval`` seconds until the turn ends.
-
-    A turn that ends before the first interval costs nothing; one that waits minutes for a tool
-    keeps its lease. If a renewal finds the lease taken, the turn is marked lost: its commit will be
-    refused and nothing of it is stored. A renewal that fails on the network is retried next tick.
-    """
-    stop = threading.Event()
-
-    def run() -> None:
-        while not stop.wait(interval):
-            try:
-                alive = renew()
-            except Exception as exc:  # the commit is the real check; keep trying until then
-                logger.warning("agent_id=<%s> | lease renewal failed, will retry: %s", turn.agent_id, exc)
-                continue
-            if not alive:
-                turn.lease_lost = True
-                return
-
-    thread = threading.Thread(target=run, name=f"msm-lease-{turn.agent_id}", daemon=True)
-    turn.renewer = stop
-    thread.start()

@@ -155,3 +155,47 @@ def test_a_waiting_invocation_continues_from_the_turn_it_waited_for(make_manager
     assert texts[0] == "first question" and texts[2] == "second question"
     sent = second_model.calls[0]
     assert [m["content"][0]["text"] for m in sent][:1] == ["first question"], "it saw the turn it waited for"
+
+
+def test_a_turn_longer_than_its_lease_keeps_it_by_renewing(make_manager, collection) -> None:
+    """A 3 s lease, a 6 s model call: without renewal another invocation could take the agent at 3 s."""
+    import time
+
+    from mongodb_session_manager.errors import SessionBusyError
+
+    from ._turn_worker import SlowModel
+
+    long_turn = Agent(
+        agent_id="a",
+        model=SlowModel(6.0),
+        session_manager=make_manager("renewed", turn_lease_seconds=3),
+        callback_handler=None,
+    )
+    other = Agent(
+        agent_id="a",
+        model=SlowModel(0.0),
+        session_manager=make_manager("renewed", busy_timeout=0),
+        callback_handler=None,
+    )
+    errors: list[BaseException] = []
+
+    def run_long_turn() -> None:
+        try:
+            long_turn("a question that takes a while")
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run_long_turn)
+    thread.start()
+    time.sleep(4.5)  # past the lease's first term: only renewals hold it now
+    try:
+        other("may I?")
+        refused = False
+    except SessionBusyError:
+        refused = True
+    thread.join()
+    assert refused, "the lease outlived its first term because the running turn renewed it"
+    assert errors == []
+    agent_doc = collection.find_one({"_id": "renewed"})["agents"]["a"]
+    assert [m["message"]["role"] for m in agent_doc["messages"]] == ["user", "assistant"]
+    assert "lease" not in agent_doc, "the commit released it"
