@@ -1413,6 +1413,9 @@ def removed_offset_expr(agent_expr: str) -> dict[str, Any]:
 def restore_agents_pipeline(session_id: str, *, buckets: str | None = None) -> list[dict[str, Any]]:
     """The session and every agent with its message window, in one round trip (the async creation path).
 
+    The session's own fields (:data:`SESSION_PROJECTION`) come with it, so a manager built from
+    this read needs no ``read_session`` of its own.
+
     Archived buckets an agent's window reaches into come whole (``$lookup``) and are sliced per agent
     by :func:`documents_archive.slice_whole_buckets`.
     """
@@ -1442,7 +1445,7 @@ def restore_agents_pipeline(session_id: str, *, buckets: str | None = None) -> l
         {"$match": {ID: session_id}},
         {
             "$project": {
-                ID: 0,
+                **SESSION_PROJECTION,  # the session itself comes along: its read is this one
                 "size": {"$bsonSize": "$$ROOT"},
                 "agents": {
                     "$map": {

@@ -12,6 +12,8 @@ already run their I/O in the pool during ``invoke_async`` / ``stream_async``.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Mapping
 from typing import Any, Self
 
@@ -25,12 +27,15 @@ class AsyncManagerMethods:
     async def acreate(cls, session_id: str, *args: Any, **kwargs: Any) -> Self:
         """Build the manager and read the session with all its agents, off the event loop.
 
-        One round trip reads (or one write creates) the session, one reads every agent with its
-        message window; ``Agent(session_manager=manager)`` then restores without any I/O, and a
-        new agent is stored with its first turn. Arguments are those of the constructor.
+        One round trip reads the session with every agent and its message window (one write
+        creates a session that does not exist); ``Agent(session_manager=manager)`` then restores
+        without any I/O, and a new agent is stored with its first turn. Arguments are those of the
+        constructor.
         """
+        if _takes_prefetch(cls):
+            return await run_blocking(functools.partial(cls, session_id, *args, _prefetch=True, **kwargs))
 
-        def build() -> Self:
+        def build() -> Self:  # a subclass whose constructor does not pass the flag on: two reads
             manager = cls(session_id, *args, **kwargs)
             manager.prefetch_agents()  # type: ignore[attr-defined]
             return manager
@@ -83,3 +88,10 @@ class AsyncManagerMethods:
 
     async def aget_session_viewer_password(self) -> str:
         return await run_blocking(self.get_session_viewer_password)  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _takes_prefetch(cls: type) -> bool:
+    """Whether ``cls(...)`` passes ``_prefetch`` on to ``MongoDBSessionManager.__init__``."""
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return any(p.name == "_prefetch" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)

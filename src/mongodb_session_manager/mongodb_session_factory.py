@@ -107,6 +107,9 @@ class MongoDBSessionManagerFactory:
         ``application_name`` (this session's, if it creates it) or any other manager argument; a
         ``client`` or ``connection_string`` override is refused because it would bypass the pool.
         """
+        return self._create(session_id, overrides, False)
+
+    def _create(self, session_id: str, overrides: dict[str, Any], prefetch: bool) -> MongoDBSessionManager:
         if self._closed:
             raise RuntimeError("this MongoDBSessionManagerFactory is closed")
         if "client" in overrides or "connection_string" in overrides:
@@ -118,7 +121,7 @@ class MongoDBSessionManagerFactory:
         options = {**self.manager_defaults, **overrides, **hooks}
         options.setdefault("database_name", self.database_name)
         options.setdefault("collection_name", self.collection_name)
-        return MongoDBSessionManager(session_id=session_id, client=self._client, **options)
+        return MongoDBSessionManager(session_id=session_id, client=self._client, _prefetch=prefetch, **options)
 
     async def acreate_session_manager(self, session_id: str, **overrides: Any) -> MongoDBSessionManager:
         """``create_session_manager`` for ``async def`` code: the session and its agents are read off the loop.
@@ -128,12 +131,7 @@ class MongoDBSessionManagerFactory:
         """
         from .blocking_io import run_blocking
 
-        def build() -> MongoDBSessionManager:
-            manager = self.create_session_manager(session_id, **overrides)
-            manager.prefetch_agents()
-            return manager
-
-        return await run_blocking(build)
+        return await run_blocking(self._create, session_id, overrides, True)
 
     def get_storage(self, database_name: str | None = None, collection_name: str | None = None) -> MongoDBStorage:
         """The ``MongoDBStorage`` of a collection, one per factory: its clients are shared by every manager."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from pymongo import MongoClient
 from strands.session.repository_session_manager import RepositorySessionManager
+from strands.types.session import Session
 
 from . import documents as d
 from .documents import VALID_RATINGS
@@ -72,6 +73,20 @@ def pop_deprecated_hooks(
     return resolved
 
 
+class _AlreadyRead:
+    """The two repository calls Strands' constructor makes, the session read answered from a prefetch."""
+
+    def __init__(self, repository: MongoDBSessionRepository, session: Session | None) -> None:
+        self._repository = repository
+        self._session = session
+
+    def read_session(self, session_id: str, **kwargs: Any) -> Session | None:
+        return self._session
+
+    def create_session(self, session: Session, **kwargs: Any) -> Session:
+        return self._repository.create_session(session, **kwargs)
+
+
 class MongoDBSessionManager(
     AsyncManagerMethods, LifecycleFeaturesMixin, SessionFeaturesMixin, SessionLifecycleMixin, RepositorySessionManager
 ):
@@ -122,8 +137,10 @@ class MongoDBSessionManager(
         retention_days: float | None = None,
         redactor: Redactor | None = None,
         archive_policy: ArchivePolicy | object | None = _REPOSITORY_DEFAULT,
+        _prefetch: bool = False,
         **kwargs: Any,
     ) -> None:
+        # _prefetch (the acreate paths): read the session and every agent in one round trip now.
         d.validate_id(session_id, "session")
         hooks = pop_deprecated_hooks(kwargs, metadata_hook=metadata_hook, feedback_hook=feedback_hook)
         client_kwargs, _ = split_client_options(kwargs, where="MongoDBSessionManager()")
@@ -154,14 +171,22 @@ class MongoDBSessionManager(
             if metadata_fields:
                 repository.ensure_metadata_indexes(metadata_fields)
         self.metadata_fields = list(metadata_fields or [])
+        prefetched = repository.restore_session(session_id) if _prefetch else None
         try:
-            super().__init__(session_id=session_id, session_repository=repository, **strands_kwargs)
+            # Strands' constructor reads the session (and creates it if missing); a prefetch answers that read.
+            reads = repository if prefetched is None else _AlreadyRead(repository, prefetched[0])
+            super().__init__(session_id=session_id, session_repository=reads, **strands_kwargs)
         except SessionAlreadyExistsError:
             # Another manager created the session between our read and our insert: it exists now,
-            # so initialising again simply reads it.
+            # so initialising again simply reads it (and its agents, which that manager may have added).
             logger.debug("session_id=<%s> | lost a creation race, resuming the session", session_id)
             super().__init__(session_id=session_id, session_repository=repository, **strands_kwargs)
+            prefetched = None
         self.session_repository: MongoDBSessionRepository = repository
+        if prefetched is not None:
+            self._take_prefetched(prefetched[1])
+        elif _prefetch:
+            self.prefetch_agents()
         self._apply_default_retention()
 
     @property

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import bson
 from bson.raw_bson import RawBSONDocument
-from strands.types.session import SessionAgent, SessionMessage
+from strands.types.session import Session, SessionAgent, SessionMessage
 
 from . import documents as d
 from . import documents_archive as da
@@ -235,12 +235,21 @@ class TurnStorageMixin:
 
     def restore_agents(self, session_id: str) -> tuple[bool, dict[str, RestoredAgent]]:
         """Whether the session exists, and every agent with its message window: one round trip."""
+        session, agents = self.restore_session(session_id)
+        return session is not None, agents
+
+    def restore_session(self, session_id: str) -> tuple[Session | None, dict[str, RestoredAgent]]:
+        """The session (None if it does not exist) and every agent with its message window: one round trip.
+
+        What ``read_session`` and a restore of each agent would read, in one aggregation: the async
+        creation path builds its manager from it without another read.
+        """
         sid, _ = self._ids(session_id)
         with self._translate(sid):
             pipeline = d.restore_agents_pipeline(sid, buckets=self.buckets_name)
             docs = list(self._raw_collection().aggregate(pipeline))
         if not docs:
-            return False, {}
+            return None, {}
         raw = bytes(docs[0].raw)
         doc = bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS)
         self._remember_size(sid, int(doc.get("size") or 0))
@@ -262,7 +271,7 @@ class TurnStorageMixin:
             restored = _restored(aid, entry, messages, flags)
             if restored is not None:
                 agents[entry["agent_id"]] = restored
-        return True, agents
+        return d.session_from_document(doc), agents
 
     def _raw_collection(self) -> Collection[Any]:
         raw = self.__dict__.get("_raw")

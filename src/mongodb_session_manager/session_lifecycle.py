@@ -184,13 +184,17 @@ class SessionLifecycleMixin:
         its own: what an async service does off the event loop before ``Agent(session_manager=...)``.
         Agents that do not exist yet are then created in MongoDB together with their first turn.
         """
-        self._defer_agent_creation = True
         if self._is_new_session:
-            self._prefetched_all = True
+            self._take_prefetched({})
             return
         exists, agents = self.session_repository.restore_agents(self.session_id)
         if not exists:
             raise SessionException(f"session {self.session_id!r} vanished while it was being read")
+        self._take_prefetched(agents)
+
+    def _take_prefetched(self, agents: Mapping[str, RestoredAgent]) -> None:
+        """Restore agents from ``agents`` (all the session has) and create new ones with their first turn."""
+        self._defer_agent_creation = True
         self._prefetched.update(agents)
         self._prefetched_all = True
 

@@ -179,7 +179,8 @@ def _documented_parameters(obj: Any) -> list[str]:
     except (TypeError, ValueError):
         return []
     variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    return [p.name for p in signature.parameters.values() if p.name not in ("self", "cls") and p.kind not in variadic]
+    public = [p for p in signature.parameters.values() if not p.name.startswith("_")]  # _name: internal
+    return [p.name for p in public if p.name not in ("self", "cls") and p.kind not in variadic]
 
 
 def test_api_reference_names_every_public_class_function_method_and_parameter() -> None:

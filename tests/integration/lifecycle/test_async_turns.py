@@ -180,3 +180,54 @@ def test_the_factory_creates_managers_off_the_loop(mongo_uri: str, db_name: str)
         assert asyncio.run(main()).strip() == "hi"
     finally:
         factory.close()
+
+
+class PlainSubclass(MongoDBSessionManager):
+    """A user's subclass whose constructor does not pass extra keywords on."""
+
+    def __init__(self, session_id: str, client: Any, database_name: str, collection_name: str) -> None:
+        super().__init__(session_id, client=client, database_name=database_name, collection_name=collection_name)
+
+
+@pytest.mark.parametrize("create", ["factory", "classmethod", "subclass"])
+def test_an_async_stateless_request_is_one_read_the_lease_and_the_commit(recorded, create: str) -> None:
+    recorder, options = recorded
+    factory = MongoDBSessionManagerFactory(client=options["client"], database_name=options["database_name"])
+
+    async def request(prompt: str) -> list[str]:
+        if create == "factory":
+            manager = await factory.acreate_session_manager(f"rt-{create}", collection_name="sessions")
+        elif create == "classmethod":
+            manager = await MongoDBSessionManager.acreate(f"rt-{create}", **options)
+        else:
+            manager = await PlainSubclass.acreate(f"rt-{create}", **options)
+        agent = Agent(agent_id="assistant", model=ScriptedModel(), session_manager=manager, callback_handler=None)
+        await agent.invoke_async(prompt)
+        return [m["content"][0]["text"] for m in agent.messages]
+
+    async def main() -> list[str]:
+        await request("first")  # creates the session and the agent
+        recorder.calls.clear()
+        return await request("second")
+
+    texts = asyncio.run(main())
+    names = [name for name, _ in recorder.calls]
+    if create == "subclass":  # it cannot be handed the flag: the session read, then the agents
+        assert names == ["find", "aggregate", "update", "update"]
+    else:
+        assert names == ["aggregate", "update", "update"], "session and agents in one read, lease, commit"
+    assert texts[0] == "first" and texts[2] == "second", "the restore came from that one read"
+    factory.close()
+
+
+def test_an_async_created_new_session_is_read_once_and_created_once(recorded) -> None:
+    recorder, options = recorded
+
+    async def main() -> MongoDBSessionManager:
+        return await MongoDBSessionManager.acreate("brand-new", **options)
+
+    manager = asyncio.run(main())
+    assert [name for name, _ in recorder.calls if name != "createIndexes"] == ["aggregate", "insert"]
+    assert manager.session.session_id == "brand-new"
+    stored = options["client"][options["database_name"]]["sessions"].find_one({"_id": "brand-new"})
+    assert stored is not None and stored["session_id"] == "brand-new"
