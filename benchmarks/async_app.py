@@ -31,6 +31,21 @@ MODES = ("library", "bare")
 TICK_S = 0.005
 
 
+def context_switches() -> tuple[int, int]:
+    """This thread's voluntary and involuntary context switches so far (Linux); (0, 0) elsewhere."""
+    try:
+        with open("/proc/thread-self/status") as status:
+            lines = status.read().splitlines()
+    except OSError:
+        return 0, 0  # no per-thread counters on this platform: the report shows zeros
+    counts = {"voluntary_ctxt_switches": 0, "nonvoluntary_ctxt_switches": 0}
+    for line in lines:
+        name, _, value = line.partition(":")
+        if name in counts:
+            counts[name] = int(value)
+    return counts["voluntary_ctxt_switches"], counts["nonvoluntary_ctxt_switches"]
+
+
 class ChatRequest(BaseModel):
     session_id: str
     message: str
@@ -42,13 +57,15 @@ def create_app(uri: str, database_name: str, mode: str) -> FastAPI:
     state: dict[str, Any] = {"lags": []}
 
     async def watch_loop() -> None:
-        # Beside each tick's lag, the CPU time the loop's thread used meanwhile: a late wake-up with
-        # little CPU spent waited (for the GIL, or for a core), one with much ran callbacks.
+        # Beside each tick's lag, what the loop's thread did meanwhile: the CPU time it used (a late
+        # wake-up with little CPU spent waited, one with much ran callbacks), and how often it blocked
+        # (voluntary switches: the GIL, or the selector) or was preempted for another thread (involuntary).
         while True:
-            start, cpu = time.perf_counter(), time.thread_time()
+            start, cpu, switched = time.perf_counter(), time.thread_time(), context_switches()
             await asyncio.sleep(TICK_S)
             lag = (time.perf_counter() - start - TICK_S) * 1000
-            state["lags"].append((lag, (time.thread_time() - cpu) * 1000))
+            blocked, preempted = (now - before for now, before in zip(context_switches(), switched, strict=True))
+            state["lags"].append((lag, (time.thread_time() - cpu) * 1000, blocked, preempted))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,13 +91,16 @@ def create_app(uri: str, database_name: str, mode: str) -> FastAPI:
         ticks.sort()
         ordered = [tick[0] for tick in ticks] or [0.0]
         slowest = ticks[int(0.99 * len(ticks)) :]  # the ticks at or past p99
-        wall = max(sum(lag + TICK_S * 1000 for lag, _ in slowest), 1e-9)
+        wall = max(sum(tick[0] + TICK_S * 1000 for tick in slowest), 1e-9)
+        per_tick = max(len(slowest), 1)
         return {
             "p50_ms": statistics.median(ordered),
             "p99_ms": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
             "max_ms": ordered[-1],
             "samples": len(ticks),
-            "p99_cpu_share": round(sum(cpu for _, cpu in slowest) / wall, 3),
+            "p99_cpu_share": round(sum(tick[1] for tick in slowest) / wall, 3),
+            "p99_blocked_per_tick": round(sum(tick[2] for tick in slowest) / per_tick, 1),
+            "p99_preempted_per_tick": round(sum(tick[3] for tick in slowest) / per_tick, 1),
         }
 
     @app.post("/chat")

@@ -67,7 +67,8 @@ def run(uri: str) -> Result:
         print(
             f"    {outcome['requests_per_s']} requests/s, {outcome['errors']} errors {outcome['error_kinds']}; lag p50 "
             f"{lag['p50_ms']:.2f} ms, p99 {lag['p99_ms']:.2f} ms, max {lag['max_ms']:.2f} ms; the loop thread "
-            f"ran {lag['p99_cpu_share']:.0%} of the slowest 1% ticks' time"
+            f"ran {lag['p99_cpu_share']:.0%} of the slowest 1% ticks' time, blocked {lag['p99_blocked_per_tick']:.0f} "
+            f"and was preempted {lag['p99_preempted_per_tick']:.0f} times per such tick"
         )
     lag_ratio = library["lag"]["p50_ms"] / max(bare["lag"]["p50_ms"], 1e-6)
     result.figures = {

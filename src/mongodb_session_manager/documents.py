@@ -35,6 +35,7 @@ ISO-8601 strings as it expects. Bytes (images, documents) are stored as BSON bin
 from __future__ import annotations
 
 import base64
+import inspect
 import secrets
 import string
 from collections.abc import Mapping
@@ -44,7 +45,7 @@ from typing import Any
 from bson.binary import UuidRepresentation
 from bson.codec_options import CodecOptions
 from bson.dbref import DBRef
-from strands.types.session import Session, SessionAgent, SessionMessage, SessionType
+from strands.types.session import Session, SessionAgent, SessionMessage, SessionType, decode_bytes_values
 
 from .errors import InvalidFeedbackError, InvalidIdentifierError, InvalidInputError, InvalidMetadataError
 
@@ -428,6 +429,11 @@ def captured_config(agent_data: Mapping[str, Any]) -> tuple[str, str | None] | N
     return captured[MODEL], captured.get(SYSTEM_PROMPT)
 
 
+#: What ``SessionAgent`` accepts, computed once: Strands' ``SessionAgent.from_dict`` recomputes its
+#: signature for every key it filters (8 signatures per restored agent: 0.3-0.7 ms of CPU measured).
+_AGENT_PARAMETERS = frozenset(inspect.signature(SessionAgent).parameters)
+
+
 def agent_from_document(doc: Mapping[str, Any] | None, agent_id: str) -> SessionAgent | None:
     data = ((doc or {}).get(AGENTS) or {}).get(agent_id, {}).get(AGENT_DATA)
     if data is None:
@@ -436,7 +442,8 @@ def agent_from_document(doc: Mapping[str, Any] | None, agent_id: str) -> Session
     fields.setdefault("agent_id", agent_id)
     fields.setdefault(STATE, {})
     fields.setdefault("conversation_manager_state", {})
-    agent = SessionAgent.from_dict(fields)
+    # What SessionAgent.from_dict does (unknown keys dropped, encoded bytes decoded), signature once.
+    agent = SessionAgent(**decode_bytes_values({k: v for k, v in fields.items() if k in _AGENT_PARAMETERS}))
     agent.created_at = to_iso(data.get(CREATED_AT))
     agent.updated_at = to_iso(data.get(UPDATED_AT))
     return agent

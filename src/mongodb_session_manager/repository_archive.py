@@ -20,7 +20,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import bson
@@ -84,9 +84,12 @@ class ArchiveStorageMixin:
         policy = self.archive_policy
         if policy is None:
             return []
-        return externalize_update(
-            update, [d.messages_path(aid)], policy.blob_bytes, lambda mid: self.blobs.uploader(sid, aid, mid)
-        )
+
+        def uploader(message_id: int) -> Callable[[bytes], ObjectId]:
+            # The GridFS bucket is built on the first upload only: most turns have no block to move.
+            return lambda data: self.blobs.uploader(sid, aid, message_id)(data)
+
+        return externalize_update(update, [d.messages_path(aid)], policy.blob_bytes, uploader)
 
     def _discard_blobs(self, sid: str, ids: list[ObjectId]) -> None:
         """A write that uploaded blobs failed: remove them (logged if that fails too; the write's error wins)."""

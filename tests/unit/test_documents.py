@@ -198,6 +198,24 @@ def test_agent_round_trips_through_its_stored_form() -> None:
     assert datetime.fromisoformat(restored.created_at) == datetime.fromisoformat(agent.created_at)
 
 
+def test_agent_from_document_builds_what_strands_from_dict_builds() -> None:
+    """Same filtering of unknown keys and the same decoding of Strands' encoded bytes as
+    ``SessionAgent.from_dict``, without its signature computation per key."""
+    encoded = {"__bytes_encoded__": True, "data": base64.b64encode(b"\x89PNG").decode()}
+    data = d.agent_data_document(make_agent(image=encoded, nested={"inner": [encoded]}))
+    data |= {"model": "m", "system_prompt": "p", "totals": {"turns": 1}}
+    restored = d.agent_from_document({"agents": {"a1": {"agent_data": data}}}, "a1")
+    fields = {k: v for k, v in d.from_bson(data).items() if k not in ("created_at", "updated_at")}
+    expected = SessionAgent.from_dict({"agent_id": "a1", "state": {}, "conversation_manager_state": {}, **fields})
+    assert restored is not None
+    assert restored.state == expected.state == {"image": b"\x89PNG", "nested": {"inner": [b"\x89PNG"]}}
+    assert (restored.agent_id, restored.conversation_manager_state, restored._internal_state) == (
+        expected.agent_id,
+        expected.conversation_manager_state,
+        expected._internal_state,
+    )
+
+
 def test_agent_from_document_ignores_library_fields_and_returns_none_when_absent() -> None:
     data = d.agent_data_document(make_agent())
     data |= {"model": "m", "system_prompt": "p", "config_captured": {"model": "m"}, "totals": {"turns": 1}}
