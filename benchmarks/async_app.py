@@ -3,7 +3,9 @@
 ``POST /chat {"session_id", "message"}`` runs one offline ``ScriptedModel`` turn with
 ``await agent.invoke_async(...)``. ``--mode library`` builds the manager with
 ``await factory.acreate_session_manager(...)`` (the library's async pattern); ``--mode bare`` runs
-the same agent without a session manager (the control). A background task measures event-loop
+the same agent without a session manager (the control); ``--mode fresh`` is the library with a new
+session for every request (the same I/O, but the agent carries no conversation), which tells the
+library's own cost apart from Strands' cost of a history. A background task measures event-loop
 lag: it asks to sleep 5 ms and records how late it woke; ``GET /lag`` returns and resets it.
 
 Run (the benchmark does this): python benchmarks/async_app.py --uri URI --db DB --mode library --port N
@@ -15,6 +17,7 @@ import asyncio
 import contextlib
 import statistics
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,7 +30,7 @@ from strands import Agent
 from mongodb_session_manager import MongoDBSessionManagerFactory
 from mongodb_session_manager.testing import ScriptedModel
 
-MODES = ("library", "bare")
+MODES = ("library", "bare", "fresh")
 TICK_S = 0.005
 
 
@@ -108,6 +111,8 @@ def create_app(uri: str, database_name: str, mode: str) -> FastAPI:
         manager = None
         if mode == "library":
             manager = await state["factory"].acreate_session_manager(request.session_id)
+        elif mode == "fresh":
+            manager = await state["factory"].acreate_session_manager(f"{request.session_id}-{uuid.uuid4().hex}")
         agent = Agent(agent_id="assistant", model=ScriptedModel(), session_manager=manager, callback_handler=None)
         reply = await agent.invoke_async(request.message)
         return {"reply": str(reply).strip()}
