@@ -74,7 +74,8 @@ def pop_deprecated_hooks(
 
 
 class _AlreadyRead:
-    """The two repository calls Strands' constructor makes, the session read answered from a prefetch."""
+    """The repository as Strands' constructor sees it: ``read_session`` answered from a prefetch,
+    every other call (``create_session``, whatever a later Strands adds) passed through."""
 
     def __init__(self, repository: MongoDBSessionRepository, session: Session | None) -> None:
         self._repository = repository
@@ -83,8 +84,8 @@ class _AlreadyRead:
     def read_session(self, session_id: str, **kwargs: Any) -> Session | None:
         return self._session
 
-    def create_session(self, session: Session, **kwargs: Any) -> Session:
-        return self._repository.create_session(session, **kwargs)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._repository, name)
 
 
 class MongoDBSessionManager(
