@@ -5,8 +5,11 @@
 ``await factory.acreate_session_manager(...)`` (the library's async pattern); ``--mode bare`` runs
 the same agent without a session manager (the control); ``--mode fresh`` is the library with a new
 session for every request (the same I/O, but the agent carries no conversation), which tells the
-library's own cost apart from Strands' cost of a history. A background task measures event-loop
-lag: it asks to sleep 5 ms and records how late it woke; ``GET /lag`` returns and resets it.
+library's own cost apart from Strands' cost of a history; ``--mode memory`` is the second control:
+no session manager, each conversation's messages kept in a dict in the process (the same history
+the library restores, with no persistence at all). A background task measures event-loop lag: it
+asks to sleep 5 ms and records how late it woke, and how much CPU the loop's thread used meanwhile;
+``GET /lag`` returns and resets both.
 
 Run (the benchmark does this): python benchmarks/async_app.py --uri URI --db DB --mode library --port N
 """
@@ -30,7 +33,7 @@ from strands import Agent
 from mongodb_session_manager import MongoDBSessionManagerFactory
 from mongodb_session_manager.testing import ScriptedModel
 
-MODES = ("library", "bare", "fresh")
+MODES = ("library", "bare", "fresh", "memory")
 TICK_S = 0.005
 
 
@@ -58,6 +61,7 @@ def create_app(uri: str, database_name: str, mode: str) -> FastAPI:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     state: dict[str, Any] = {"lags": []}
+    histories: dict[str, list[Any]] = {}  # the memory mode's conversations
 
     async def watch_loop() -> None:
         # Beside each tick's lag, what the loop's thread did meanwhile: the CPU time it used (a late
@@ -101,6 +105,7 @@ def create_app(uri: str, database_name: str, mode: str) -> FastAPI:
             "p99_ms": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
             "max_ms": ordered[-1],
             "samples": len(ticks),
+            "loop_cpu_ms": round(sum(tick[1] for tick in ticks), 1),  # the loop thread's CPU over the window
             "p99_cpu_share": round(sum(tick[1] for tick in slowest) / wall, 3),
             "p99_blocked_per_tick": round(sum(tick[2] for tick in slowest) / per_tick, 1),
             "p99_preempted_per_tick": round(sum(tick[3] for tick in slowest) / per_tick, 1),
@@ -113,8 +118,17 @@ def create_app(uri: str, database_name: str, mode: str) -> FastAPI:
             manager = await state["factory"].acreate_session_manager(request.session_id)
         elif mode == "fresh":
             manager = await state["factory"].acreate_session_manager(f"{request.session_id}-{uuid.uuid4().hex}")
-        agent = Agent(agent_id="assistant", model=ScriptedModel(), session_manager=manager, callback_handler=None)
+        history = histories.get(request.session_id, []) if mode == "memory" else []
+        agent = Agent(
+            agent_id="assistant",
+            model=ScriptedModel(),
+            messages=history,
+            session_manager=manager,
+            callback_handler=None,
+        )
         reply = await agent.invoke_async(request.message)
+        if mode == "memory":
+            histories[request.session_id] = agent.messages
         return {"reply": str(reply).strip()}
 
     return app

@@ -15,6 +15,8 @@ Run: uv run python benchmarks/bench_service_throughput.py
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 import subprocess
 import sys
 import time
@@ -35,13 +37,20 @@ REQUEST_TIMEOUT_S = 120.0
 APP = Path(__file__).with_name("service_app.py")
 
 
-def start_server(uri: str, db: str, mode: str, app: Path = APP) -> tuple[subprocess.Popen[bytes], str]:
-    """Serve ``app`` (a script taking --uri --db --mode --port) on a free loopback port; wait for /health."""
+def start_server(
+    uri: str, db: str, mode: str, app: Path = APP, *, cpus: set[int] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Serve ``app`` (a script taking --uri --db --mode --port) on a free loopback port; wait for /health.
+
+    ``cpus``: the CPUs the server may run on (set in the child before it starts, so every thread
+    it creates inherits them); None leaves it on every CPU.
+    """
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, str(app), "--uri", uri, "--db", db, "--mode", mode, "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        preexec_fn=None if cpus is None else functools.partial(os.sched_setaffinity, 0, cpus),
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
