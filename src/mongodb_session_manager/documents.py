@@ -1494,5 +1494,5 @@ def restore_agents_pipeline(session_id: str, *, buckets: str | None = None) -> l
         stages.append(
             {"$set": {"lookup_ids": {"$cond": [{"$lte": ["$bucket_bytes", LOOKUP_BYTES]}, "$bucket_ids", []]}}}
         )
-        stages.append(whole_bucket_lookup_stage(buckets))
+        stages.append(whole_bucket_lookup_stage(buckets, restore=True))
     return stages

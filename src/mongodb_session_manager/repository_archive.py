@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import bson
 from bson import ObjectId
 
 from . import documents as d
@@ -106,9 +105,14 @@ class ArchiveStorageMixin:
     def buckets_name(self) -> str:
         return da.buckets_collection_name(self.collection.name)
 
-    def _raw_buckets(self) -> Collection[Any]:
-        raw = self._raw_collection()
-        return raw.database.get_collection(self.buckets_name, codec_options=raw.codec_options)
+    def _restore_buckets(self) -> Collection[Any]:
+        """The bucket collection decoding as restores do (:data:`documents.RESTORE_CODEC_OPTIONS`)."""
+        coll = self.__dict__.get("_restore_buckets_coll")
+        if coll is None:
+            coll = self.__dict__["_restore_buckets_coll"] = self.buckets.with_options(
+                codec_options=d.RESTORE_CODEC_OPTIONS
+            )
+        return coll
 
     # ---- estimates: when is a split due ---------------------------------------------------------
 
@@ -265,13 +269,10 @@ class ArchiveStorageMixin:
                 bucket[d.MESSAGES] = [{k: m[k] for k in fields if k in m} for m in bucket[d.MESSAGES]]
         doc["buckets"] = buckets
 
-    def _fetch_raw_buckets(self, ids: list[Any]) -> list[tuple[bytes, dict[str, Any]]]:
-        """Whole buckets as raw bytes and decoded (for the restore's repair check and its decoding)."""
-        out = []
-        for raw in self._raw_buckets().find(da.buckets_query(ids), da.BUCKET_READ_PROJECTION):
-            data = bytes(raw.raw)
-            out.append((data, bson.decode(data, codec_options=d.RESTORE_CODEC_OPTIONS)))
-        return out
+    def _fetch_restore_buckets(self, ids: list[Any]) -> list[dict[str, Any]]:
+        """Listed buckets by ``_id`` as a restore reads them (:data:`da.BUCKET_RESTORE_PROJECTION`),
+        decoded by the driver in one pass over the reply."""
+        return list(self._restore_buckets().find(da.buckets_query(ids), da.BUCKET_RESTORE_PROJECTION))
 
     def _update_archived_message(
         self, sid: str, aid: str, message_id: int, update: Mapping[str, Any], array_filters: list[dict[str, Any]]

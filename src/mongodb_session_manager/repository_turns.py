@@ -142,7 +142,7 @@ class TurnStorageMixin:
             self, session_id: str, agent_id: str, *, token: str | None = None, release: bool = False
         ) -> int: ...
 
-        def _fetch_raw_buckets(self, ids: list[Any]) -> list[tuple[bytes, dict[str, Any]]]: ...
+        def _fetch_restore_buckets(self, ids: list[Any]) -> list[dict[str, Any]]: ...
 
         @property
         def blobs(self) -> BlobStore: ...
@@ -226,12 +226,18 @@ class TurnStorageMixin:
         return bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS), raw
 
     def _read_buckets(self, ids: list[Any]) -> tuple[list[dict[str, Any]], RawFlags]:
-        """Listed buckets by ``_id``, decoded, and what their raw bytes hold."""
-        fetched = self._fetch_raw_buckets(ids)
+        """Listed buckets by ``_id``, decoded, and what their messages hold.
+
+        A bucket records that when it is written; one without the record (a message in it was
+        rewritten since) is encoded again to be searched: the markers are keys and type bytes,
+        which survive the round trip, and such buckets are rare.
+        """
+        fetched = self._fetch_restore_buckets(ids)
         flags = RawFlags()
-        for data, bucket in fetched:  # a bucket's own record spares searching its bytes
-            flags |= RawFlags.recorded(bucket.get(HOLDS)) or RawFlags.of(data)
-        return [bucket for _, bucket in fetched], flags
+        for bucket in fetched:
+            recorded = RawFlags.recorded(bucket.get(HOLDS))
+            flags |= recorded or RawFlags.of(bson.encode(bucket, codec_options=d.RESTORE_CODEC_OPTIONS))
+        return fetched, flags
 
     def restore_agents(self, session_id: str) -> tuple[bool, dict[str, RestoredAgent]]:
         """Whether the session exists, and every agent with its message window: one round trip."""
