@@ -607,8 +607,9 @@ def removed_offset(agent_data: Mapping[str, Any]) -> int:
     return max(int(removed), 0)
 
 
-def document_window(doc: Mapping[str, Any], agent_id: str, limit: int) -> dict[str, Any] | None:
-    """The restore's window out of a read by :func:`restore_document_projection`.
+def document_window(doc: Mapping[str, Any], agent_id: str, limit: int | None) -> dict[str, Any] | None:
+    """The restore's window out of a read by :func:`restore_document_projection` (or of the whole
+    document: ``limit=None``, nothing was sliced).
 
     Fewer than ``limit`` messages mean the whole in-document array was read, so positions are
     known. None when they are not, or when the window reaches further into the archive than the
@@ -621,7 +622,7 @@ def document_window(doc: Mapping[str, Any], agent_id: str, limit: int) -> dict[s
         return {}
     messages = agent.get(d.MESSAGES)
     messages = list(messages) if isinstance(messages, list) else []
-    if len(messages) >= limit:
+    if limit is not None and len(messages) >= limit:
         return None
     archive = agent.get(ARCHIVE)
     archived = int(archive.get(ARCHIVE_COUNT) or 0) if isinstance(archive, Mapping) else 0

@@ -199,11 +199,27 @@ class TurnStorageMixin:
         elif not window:
             return False
         flags = RawFlags.of(raw)  # the bytes of the read the window came from, searched in C
+        return self._restore_window(sid, aid, window, flags)
+
+    def _restore_window(
+        self,
+        sid: str,
+        aid: str,
+        window: Mapping[str, Any],
+        flags: RawFlags,
+        read: tuple[list[dict[str, Any]], RawFlags] | None = None,
+    ) -> RestoredAgent | None:
+        """The agent out of its window (:func:`da.document_window`'s shape) and the buckets it lists
+        (``read``: already read, with other agents' buckets); None when a listed bucket is missing
+        (purged meanwhile)."""
         self._remember_stored(sid, aid, int(window.get("stored") or 0))
         messages = list(window.get(d.MESSAGES) or [])
         ids = list(window.get("bucket_ids") or [])
         if ids:  # the window reaches into the archive: its buckets by _id
-            fetched, more = self._read_buckets(ids)
+            if read is None:
+                fetched, more = self._read_buckets(ids)
+            else:
+                fetched, more = [b for b in read[0] if b.get("agent_id") == aid], read[1]
             if len(fetched) != len(ids):
                 return None
             flags |= more
@@ -245,12 +261,45 @@ class TurnStorageMixin:
         return session is not None, agents
 
     def restore_session(self, session_id: str) -> tuple[Session | None, dict[str, RestoredAgent]]:
-        """The session (None if it does not exist) and every agent with its message window: one round trip.
+        """The session (None if it does not exist) and every agent with its message window: one round trip
+        (and one more for the archived buckets a window reaches into).
 
-        What ``read_session`` and a restore of each agent would read, in one aggregation: the async
-        creation path builds its manager from it without another read.
+        What ``read_session`` and a restore of each agent would read: the async creation path builds
+        its manager from it without another read. Under a policy the document stays small, so it is
+        read whole with a plain ``find`` and the windows are cut in Python; its size comes with it.
+        The all-agents aggregation that computes the windows on the server cost about 2.5 ms more
+        server time for a 60-message session (4.1 against 1.6 ms on loopback), so it serves only
+        sessions without a policy, whose arrays may be of any length.
         """
         sid, _ = self._ids(session_id)
+        if self.archive_policy is None:
+            return self._restore_session_computed(sid)
+        with self._translate(sid):
+            found = self._raw_collection().find_one({d.ID: sid})
+        if found is None:
+            return None, {}
+        raw = bytes(found.raw)
+        doc = bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS)
+        self._remember_size(sid, len(raw))
+        flags = RawFlags.of(raw)  # every agent's bytes: a false "yes" costs a walk, never a missed repair
+        windows = {aid: da.document_window(doc, aid, None) for aid in doc.get(d.AGENTS) or {}}
+        ids = [i for window in windows.values() if window for i in window.get("bucket_ids") or []]
+        read = self._read_buckets(ids) if ids else None  # every agent's archived part in one find
+        agents: dict[str, RestoredAgent] = {}
+        for aid, window in windows.items():
+            restored: RestoredAgent | None
+            if window is None:  # the listing does not reach back to the window: the agent's own reads
+                restored = self.restore_agent(sid, aid)
+            elif not window:  # no agent data: not an agent
+                continue
+            else:  # a listed bucket gone (purged meanwhile): the agent's own reads list anew
+                restored = self._restore_window(sid, aid, window, flags, read) or self.restore_agent(sid, aid)
+            if restored is not None:
+                agents[aid] = restored
+        return d.session_from_document(doc), agents
+
+    def _restore_session_computed(self, sid: str) -> tuple[Session | None, dict[str, RestoredAgent]]:
+        """:meth:`restore_session` by one aggregation computing every window (sessions without a policy)."""
         with self._translate(sid):
             pipeline = d.restore_agents_pipeline(sid, buckets=self.buckets_name)
             docs = list(self._raw_collection().aggregate(pipeline))

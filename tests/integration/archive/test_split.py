@@ -132,6 +132,30 @@ def test_restore_brings_archived_messages_in_one_round_trip(small_repo) -> None:
     assert ok and texts(agents["assistant"].messages) == [f"message {i}" for i in range(20)]
 
 
+def test_restoring_every_agent_reads_the_document_once_and_all_their_buckets_once(
+    small_repo, mongo_uri, db_name
+) -> None:
+    new_session(small_repo, "s", "first")
+    small_repo.create_agent("s", SessionAgent(agent_id="second", state={}, conversation_manager_state={}))
+    for i in range(20):
+        small_repo.create_message("s", "first", text_message(i))
+        small_repo.create_message("s", "second", text_message(100 + i))
+    commands = Commands()
+    client: MongoClient[Any] = MongoClient(mongo_uri, event_listeners=[commands])
+    try:
+        reader = MongoDBSessionRepository(
+            client=client, database_name=db_name, collection_name="sessions", archive_policy=SMALL
+        )
+        commands.names.clear()
+        exists, agents = reader.restore_agents("s")
+        names = list(commands.names)
+    finally:
+        client.close()
+    assert exists and names == ["find", "find"], "the document, then both agents' buckets together"
+    assert texts(agents["first"].messages) == [f"message {i}" for i in range(20)]
+    assert texts(agents["second"].messages) == [f"message {100 + i}" for i in range(20)]
+
+
 def test_a_bucket_without_its_record_is_searched_and_its_legacy_values_repaired(small_repo, collection) -> None:
     # A bucket records what its messages hold; a rewrite of a message in it drops the record. A restore
     # reads only part of each archived message, so for such a bucket it must still find what to repair.

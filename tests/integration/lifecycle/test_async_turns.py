@@ -67,7 +67,7 @@ def test_an_async_request_never_touches_mongodb_from_the_event_loop(recorded) ->
     assert all(thread != loop_thread for _, thread in recorder.calls), recorder.calls
     assert "**second**" in results[1][0]
     names = [name for name, _ in recorder.calls]
-    assert names.count("aggregate") >= 1 and "findAndModify" not in names
+    assert names.count("find") >= 1 and "findAndModify" not in names
 
 
 def test_a_restored_agent_gets_its_history_from_the_async_read(recorded) -> None:
@@ -213,11 +213,33 @@ def test_an_async_stateless_request_is_one_read_the_lease_and_the_commit(recorde
     texts = asyncio.run(main())
     names = [name for name, _ in recorder.calls]
     if create == "subclass":  # it cannot be handed the flag: the session read, then the agents
-        assert names == ["find", "aggregate", "update", "update"]
+        assert names == ["find", "find", "update", "update"]
     else:
-        assert names == ["aggregate", "update", "update"], "session and agents in one read, lease, commit"
+        assert names == ["find", "update", "update"], "session and agents in one read, lease, commit"
     assert texts[0] == "first" and texts[2] == "second", "the restore came from that one read"
     factory.close()
+
+
+def test_without_a_policy_the_async_read_computes_the_windows_on_the_server(recorded) -> None:
+    # Without an archive policy a document's arrays may be of any length: the one read is the
+    # aggregation that cuts every agent's window on the server, not the whole document.
+    recorder, options = recorded
+    options = {**options, "archive_policy": None}
+
+    async def request(prompt: str) -> list[str]:
+        manager = await MongoDBSessionManager.acreate("rt-no-policy", **options)
+        agent = Agent(agent_id="assistant", model=ScriptedModel(), session_manager=manager, callback_handler=None)
+        await agent.invoke_async(prompt)
+        return [m["content"][0]["text"] for m in agent.messages]
+
+    async def main() -> list[str]:
+        await request("first")
+        recorder.calls.clear()
+        return await request("second")
+
+    texts = asyncio.run(main())
+    assert [name for name, _ in recorder.calls] == ["aggregate", "update", "update"]
+    assert texts[0] == "first" and texts[2] == "second"
 
 
 def test_an_async_created_new_session_is_read_once_and_created_once(recorded) -> None:
@@ -227,7 +249,7 @@ def test_an_async_created_new_session_is_read_once_and_created_once(recorded) ->
         return await MongoDBSessionManager.acreate("brand-new", **options)
 
     manager = asyncio.run(main())
-    assert [name for name, _ in recorder.calls if name != "createIndexes"] == ["aggregate", "insert"]
+    assert [name for name, _ in recorder.calls if name != "createIndexes"] == ["find", "insert"]
     assert manager.session.session_id == "brand-new"
     stored = options["client"][options["database_name"]]["sessions"].find_one({"_id": "brand-new"})
     assert stored is not None and stored["session_id"] == "brand-new"
