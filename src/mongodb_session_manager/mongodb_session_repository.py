@@ -43,6 +43,7 @@ from .mongodb_connection_pool import new_client, split_client_options
 from .repository_archive import ArchiveStorageMixin
 from .repository_features import SessionFeatureMethods
 from .repository_lifecycle import LifecycleStorageMethods
+from .repository_restore import RestoreStorageMixin
 from .repository_turns import TurnStorageMixin
 
 __all__ = ["MongoDBSessionRepository", "ensure_indexes", "forget_indexes"]
@@ -67,7 +68,12 @@ _RECENT_READS_LIMIT = 64
 
 
 class MongoDBSessionRepository(
-    ArchiveStorageMixin, LifecycleStorageMethods, SessionFeatureMethods, TurnStorageMixin, SessionRepository
+    ArchiveStorageMixin,
+    LifecycleStorageMethods,
+    SessionFeatureMethods,
+    RestoreStorageMixin,
+    TurnStorageMixin,
+    SessionRepository,
 ):
     """Stores Strands sessions, agents, messages and multi-agent state in MongoDB.
 

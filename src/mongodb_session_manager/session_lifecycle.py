@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from strands.types.content import Message
 
     from .mongodb_session_repository import MongoDBSessionRepository
-    from .repository_turns import RestoredAgent
+    from .repository_restore import RestoredAgent
 
 logger = logging.getLogger(__name__)
 
