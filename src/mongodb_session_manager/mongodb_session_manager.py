@@ -21,7 +21,7 @@ from . import documents as d
 from .documents import VALID_RATINGS
 from .documents_archive import ArchivePolicy
 from .documents_lifecycle import validate_retention_days
-from .errors import SessionAlreadyExistsError
+from .errors import MessageNotFoundError, SessionAlreadyExistsError
 from .hooks.contract import OperationHook, check_hook
 from .manager_async import AsyncManagerMethods
 from .manager_features import SessionFeaturesMixin
@@ -172,7 +172,20 @@ class MongoDBSessionManager(
             if metadata_fields:
                 repository.ensure_metadata_indexes(metadata_fields)
         self.metadata_fields = list(metadata_fields or [])
-        prefetched = repository.restore_session(session_id) if _prefetch else None
+        # One read answers Strands' read_session and every agent's restore: under an archive policy it
+        # is a plain find of the document (which the policy keeps small), cheaper than the session
+        # read and the agent read it replaces. The acreate paths (_prefetch) always read so, and hold
+        # a new agent back until its first turn; without a policy a sync manager reads as Strands does.
+        prefetched = None
+        if _prefetch or (repository.archive_policy is not None and _reads_as_shipped(repository)):
+            try:
+                prefetched = repository.restore_session(session_id)
+            except MessageNotFoundError:
+                if _prefetch:
+                    raise
+                # An agent's listed archive is missing: the sync manager still builds (for an export
+                # or metadata), and the restore or export that needs those messages reports it.
+                logger.warning("session_id=<%s> | archived messages missing, reading agent by agent", session_id)
         try:
             # Strands' constructor reads the session (and creates it if missing); a prefetch answers that read.
             reads = repository if prefetched is None else _AlreadyRead(repository, prefetched[0])
@@ -185,7 +198,7 @@ class MongoDBSessionManager(
             prefetched = None
         self.session_repository: MongoDBSessionRepository = repository
         if prefetched is not None:
-            self._take_prefetched(prefetched[1])
+            self._take_prefetched(prefetched[1], defer=_prefetch)
         elif _prefetch:
             self.prefetch_agents()
         self._apply_default_retention()
@@ -204,6 +217,16 @@ class MongoDBSessionManager(
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _reads_as_shipped(repository: MongoDBSessionRepository) -> bool:
+    """Whether ``repository`` reads sessions and agents with this library's own methods: a subclass
+    that overrides ``read_session`` or ``restore_agent`` gets them called, not the one-read prefetch."""
+    cls = type(repository)
+    return (
+        cls.read_session is MongoDBSessionRepository.read_session
+        and cls.restore_agent is MongoDBSessionRepository.restore_agent
+    )
 
 
 def create_mongodb_session_manager(

@@ -192,9 +192,10 @@ class SessionLifecycleMixin:
             raise SessionException(f"session {self.session_id!r} vanished while it was being read")
         self._take_prefetched(agents)
 
-    def _take_prefetched(self, agents: Mapping[str, RestoredAgent]) -> None:
-        """Restore agents from ``agents`` (all the session has) and create new ones with their first turn."""
-        self._defer_agent_creation = True
+    def _take_prefetched(self, agents: Mapping[str, RestoredAgent], *, defer: bool = True) -> None:
+        """Restore agents from ``agents`` (all the session has); ``defer``: create new ones with their
+        first turn (the async paths) instead of when the ``Agent`` is built."""
+        self._defer_agent_creation = defer
         self._prefetched.update(agents)
         self._prefetched_all = True
 

@@ -289,8 +289,15 @@ def test_two_managers_creating_the_same_session_concurrently_both_succeed(
         assert collection.count_documents({"_id": session_id}) == 1
 
 
-def test_a_lost_creation_race_resumes_the_existing_session(mongo_client: MongoClient[Any], db_name: str) -> None:
-    """Deterministic version of the race: our read saw no session, but another manager inserted it."""
+@pytest.mark.parametrize("read", ["read_session", "restore_session"])
+def test_a_lost_creation_race_resumes_the_existing_session(
+    mongo_client: MongoClient[Any], db_name: str, read: str
+) -> None:
+    """Deterministic version of the race: our read saw no session, but another manager inserted it.
+
+    ``restore_session`` is the one read a manager makes under an archive policy; a repository that
+    overrides ``read_session`` gets Strands' own read instead.
+    """
 
     class ReadBeforeTheOtherInsert(MongoDBSessionRepository):
         def __init__(self, **kwargs: Any) -> None:
@@ -298,11 +305,9 @@ def test_a_lost_creation_race_resumes_the_existing_session(mongo_client: MongoCl
             self.first_read = True
             self.create_refused = False
 
-        def read_session(self, session_id: str, **kwargs: Any) -> Any:
-            if self.first_read:
-                self.first_read = False
-                return None
-            return super().read_session(session_id, **kwargs)
+        def missed(self) -> bool:
+            first, self.first_read = self.first_read, False
+            return first
 
         def create_session(self, session: Any, **kwargs: Any) -> Any:
             try:
@@ -311,11 +316,19 @@ def test_a_lost_creation_race_resumes_the_existing_session(mongo_client: MongoCl
                 self.create_refused = True
                 raise
 
+    class MissesReadSession(ReadBeforeTheOtherInsert):
+        def read_session(self, session_id: str, **kwargs: Any) -> Any:
+            return None if self.missed() else super().read_session(session_id, **kwargs)
+
+    class MissesRestoreSession(ReadBeforeTheOtherInsert):
+        def restore_session(self, session_id: str) -> Any:
+            return (None, {}) if self.missed() else super().restore_session(session_id)
+
     options = {"client": mongo_client, "database_name": db_name, "collection_name": "sessions"}
     winner = MongoDBSessionManager("raced", **options)
     make_agent(winner, ["first answer"])("first question")
 
-    repository = ReadBeforeTheOtherInsert(**options)
+    repository = (MissesReadSession if read == "read_session" else MissesRestoreSession)(**options)
     loser = MongoDBSessionManager("raced", repository=repository)
     assert repository.create_refused
     restored = make_agent(loser)

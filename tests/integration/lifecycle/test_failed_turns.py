@@ -323,7 +323,13 @@ def test_round_trips_per_plain_turn_tool_turn_and_stateless_request(mongo_uri: s
             agent_id="a", model=ScriptedModel(), tools=[add], session_manager=MongoDBSessionManager("rt", **options)
         )
         fresh("a stateless request")
-        assert listener.names == ["find", "find", "update", "update"], "session, agent+message tail, lease, commit"
+        assert listener.names == ["find", "update", "update"], "the session with its agents, lease, commit"
+        listener.names.clear()
+        unarchived = {**options, "archive_policy": None}  # arrays of any length: the session, then the window
+        Agent(agent_id="a", model=ScriptedModel(), session_manager=MongoDBSessionManager("rt", **unarchived))(
+            "without a policy"
+        )
+        assert listener.names == ["find", "find", "update", "update"], "session, agent window, lease, commit"
         assert "findAndModify" not in listener.names
     finally:
         client.close()
