@@ -24,6 +24,7 @@ from typing import Any
 
 from mongodb_session_manager import documents as d
 from mongodb_session_manager import documents_archive as da
+from mongodb_session_manager import documents_features as df
 from mongodb_session_manager import documents_snapshot_features as dsf
 
 #: Characters of the first message a card shows (counted in code points on the server).
@@ -78,7 +79,7 @@ def _agents() -> dict[str, Any]:
 
 
 def _feedback_count(rating: str | None) -> dict[str, Any]:
-    condition: dict[str, Any] = d.is_end_user_feedback()
+    condition: dict[str, Any] = df.is_end_user_feedback()
     if rating is not None:
         condition = {"$and": [condition, {"$eq": [f"$$this.{d.RATING}", rating]}]}
     return {"$size": {"$filter": {"input": _array_or_empty(f"${d.FEEDBACKS}"), "cond": condition}}}

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mongodb_session_manager import __version__
 from mongodb_session_manager import documents as d
+from mongodb_session_manager import documents_features as df
 from mongodb_session_manager.export import export_session_document
 
 from . import listing, paging, snapshot_timeline
@@ -254,7 +255,7 @@ async def add_note(
         raise q.ViewerInputError("a note needs some text")
     if len(comment) > state.settings.max_note_length:
         raise q.ViewerInputError(f"a note is at most {state.settings.max_note_length} characters")
-    stored = d.reviewer_note(comment, note.rating)
+    stored = df.reviewer_note(comment, note.rating)
     if not await state.store.add_note(sid, stored):
         raise HTTPException(404, "session not found")
     logger.info("session_id=<%s> | reviewer note added", sid)

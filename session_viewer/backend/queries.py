@@ -22,6 +22,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from mongodb_session_manager import documents as d
+from mongodb_session_manager import documents_features as df
+from mongodb_session_manager import documents_indexes as dx
 from mongodb_session_manager.defaults import COLLECTION_NAME
 from mongodb_session_manager.documents_archive import buckets_collection_name
 
@@ -29,7 +31,7 @@ from mongodb_session_manager.documents_archive import buckets_collection_name
 ALWAYS_FILTERABLE = (d.SESSION_ID, d.CREATED_AT)
 #: Indexed fields with their own search parameters (feedback, agent_id, model, application_name, sort=tokens),
 #: so they are not offered again as generic filters.
-DEDICATED_FIELDS = frozenset({*d.LIST_FILTER_FIELDS, d.TOTAL_TOKENS_PATH})
+DEDICATED_FIELDS = frozenset({*dx.LIST_FILTER_FIELDS, d.TOTAL_TOKENS_PATH})
 #: Text the user types is bounded: a regex over 200 characters is never a legitimate lookup.
 MAX_TEXT_LENGTH = 200
 MAX_FILTERS = 20
@@ -294,7 +296,7 @@ def feedback_clause(rating: str) -> dict[str, Any]:
     """
     if rating not in FEEDBACK_RATINGS:
         raise ViewerInputError(f"feedback must be one of {', '.join(FEEDBACK_RATINGS)}")
-    return {d.FEEDBACKS: {"$elemMatch": {d.RATING: rating, d.FEEDBACK_SOURCE: {"$ne": d.REVIEWER_SOURCE}}}}
+    return {d.FEEDBACKS: {"$elemMatch": {d.RATING: rating, df.FEEDBACK_SOURCE: {"$ne": df.REVIEWER_SOURCE}}}}
 
 
 def search_filter(

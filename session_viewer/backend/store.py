@@ -22,6 +22,7 @@ from pymongo.errors import PyMongoError
 
 from mongodb_session_manager import blobs
 from mongodb_session_manager import documents as d
+from mongodb_session_manager import documents_features as df
 from mongodb_session_manager.documents_archive import buckets_collection_name
 from mongodb_session_manager.errors import ConcurrentModificationError
 from mongodb_session_manager.export import join_archived_messages, listed_bucket_ids
@@ -186,10 +187,10 @@ class SessionStore:
 
     async def add_note(self, session_id: str, note: Mapping[str, Any]) -> bool:
         """Append a reviewer note; False when the session does not exist."""
-        result = await self.collection.update_one(dq.session_filter(session_id), d.push_reviewer_note_update(note))
+        result = await self.collection.update_one(dq.session_filter(session_id), df.push_reviewer_note_update(note))
         return result.matched_count == 1
 
     async def viewer_password(self, session_id: str) -> str | None:
-        doc = await self.collection.find_one({d.ID: session_id}, projection=d.VIEWER_PASSWORD_PROJECTION)
+        doc = await self.collection.find_one({d.ID: session_id}, projection=df.VIEWER_PASSWORD_PROJECTION)
         value = (doc or {}).get(d.VIEWER_PASSWORD)
         return value if isinstance(value, str) else None

@@ -18,6 +18,7 @@ from typing import Any
 from bson.dbref import DBRef
 
 from mongodb_session_manager import documents as d
+from mongodb_session_manager import documents_features as df
 from mongodb_session_manager.documents_archive import ARCHIVE, ARCHIVE_COUNT
 
 #: A timestamp for items that have none; they keep their place after the item before them.
@@ -222,8 +223,8 @@ def _message_item(agent_id: str, stored: Mapping[str, Any]) -> dict[str, Any]:
 def _feedback_item(index: int, stored: Any) -> dict[str, Any]:
     entry = stored if isinstance(stored, Mapping) else {}
     rating = entry.get(d.RATING)
-    source = entry.get(d.FEEDBACK_SOURCE)
-    extra = {k: v for k, v in entry.items() if k not in (d.RATING, d.COMMENT, d.CREATED_AT, d.FEEDBACK_SOURCE)}
+    source = entry.get(df.FEEDBACK_SOURCE)
+    extra = {k: v for k, v in entry.items() if k not in (d.RATING, d.COMMENT, d.CREATED_AT, df.FEEDBACK_SOURCE)}
     return {
         "type": "feedback",
         "id": f"feedback:{index}",
@@ -241,7 +242,7 @@ def feedback_summary(feedbacks: Any) -> dict[str, int]:
     for entry in feedbacks if isinstance(feedbacks, list) else []:
         if not isinstance(entry, Mapping):
             continue
-        if entry.get(d.FEEDBACK_SOURCE) == d.REVIEWER_SOURCE:
+        if entry.get(df.FEEDBACK_SOURCE) == df.REVIEWER_SOURCE:
             out["reviewer_notes"] += 1
             continue
         out["total"] += 1

@@ -10,7 +10,7 @@ stores their message, and replaced in it by a small marker::
     {"__msm_blob__": {"id": ObjectId, "bytes": 1048600}}
 
 The blob holds the block's stored form (BSON, exactly as it would have been embedded), so reading
-puts it back byte for byte and every other rule of the stored shape (``documents.storable``, the
+puts it back byte for byte and every other rule of the stored shape (``documents_values.storable``, the
 repair markers) applies unchanged. Readers resolve markers with one batched query on the chunks
 collection; a message without markers costs nothing (the raw bytes are checked in C).
 

@@ -1,9 +1,13 @@
-"""The one module that knows the shape of a session document.
+"""The module that knows the shape of a session document, and the base of its ``documents_*`` companions.
 
-Field names, dotted-path builders, id/key validation and every filter, update, projection and
-pipeline the library sends are pure functions here. The synchronous repository and the async
-Session Viewer both call them, so a schema change is one edit, and everything here is unit-tested
-without a database.
+Field names, dotted-path builders, id/key validation and the filters, updates, projections and
+pipelines of sessions, agents and messages are pure functions here. The rest of the shape builds on
+these field names in companions, one concern each: ``documents_values`` (what BSON cannot hold, and
+a stored value read back exactly), ``documents_turns`` (the lease, the turn commit),
+``documents_features`` (metadata, feedback, guardrail events), ``documents_indexes``,
+``documents_archive`` (archived messages), ``documents_lifecycle`` and ``documents_snapshot``. The
+synchronous repository and the async Session Viewer both call them, so a schema change is one edit
+in one of these modules, and all of them are unit-tested without a database.
 
 Shape (one document per session, ``_id == session_id``)::
 
@@ -34,7 +38,6 @@ ISO-8601 strings as it expects. Bytes (images, documents) are stored as BSON bin
 
 from __future__ import annotations
 
-import base64
 import inspect
 import secrets
 import string
@@ -44,10 +47,10 @@ from typing import Any
 
 from bson.binary import UuidRepresentation
 from bson.codec_options import CodecOptions
-from bson.dbref import DBRef
 from strands.types.session import Session, SessionAgent, SessionMessage, SessionType, decode_bytes_values
 
-from .errors import InvalidFeedbackError, InvalidIdentifierError, InvalidInputError, InvalidMetadataError
+from . import documents_values as dv
+from .errors import InvalidIdentifierError, InvalidInputError, InvalidMetadataError
 
 # ---- field names -----------------------------------------------------------------------------------
 
@@ -159,7 +162,7 @@ def _key_problem(key: str) -> str | None:
         return "contains '.'"
     if "\x00" in key:
         return "contains a NUL character"
-    if not _encodable_text(key):
+    if not dv.encodable_text(key):
         return "is not valid Unicode text (lone surrogate)"
     return None
 
@@ -227,30 +230,6 @@ def to_iso(value: Any) -> str:
     if isinstance(value, datetime):
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
     return str(value) if value is not None else now().isoformat()
-
-
-# ---- values read back ---------------------------------------------------------------------------------
-
-
-def from_bson(value: Any) -> Any:
-    """Return a stored value exactly as it was written.
-
-    Two things come back different otherwise: the driver decodes every sub-document with ``$ref``
-    and ``$id`` keys (ordinary JSON Schema in tool arguments, or user metadata) as a
-    ``bson.dbref.DBRef``, and sessions written by older versions hold bytes as Strands' base64
-    ``{"__bytes_encoded__": true, "data": ...}`` wrapper. Both are turned back into the plain values.
-    """
-    if isinstance(value, DBRef):
-        value = dict(value.as_doc())
-    if isinstance(value, dict):
-        if value.get("__bytes_encoded__") is True and "data" in value:
-            return base64.b64decode(value["data"])
-        if len(value) == 1 and isinstance(value.get(JSON_MARKER), str):
-            return _from_json_marker(value[JSON_MARKER])
-        return {k: from_bson(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [from_bson(v) for v in value]
-    return value
 
 
 # ---- paths ---------------------------------------------------------------------------------------------
@@ -418,7 +397,7 @@ def agent_projection(agent_id: str) -> dict[str, Any]:
 
 def raw_agent_data(doc: Mapping[str, Any] | None, agent_id: str) -> dict[str, Any] | None:
     data = ((doc or {}).get(AGENTS) or {}).get(agent_id, {}).get(AGENT_DATA)
-    return from_bson(dict(data)) if data is not None else None
+    return dv.from_bson(dict(data)) if data is not None else None
 
 
 def captured_config(agent_data: Mapping[str, Any]) -> tuple[str, str | None] | None:
@@ -438,7 +417,7 @@ def agent_from_document(doc: Mapping[str, Any] | None, agent_id: str) -> Session
     data = ((doc or {}).get(AGENTS) or {}).get(agent_id, {}).get(AGENT_DATA)
     if data is None:
         return None
-    fields = from_bson({k: v for k, v in data.items() if k not in (CREATED_AT, UPDATED_AT)})
+    fields = dv.from_bson({k: v for k, v in data.items() if k not in (CREATED_AT, UPDATED_AT)})
     fields.setdefault("agent_id", agent_id)
     fields.setdefault(STATE, {})
     fields.setdefault("conversation_manager_state", {})
@@ -570,8 +549,8 @@ def message_document(message: SessionMessage) -> dict[str, Any]:
     """Stored form: bytes stay bytes (BSON binary); timestamps become BSON dates."""
     return {
         MESSAGE_ID: message.message_id,
-        MESSAGE: storable(message.message),
-        REDACT_MESSAGE: storable(message.redact_message) if message.redact_message else None,
+        MESSAGE: dv.storable(message.message),
+        REDACT_MESSAGE: dv.storable(message.redact_message) if message.redact_message else None,
         CREATED_AT: to_datetime(message.created_at),
         UPDATED_AT: to_datetime(message.updated_at),
     }
@@ -613,8 +592,8 @@ def update_message_update(agent_id: str, message: SessionMessage) -> tuple[dict[
     element = f"{messages_path(agent_id)}.$[m]"
     update = {
         "$set": {
-            f"{element}.{MESSAGE}": storable(message.message),
-            f"{element}.{REDACT_MESSAGE}": storable(message.redact_message) if message.redact_message else None,
+            f"{element}.{MESSAGE}": dv.storable(message.message),
+            f"{element}.{REDACT_MESSAGE}": dv.storable(message.redact_message) if message.redact_message else None,
             f"{element}.{UPDATED_AT}": at,
             **touch(at),
         }
@@ -821,10 +800,10 @@ def message_from_document(doc: Mapping[str, Any], *, repair: bool = True) -> Ses
     ``repair=False`` skips the value-by-value walk of :func:`from_bson`, for documents known (by
     :func:`needs_repair` on their raw bytes) to hold no DBRef-shaped, base64 or JSON-text values.
     """
-    message = from_bson(doc.get(MESSAGE)) if repair else doc.get(MESSAGE)
+    message = dv.from_bson(doc.get(MESSAGE)) if repair else doc.get(MESSAGE)
     redact = doc.get(REDACT_MESSAGE)
     if redact and repair:
-        redact = from_bson(redact)
+        redact = dv.from_bson(redact)
     return SessionMessage(
         message=message,  # type: ignore[arg-type]
         message_id=int(doc[MESSAGE_ID]),
@@ -867,507 +846,7 @@ def multi_agent_projection(multi_agent_id: str) -> dict[str, Any]:
 
 def multi_agent_from_document(doc: Mapping[str, Any] | None, multi_agent_id: str) -> dict[str, Any] | None:
     entry = ((doc or {}).get(MULTI_AGENTS) or {}).get(multi_agent_id)
-    return None if entry is None else from_bson(dict(entry.get(STATE) or {}))
-
-
-# ---- metadata and feedback --------------------------------------------------------------------------------
-
-
-def set_metadata_update(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """Partial update: one ``$set metadata.<key>`` per key; other keys are untouched."""
-    return {"$set": {**{metadata_path(k): v for k, v in metadata.items()}, **touch()}}
-
-
-def unset_metadata_update(keys: list[str]) -> dict[str, Any]:
-    return {"$unset": {metadata_path(k): "" for k in keys}, "$set": touch()}
-
-
-METADATA_PROJECTION = {ID: 0, METADATA: 1}
-
-
-def push_feedback_update(feedback: Mapping[str, Any]) -> dict[str, Any]:
-    return {"$push": {FEEDBACKS: dict(feedback)}, "$set": touch()}
-
-
-#: A feedback entry's author kind. End users' entries have none; the viewer's reviewer notes say "reviewer".
-FEEDBACK_SOURCE = "source"
-REVIEWER_SOURCE = "reviewer"
-
-
-def reviewer_note(comment: str, rating: str | None, at: datetime | None = None) -> dict[str, Any]:
-    """A reviewer's note as a feedback entry, marked so it is never counted as end-user feedback."""
-    return {"rating": rating, "comment": comment, CREATED_AT: at or now(), FEEDBACK_SOURCE: REVIEWER_SOURCE}
-
-
-def push_reviewer_note_update(note: Mapping[str, Any]) -> dict[str, Any]:
-    """Append a note without touching ``updated_at``: a review is not activity in the conversation."""
-    return {"$push": {FEEDBACKS: dict(note)}}
-
-
-def is_end_user_feedback(entry_expr: str = "$$this") -> dict[str, Any]:
-    """Aggregation condition: the feedback entry at ``entry_expr`` came from an end user, not a reviewer."""
-    return {"$ne": [f"{entry_expr}.{FEEDBACK_SOURCE}", REVIEWER_SOURCE]}
-
-
-FEEDBACKS_PROJECTION = {ID: 0, FEEDBACKS: 1}
-VIEWER_PASSWORD_PROJECTION = {ID: 0, VIEWER_PASSWORD: 1}
-GUARDRAIL_EVENTS_PROJECTION = {ID: 0, GUARDRAIL_EVENTS: 1}
-
-
-def feedback_entry(feedback: object, *, session_id: str | None = None) -> dict[str, Any]:
-    """The stored feedback: ``rating`` in :data:`VALID_RATINGS`, a string ``comment``, a UTC ``created_at``.
-
-    Extra keys (a message id, a user id...) are kept when they are valid field names; a caller's own
-    ``created_at`` is replaced, so the timeline orders feedback by when it was stored.
-    """
-    if not isinstance(feedback, Mapping):
-        raise InvalidFeedbackError(f"feedback must be a mapping, got {type(feedback).__name__}", session_id=session_id)
-    rating = feedback.get(RATING)
-    if rating not in VALID_RATINGS:
-        raise InvalidFeedbackError(f"rating must be 'up', 'down' or None, got {rating!r}", session_id=session_id)
-    comment = feedback.get(COMMENT, "")
-    if comment is not None and not isinstance(comment, str):
-        raise InvalidFeedbackError("comment must be a string", session_id=session_id)
-    extra = {k: v for k, v in feedback.items() if k not in (RATING, COMMENT, CREATED_AT)}
-    entry = {**extra, RATING: rating, COMMENT: comment or "", CREATED_AT: now()}
-    try:
-        for key in extra:
-            validate_metadata_key(key, session_id=session_id)
-        ensure_encodable(entry, what="feedback", session_id=session_id)
-    except ValueError as exc:
-        raise InvalidFeedbackError(f"feedback refused: {exc}", session_id=session_id) from exc
-    return entry
-
-
-def set_viewer_password_update(password: str | None = None) -> dict[str, Any]:
-    """Give a session from an older version its viewer password (with :func:`missing_viewer_password_filter`)."""
-    return {"$set": {VIEWER_PASSWORD: password or new_viewer_password()}}
-
-
-# ---- guardrail auditing -------------------------------------------------------------------------------------
-
-#: The action recorded when the caller does not name one (what Strands' redaction means).
-GUARDRAIL_ACTION_BLOCKED = "BLOCKED"
-
-
-def guardrail_events(
-    agent_id: str,
-    message_id: int,
-    *,
-    action: str = GUARDRAIL_ACTION_BLOCKED,
-    stop_reason: str | None = None,
-    policies_triggered: Mapping[str, list[str]] | None = None,
-    trace: Mapping[str, Any] | None = None,
-    at: datetime | None = None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(event stored on the message, entry of the session-level ``guardrail_events`` list).
-
-    Same fields as the original library: the full trace stays on the message only, the session list
-    carries the summary that reviewers filter on.
-    """
-    timestamp = at or now()
-    optional: dict[str, Any] = {}
-    if stop_reason:
-        optional["stop_reason"] = stop_reason
-    if policies_triggered:
-        optional["policies_triggered"] = {k: list(v) for k, v in policies_triggered.items()}
-    on_message: dict[str, Any] = {"action": action, "timestamp": timestamp, **optional}
-    if trace:
-        on_message["trace"] = dict(trace)
-    on_session: dict[str, Any] = {
-        MESSAGE_ID: message_id,
-        "agent_id": agent_id,
-        "action": action,
-        "timestamp": timestamp,
-        **optional,
-    }
-    return on_message, on_session
-
-
-def guardrail_event_update(
-    agent_id: str, message_id: int, on_message: Mapping[str, Any], on_session: Mapping[str, Any]
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One write: the event on the message (array filter) and its entry in the session-level list."""
-    at = now()
-    update = {
-        "$set": {f"{messages_path(agent_id)}.$[m].{GUARDRAIL_EVENT}": dict(on_message), **touch(at)},
-        "$push": {GUARDRAIL_EVENTS: dict(on_session)},
-    }
-    return update, [{f"m.{MESSAGE_ID}": message_id}]
-
-
-def redact_message_update(
-    agent_id: str, message: SessionMessage, on_message: Mapping[str, Any], on_session: Mapping[str, Any]
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One write: the redacted message (as :func:`update_message_update`), its guardrail event, and the
-    session-level entry, so the audit trail can never disagree with the stored message."""
-    update, array_filters = update_message_update(agent_id, message)
-    update["$set"][f"{messages_path(agent_id)}.$[m].{GUARDRAIL_EVENT}"] = dict(on_message)
-    update["$push"] = {GUARDRAIL_EVENTS: dict(on_session)}
-    return update, array_filters
-
-
-def missing_viewer_password_filter(session_id: str) -> dict[str, Any]:
-    """Sessions written before passwords existed get one, once, without racing a concurrent reader."""
-    return {ID: session_id, VIEWER_PASSWORD: {"$exists": False}}
-
-
-# ---- indexes ----------------------------------------------------------------------------------------------
-
-#: Leading key of each index every session collection gets (the viewer lists fields that have an index).
-#: The indexes themselves are the compound keys of :data:`BASE_INDEX_KEYS`.
-BASE_INDEXES: tuple[tuple[str, int], ...] = ((CREATED_AT, -1), (UPDATED_AT, -1), (SESSION_ID, 1))
-
-IndexKey = tuple[tuple[str, int], ...]
-#: The dates (and the token total) the viewer sorts sessions by, newest / largest first.
-SORT_FIELDS: tuple[str, ...] = (CREATED_AT, UPDATED_AT, TOTAL_TOKENS_PATH)
-#: Session-level fields the viewer filters by equality besides metadata (multikey: one key per element).
-LIST_FILTER_FIELDS: tuple[str, ...] = (AGENT_IDS, MODELS, FEEDBACK_RATING_PATH, APPLICATION_NAME)
-
-
-def sort_index_key(field: str) -> IndexKey:
-    """``{field: -1, _id: 1}``: the viewer's sort order exactly, ``_id`` breaking ties for stable pages."""
-    return ((field, -1), (ID, 1))
-
-
-def filter_index_keys(path: str) -> list[IndexKey]:
-    """Equality first, then the sort (equality-sort-range): one index per date the viewer sorts by.
-
-    ``{path: 1, created_at: -1, _id: 1}`` serves "filter on path, newest first" and a created-date
-    range, reading only the page it returns; the ``updated_at`` twin does the same for "recently updated".
-    """
-    return [((path, 1), (CREATED_AT, -1), (ID, 1)), ((path, 1), (UPDATED_AT, -1), (ID, 1))]
-
-
-#: Every session collection: the three sorts, the session-id lookup, and the built-in list filters.
-BASE_INDEX_KEYS: tuple[IndexKey, ...] = (
-    *(sort_index_key(f) for f in SORT_FIELDS),
-    ((SESSION_ID, 1),),
-    *(key for f in LIST_FILTER_FIELDS for key in filter_index_keys(f)),
-)
-
-
-def backfill_list_fields_filter() -> dict[str, Any]:
-    """Sessions written before ``agent_ids`` / ``models`` / session-level ``totals`` existed."""
-    return {AGENT_IDS: {"$exists": False}}
-
-
-def backfill_list_fields_update() -> list[dict[str, Any]]:
-    """Pipeline update that derives the session-level list fields from the per-agent data, in place.
-
-    ``collection.update_many(backfill_list_fields_filter(), backfill_list_fields_update())`` makes
-    older sessions visible to the viewer's agent and model filters and to its sort by tokens.
-    """
-    agents = {"$objectToArray": {"$ifNull": [f"${AGENTS}", {}]}}
-
-    def agent_sum(path: str) -> dict[str, Any]:
-        return {"$sum": {"$map": {"input": agents, "in": {"$ifNull": [f"$$this.v.{AGENT_DATA}.{TOTALS}.{path}", 0]}}}}
-
-    return [
-        {
-            "$set": {
-                AGENT_IDS: {"$map": {"input": agents, "in": "$$this.k"}},
-                MODELS: {
-                    "$setDifference": [{"$map": {"input": agents, "in": f"$$this.v.{AGENT_DATA}.{MODEL}"}}, [None]]
-                },
-                TOTAL_TOKENS_PATH: agent_sum(f"{USAGE}.totalTokens"),
-                f"{TOTALS}.turns": agent_sum("turns"),
-            }
-        }
-    ]
-
-
-def index_keys(metadata_paths: list[str] | None = None) -> list[IndexKey]:
-    """The base indexes plus the compound pair of each ``metadata.<field>`` path, without duplicates."""
-    keys = list(BASE_INDEX_KEYS)
-    for path in metadata_paths or []:
-        keys += [k for k in filter_index_keys(path) if k not in keys]
-    return keys
-
-
-def metadata_index_fields(metadata_fields: list[str] | None) -> list[str]:
-    return [metadata_path(validate_metadata_key(f)) for f in (metadata_fields or [])]
-
-
-# ---- values MongoDB cannot store as they are ----------------------------------------------------------
-
-#: A value stored as JSON text because BSON cannot hold it as it is (see :func:`storable`).
-JSON_MARKER = "__msm_json__"
-#: Nesting (below a message) after which a subtree is stored as JSON text; the server allows 100 levels
-#: for a whole document and a message already sits about ten levels deep in its session.
-MAX_VALUE_DEPTH = 60
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_SPECIAL_KEYS = frozenset({"$ref", "$id", "$db"})
-
-
-def storable(value: Any, depth: int = 0) -> Any:
-    """``value`` with every part BSON cannot store replaced by a JSON-text marker, losing nothing.
-
-    Models and tools produce values the driver or the server refuse: keys with NUL or a leading
-    ``$``, strings with lone surrogates, integers beyond 64 bits, nesting deeper than MongoDB allows.
-    Refusing them would fail the whole turn for one odd tool argument; storing just that subtree as
-    JSON (``{"__msm_json__": "..."}``) keeps the turn and the exact value, and :func:`from_bson` turns
-    it back. Strands' base64 wrapper for bytes becomes BSON binary on the way (the walk is bounded by
-    ``MAX_VALUE_DEPTH``, unlike a recursive decode, so no input can exhaust the stack). A value even
-    JSON cannot hold (nesting beyond Python's recursion limit, arbitrary objects) raises
-    :class:`InvalidInputError`.
-    """
-    if isinstance(value, str):
-        return value if _encodable_text(value) else _as_json(value)
-    if isinstance(value, bool) or value is None or isinstance(value, float):
-        return value
-    if isinstance(value, int):
-        return value if _INT64_MIN <= value <= _INT64_MAX else _as_json(value)
-    if isinstance(value, Mapping):
-        if value.get("__bytes_encoded__") is True and isinstance(value.get("data"), str):
-            return base64.b64decode(value["data"])  # Strands' own encoding of bytes: store real binary
-        if value and (depth >= MAX_VALUE_DEPTH or any(_stored_key_problem(k) for k in value)):
-            return _as_json(value)
-        return {k: storable(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        if value and depth >= MAX_VALUE_DEPTH:
-            return _as_json(value)
-        return [storable(v, depth + 1) for v in value]
-    return value  # bytes, dates, UUIDs, ObjectIds: BSON has a type for them
-
-
-def _encodable_text(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _stored_key_problem(key: object) -> bool:
-    if not isinstance(key, str):
-        return True
-    if key in _SPECIAL_KEYS:
-        return False
-    return key == "" or key.startswith("$") or "." in key or "\x00" in key or not _encodable_text(key)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):
-        return {"__bytes_encoded__": True, "data": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _as_json(value: Any) -> dict[str, str]:
-    import json
-
-    try:
-        return {JSON_MARKER: json.dumps(value, ensure_ascii=True, default=_json_default)}
-    except (RecursionError, TypeError, ValueError) as exc:
-        raise InvalidInputError(f"a value cannot be stored in MongoDB, even as JSON: {exc}") from exc
-
-
-def _from_json_marker(text: str) -> Any:
-    import json
-
-    # object_hook runs bottom-up inside the C decoder: no Python recursion, whatever the depth.
-    return json.loads(text, object_hook=_bytes_from_json)
-
-
-def _bytes_from_json(obj: dict[str, Any]) -> Any:
-    if obj.get("__bytes_encoded__") is True and isinstance(obj.get("data"), str):
-        return base64.b64decode(obj["data"])
-    return obj
-
-
-# ---- turns: the lease, the commit, the one-round-trip restore -------------------------------------------
-
-#: ``agents.<id>.lease``: who runs a turn of this agent now, until when (server time).
-LEASE = "lease"
-LEASE_TOKEN = "token"
-LEASE_OWNER = "owner"
-LEASE_EXPIRES_AT = "expires_at"
-#: ``agents.<id>.abandoned_messages``: unfinished turns found on restore, kept out of the history.
-ABANDONED_MESSAGES = "abandoned_messages"
-
-
-def lease_path(agent_id: str, field: str | None = None) -> str:
-    base = f"{AGENTS}.{agent_id}.{LEASE}"
-    return f"{base}.{field}" if field else base
-
-
-def abandoned_messages_path(agent_id: str) -> str:
-    return f"{AGENTS}.{agent_id}.{ABANDONED_MESSAGES}"
-
-
-def next_message_id_expr(agent_id: str) -> dict[str, Any]:
-    """The agent's next message id; derived from the stored ids for documents without the counter."""
-    return {
-        "$ifNull": [
-            f"${next_message_id_path(agent_id)}",
-            {"$add": [{"$ifNull": [{"$max": f"${messages_path(agent_id)}.{MESSAGE_ID}"}, -1]}, 1]},
-        ]
-    }
-
-
-def _lease_free_expr(agent_id: str, token: str | None = None) -> dict[str, Any]:
-    lease = f"${lease_path(agent_id)}"
-    free: list[Any] = [
-        {"$eq": [{"$type": lease}, "missing"]},
-        {"$lte": [f"{lease}.{LEASE_EXPIRES_AT}", "$$NOW"]},
-    ]
-    if token is not None:
-        free.append({"$eq": [f"{lease}.{LEASE_TOKEN}", token]})
-    return {"$or": free}
-
-
-def lease_free_expr(agent_id: str, token: str | None = None) -> dict[str, Any]:
-    """Expression: no live lease on the agent (or it is the one with ``token``)."""
-    return _lease_free_expr(agent_id, token)
-
-
-def acquire_lease_filter(session_id: str, agent_id: str, token: str, next_message_id: int) -> dict[str, Any]:
-    """Match only if nobody else holds a live lease and the caller's history is current.
-
-    Expiry is judged by the server's clock (``$$NOW``), so hosts with skewed clocks agree.
-    """
-    return {
-        ID: session_id,
-        agent_data_path(agent_id): {"$exists": True},
-        "$expr": {
-            "$and": [
-                _lease_free_expr(agent_id, token),
-                {"$eq": [next_message_id_expr(agent_id), next_message_id]},
-            ]
-        },
-    }
-
-
-def acquire_lease_update(agent_id: str, token: str, owner: str, ttl_ms: int) -> list[dict[str, Any]]:
-    """Pipeline update: take the lease until ``$$NOW + ttl`` and materialise the id counter."""
-    return [
-        {
-            "$set": {
-                lease_path(agent_id): {
-                    LEASE_TOKEN: {"$literal": token},
-                    LEASE_OWNER: {"$literal": owner},
-                    LEASE_EXPIRES_AT: {"$add": ["$$NOW", ttl_ms]},
-                },
-                next_message_id_path(agent_id): next_message_id_expr(agent_id),
-            }
-        }
-    ]
-
-
-def lease_held_filter(session_id: str, agent_id: str, token: str) -> dict[str, Any]:
-    return {ID: session_id, lease_path(agent_id, LEASE_TOKEN): token}
-
-
-def renew_lease_update(agent_id: str, ttl_ms: int) -> list[dict[str, Any]]:
-    return [{"$set": {lease_path(agent_id, LEASE_EXPIRES_AT): {"$add": ["$$NOW", ttl_ms]}}}]
-
-
-def release_lease_update(agent_id: str) -> dict[str, Any]:
-    return {"$unset": {lease_path(agent_id): ""}}
-
-
-def lease_state_pipeline(session_id: str, agent_id: str) -> list[dict[str, Any]]:
-    """Why an acquire matched nothing: the agent, its lease, its next id and the server's clock."""
-    return [
-        {"$match": {ID: session_id}},
-        {
-            "$project": {
-                ID: 0,
-                "agent_exists": {"$ne": [{"$type": f"${agent_data_path(agent_id)}"}, "missing"]},
-                "lease": f"${lease_path(agent_id)}",
-                "next_message_id": next_message_id_expr(agent_id),
-                "now": "$$NOW",
-            }
-        },
-    ]
-
-
-def commit_turn_filter(session_id: str, agent_id: str, token: str, first_message_id: int) -> dict[str, Any]:
-    """The turn's writer still holds the lease and nobody appended since the turn began."""
-    return {
-        ID: session_id,
-        lease_path(agent_id, LEASE_TOKEN): token,
-        next_message_id_path(agent_id): first_message_id,
-    }
-
-
-def commit_turn_update(
-    agent_id: str,
-    messages: list[SessionMessage],
-    *,
-    next_message_id: int,
-    agent: SessionAgent | None = None,
-    metrics: tuple[int, Mapping[str, Any]] | None = None,
-    totals: Mapping[str, int] | None = None,
-    release: bool = True,
-) -> dict[str, Any]:
-    """A whole turn in one update: its messages, their metrics, the agent's state, the lease released.
-
-    ``metrics`` is ``(index in messages, summary)``: the summary is stored on that message, so the
-    metrics cost no write of their own.
-    """
-    at = now()
-    documents = [message_document(m) for m in messages]
-    if metrics is not None:
-        index, summary = metrics
-        documents[index][METRICS] = {**summary, "recorded_at": at}
-    fields: dict[str, Any] = {next_message_id_path(agent_id): next_message_id, **touch(at)}
-    if agent is not None:
-        fields.update(update_agent_update(agent)["$set"])
-        fields.update(touch(at))
-    update: dict[str, Any] = {"$set": fields}
-    if documents:
-        update["$push"] = {messages_path(agent_id): {"$each": documents}}
-    if totals:
-        update["$inc"] = totals_inc(agent_id, totals)
-    if release:
-        update["$unset"] = {lease_path(agent_id): ""}
-    return update
-
-
-def append_messages_update(agent_id: str, messages: list[SessionMessage]) -> dict[str, Any]:
-    """Several messages in one guarded ``$push`` (an agent created with a history, direct tool calls)."""
-    return {
-        "$push": {messages_path(agent_id): {"$each": [message_document(m) for m in messages]}},
-        "$max": {next_message_id_path(agent_id): messages[-1].message_id + 1},
-        "$set": touch(),
-    }
-
-
-def set_aside_filter(session_id: str, agent_id: str, first_message_id: int, next_message_id: int) -> dict[str, Any]:
-    """Nobody runs a turn, nothing was appended since the restore, and the tail was not moved already."""
-    return {
-        ID: session_id,
-        f"{messages_path(agent_id)}.{MESSAGE_ID}": first_message_id,
-        "$expr": {"$and": [_lease_free_expr(agent_id), {"$eq": [next_message_id_expr(agent_id), next_message_id]}]},
-    }
-
-
-def set_aside_update(agent_id: str, first_message_id: int, next_message_id: int) -> list[dict[str, Any]]:
-    """Pipeline update: move messages from ``first_message_id`` on into ``abandoned_messages``.
-
-    The server moves the stored documents themselves (dates and metrics included), so nothing is
-    rebuilt on the client; the id counter is pinned, so the moved ids are never given out again.
-    """
-    messages = {"$ifNull": [f"${messages_path(agent_id)}", []]}
-    moved = {"$filter": {"input": messages, "cond": {"$gte": [f"$$this.{MESSAGE_ID}", first_message_id]}}}
-    kept = {"$filter": {"input": messages, "cond": {"$lt": [f"$$this.{MESSAGE_ID}", first_message_id]}}}
-    return [
-        {
-            "$set": {
-                abandoned_messages_path(agent_id): {
-                    "$concatArrays": [{"$ifNull": [f"${abandoned_messages_path(agent_id)}", []]}, moved]
-                },
-                messages_path(agent_id): kept,
-                next_message_id_path(agent_id): {"$literal": next_message_id},
-                UPDATED_AT: "$$NOW",
-            }
-        }
-    ]
+    return None if entry is None else dv.from_bson(dict(entry.get(STATE) or {}))
 
 
 # ---- snapshot path -------------------------------------------------------------------------------------
@@ -1387,112 +866,3 @@ def document_size_pipeline(session_id: str, agent_id: str | None = None) -> list
     if agent_id is not None:
         fields["stored"] = _array_size(f"${messages_path(agent_id)}")
     return [{"$match": {ID: session_id}}, {"$project": fields}]
-
-
-#: Byte patterns of the values :func:`from_bson` rewrites; a document without them decodes as it is.
-_REPAIR_MARKERS = (b"$ref\x00", b"__bytes_encoded__\x00", JSON_MARKER.encode() + b"\x00")
-
-
-def needs_repair(raw: bytes) -> bool:
-    """Whether raw BSON holds anything :func:`from_bson` must rewrite (checked in C, not walked in Python)."""
-    return any(marker in raw for marker in _REPAIR_MARKERS)
-
-
-#: A ``toolUse`` or ``toolResult`` content block: an embedded document (type 0x03) under a key named tool...
-_TOOL_BLOCK_MARKER = b"\x03tool"
-
-
-def has_tool_blocks(raw: bytes) -> bool:
-    """Whether raw BSON may hold tool blocks (a history without any needs no tool-pairing repair)."""
-    return _TOOL_BLOCK_MARKER in raw
-
-
-def removed_offset_expr(agent_expr: str) -> dict[str, Any]:
-    """Strands' restore offset read on the server: ``removed_message_count`` if a number, else 0.
-
-    ``agent_expr`` is the agent as an expression (``$agents.<id>``, or ``$$a.v`` inside a ``$map``);
-    :func:`.documents_archive.removed_offset` reads it the same way in Python.
-    """
-    removed = f"{agent_expr}.{AGENT_DATA}.conversation_manager_state.removed_message_count"
-    return {"$cond": [{"$isNumber": removed}, {"$max": [{"$toInt": removed}, 0]}, 0]}
-
-
-def restore_agents_pipeline(session_id: str, *, buckets: str | None = None) -> list[dict[str, Any]]:
-    """The session and every agent with its message window, in one round trip (the async creation path).
-
-    The session's own fields (:data:`SESSION_PROJECTION`) come with it, so a manager built from
-    this read needs no ``read_session`` of its own.
-
-    Archived buckets an agent's window reaches into come whole (``$lookup``) and are sliced per agent
-    by :func:`documents_archive.slice_whole_buckets`.
-    """
-    from .documents_archive import archived_count_expr, buckets_expr
-
-    agent = "$$a.v"
-    array = {"$ifNull": [f"{agent}.{MESSAGES}", []]}
-    offset = removed_offset_expr(agent)
-    archived = archived_count_expr(agent)
-    counter = {
-        "$ifNull": [
-            f"{agent}.next_message_id",
-            {"$add": [{"$ifNull": [{"$max": f"{agent}.{MESSAGES}.{MESSAGE_ID}"}, -1]}, 1]},
-        ]
-    }
-    doc_offset = {"$max": [{"$subtract": [offset, archived]}, 0]}
-    overlapping = {
-        "$filter": {
-            "input": buckets_expr(agent),
-            "as": "b",
-            "cond": {"$gt": [{"$add": ["$$b.start", "$$b.count"]}, offset]},
-        }
-    }
-    needed = {"$map": {"input": overlapping, "as": "b", "in": "$$b.id"}}
-    needed_bytes = {"$sum": {"$map": {"input": overlapping, "as": "b", "in": {"$ifNull": ["$$b.bytes", 0]}}}}
-    stages: list[dict[str, Any]] = [
-        {"$match": {ID: session_id}},
-        {
-            "$project": {
-                **SESSION_PROJECTION,  # the session itself comes along: its read is this one
-                "size": {"$bsonSize": "$$ROOT"},
-                "agents": {
-                    "$map": {
-                        "input": {"$objectToArray": {"$ifNull": [f"${AGENTS}", {}]}},
-                        "as": "a",
-                        "in": {
-                            "agent_id": "$$a.k",
-                            "agent_data": "$$a.v.agent_data",
-                            "next_message_id": counter,
-                            "offset": offset,
-                            "archived": archived,
-                            "stored": {"$size": array},
-                            "messages": {"$slice": [array, doc_offset, {"$max": [{"$size": array}, 1]}]},
-                            "bucket_ids": needed,
-                            "bucket_bytes": needed_bytes,
-                        },
-                    }
-                },
-            }
-        },
-    ]
-    if buckets is not None:
-        from .documents_archive import LOOKUP_BYTES, whole_bucket_lookup_stage
-
-        stages.append(
-            {
-                "$set": {
-                    "bucket_ids": {
-                        "$reduce": {
-                            "input": "$agents.bucket_ids",
-                            "initialValue": [],
-                            "in": {"$concatArrays": ["$$value", "$$this"]},
-                        }
-                    },
-                    "bucket_bytes": {"$sum": "$agents.bucket_bytes"},
-                }
-            }
-        )
-        stages.append(
-            {"$set": {"lookup_ids": {"$cond": [{"$lte": ["$bucket_bytes", LOOKUP_BYTES]}, "$bucket_ids", []]}}}
-        )
-        stages.append(whole_bucket_lookup_stage(buckets, restore=True))
-    return stages

@@ -20,6 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from . import documents as d
+from . import documents_indexes as dx
+from . import documents_turns as dt
 from .raw_flags import HOLDS, RawFlags
 
 #: ``agents.<id>.archive``: ``{count, bytes, buckets: [{id, start, count, first_message_id, last_message_id, bytes}]}``.
@@ -43,7 +45,7 @@ LOOKUP_BYTES = 8 * 1024 * 1024
 NO_END = 2**31 - 1
 
 #: Index of the companion collection: the shard key's prefix (session), then agent and position.
-BUCKET_INDEX_KEY: d.IndexKey = ((d.SESSION_ID, 1), ("agent_id", 1), (START, 1))
+BUCKET_INDEX_KEY: dx.IndexKey = ((d.SESSION_ID, 1), ("agent_id", 1), (START, 1))
 
 
 def buckets_collection_name(collection_name: str) -> str:
@@ -408,7 +410,7 @@ def split_lease_filter(session_id: str, agent_id: str, token: str) -> dict[str, 
     return {
         d.ID: session_id,
         d.agent_data_path(agent_id): {"$exists": True},
-        "$expr": d.lease_free_expr(agent_id, token),
+        "$expr": dt.lease_free_expr(agent_id, token),
     }
 
 
@@ -416,10 +418,10 @@ def split_lease_update(agent_id: str, token: str, owner: str, ttl_ms: int) -> li
     return [
         {
             "$set": {
-                d.lease_path(agent_id): {
-                    d.LEASE_TOKEN: {"$literal": token},
-                    d.LEASE_OWNER: {"$literal": owner},
-                    d.LEASE_EXPIRES_AT: {"$add": ["$$NOW", ttl_ms]},
+                dt.lease_path(agent_id): {
+                    dt.LEASE_TOKEN: {"$literal": token},
+                    dt.LEASE_OWNER: {"$literal": owner},
+                    dt.LEASE_EXPIRES_AT: {"$add": ["$$NOW", ttl_ms]},
                 }
             }
         }
@@ -498,7 +500,7 @@ def move_filter(session_id: str, agent_id: str, token: str, plan: SplitPlan, arc
     ids = f"${d.messages_path(agent_id)}.{d.MESSAGE_ID}"
     return {
         d.ID: session_id,
-        d.lease_path(agent_id, d.LEASE_TOKEN): token,
+        dt.lease_path(agent_id, dt.LEASE_TOKEN): token,
         "$expr": {
             "$and": [
                 {"$eq": [archived_count_expr(f"${d.agent_path(agent_id)}"), archived]},
@@ -522,7 +524,7 @@ def move_update(
         {
             "$set": {
                 d.messages_path(agent_id): kept,
-                d.next_message_id_path(agent_id): d.next_message_id_expr(agent_id),
+                d.next_message_id_path(agent_id): dt.next_message_id_expr(agent_id),
                 archive_path(agent_id, ARCHIVE_COUNT): {"$add": [archived_count_expr(agent), plan.count]},
                 archive_path(agent_id, ARCHIVE_BYTES): {
                     "$add": [{"$ifNull": [f"{agent}.{ARCHIVE}.{ARCHIVE_BYTES}", 0]}, plan.moved_bytes]
@@ -534,7 +536,7 @@ def move_update(
         }
     ]
     if release:
-        stages.append({"$unset": d.lease_path(agent_id)})
+        stages.append({"$unset": dt.lease_path(agent_id)})
     return stages
 
 
@@ -657,12 +659,12 @@ def restore_window_projection(agent_id: str, *, size: bool = False) -> dict[str,
     messages, not its array. ``size`` adds the document's BSON size (for the size check).
     """
     agent = f"${d.agent_path(agent_id)}"
-    fields = window_fields(agent, d.removed_offset_expr(agent), None)
+    fields = window_fields(agent, dt.removed_offset_expr(agent), None)
     fields.pop("lookup_ids")  # buckets come by a find, not a $lookup
     projection = {
         d.ID: 0,
         "agent_data": f"{agent}.{d.AGENT_DATA}",
-        "next_message_id": d.next_message_id_expr(agent_id),
+        "next_message_id": dt.next_message_id_expr(agent_id),
         **fields,
     }
     if size:

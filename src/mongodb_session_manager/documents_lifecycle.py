@@ -39,6 +39,9 @@ from bson.raw_bson import RawBSONDocument
 
 from . import documents as d
 from . import documents_archive as da
+from . import documents_indexes as dx
+from . import documents_turns as dt
+from . import documents_values as dv
 from .errors import InvalidInputError
 
 EXPIRES_AT = "expires_at"
@@ -50,7 +53,7 @@ PURGED_AT = "messages_purged_at"
 REDACTIONS = "redactions"
 
 #: The TTL index: MongoDB's TTL monitor deletes a session once ``expires_at`` is in the past.
-TTL_INDEX_KEY: d.IndexKey = ((EXPIRES_AT, 1),)
+TTL_INDEX_KEY: dx.IndexKey = ((EXPIRES_AT, 1),)
 TTL_INDEX_OPTIONS: dict[str, Any] = {"expireAfterSeconds": 0}
 
 DAY_MS = 86_400_000
@@ -184,7 +187,7 @@ def purge_messages_update(*, keep_feedback: bool = True) -> list[dict[str, Any]]
                     without_archive,
                     {
                         d.MESSAGES: [],
-                        d.ABANDONED_MESSAGES: [],
+                        dt.ABANDONED_MESSAGES: [],
                         d.NEXT_MESSAGE_ID: counter,
                         d.AGENT_DATA: {
                             "$cond": [
@@ -248,7 +251,7 @@ def import_document(
     (it would block the agent), an ``archive`` list (it names the source's bucket documents; an
     export carries the whole history in ``messages``), the old ``expires_at`` (the expiry is counted again from the
     import, from ``retention_days``) and the viewer password (a new one is generated). Values BSON
-    cannot hold go through :func:`.documents.storable`, as every other write does.
+    cannot hold go through :func:`.documents_values.storable`, as every other write does.
     """
     sid = d.validate_id(session_id if session_id is not None else session.get(d.SESSION_ID), "session")
     doc = {k: v for k, v in session.items() if k not in (d.ID, d.VIEWER_PASSWORD, EXPIRES_AT)}
@@ -260,14 +263,14 @@ def import_document(
         for aid, entry in agents.items():
             d.validate_id(aid, "agent", session_id=sid)
             # The lease belongs to a running turn of the source system, the archive to its buckets.
-            dropped = (d.LEASE, da.ARCHIVE)
+            dropped = (dt.LEASE, da.ARCHIVE)
             clean[aid] = {k: v for k, v in entry.items() if k not in dropped} if isinstance(entry, Mapping) else entry
         doc[d.AGENTS] = clean
     metadata = doc.get(d.METADATA)
     if isinstance(metadata, Mapping):
         for key in metadata:
             d.validate_metadata_key(key, session_id=sid)
-    stored: dict[str, Any] = {k: d.storable(v, 1) for k, v in doc.items()}
+    stored: dict[str, Any] = {k: dv.storable(v, 1) for k, v in doc.items()}
     stored[d.ID] = sid
     stored[d.SESSION_ID] = sid
     stored[d.VIEWER_PASSWORD] = viewer_password or d.new_viewer_password()
@@ -526,7 +529,7 @@ def migration_update(*, viewer_password: str, snapshot: bool) -> list[dict[str, 
     }
     if snapshot:
         return [{"$set": base}]
-    backfill = d.backfill_list_fields_update()[0]["$set"]
+    backfill = dx.backfill_list_fields_update()[0]["$set"]
     derived = {field: {"$cond": [_missing(f"${d.AGENT_IDS}"), value, f"${field}"]} for field, value in backfill.items()}
     agent = "$$this.v"
     data = f"{agent}.{d.AGENT_DATA}"

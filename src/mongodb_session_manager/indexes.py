@@ -15,7 +15,7 @@ from pymongo import IndexModel, MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
-from . import documents as d
+from . import documents_indexes as dx
 from .documents_lifecycle import TTL_INDEX_KEY, TTL_INDEX_OPTIONS
 
 logger = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ _indexes_lock = threading.Lock()
 _indexes_done: weakref.WeakKeyDictionary[MongoClient[Any], set[tuple[str, str, str]]] = weakref.WeakKeyDictionary()
 
 
-def index_name(key: d.IndexKey) -> str:
+def index_name(key: dx.IndexKey) -> str:
     """The server's default name for ``key`` (``created_at_-1__id_1``), used as the bookkeeping key."""
     return "_".join(f"{field}_{direction}" for field, direction in key)
 
@@ -43,7 +43,7 @@ def ensure_indexes(collection: Collection[Any], extra_fields: list[str] | None =
     names = (collection.database.name, collection.name)
     with _indexes_lock:
         done = _indexes_done.setdefault(client, set())
-        keys = [*d.index_keys(extra_fields), TTL_INDEX_KEY]
+        keys = [*dx.index_keys(extra_fields), TTL_INDEX_KEY]
         missing = [key for key in keys if (*names, index_name(key)) not in done]
         if not missing:
             return
@@ -65,14 +65,14 @@ def ensure_indexes(collection: Collection[Any], extra_fields: list[str] | None =
 _INDEX_CONFLICT_CODES = frozenset({85, 86})
 
 
-def _create(collection: Collection[Any], keys: list[d.IndexKey]) -> None:
+def _create(collection: Collection[Any], keys: list[dx.IndexKey]) -> None:
     if keys:
         collection.create_indexes(
             [IndexModel(list(key), **(TTL_INDEX_OPTIONS if key == TTL_INDEX_KEY else {})) for key in keys]
         )
 
 
-def _has_index_on(collection: Collection[Any], key: d.IndexKey) -> bool:
+def _has_index_on(collection: Collection[Any], key: dx.IndexKey) -> bool:
     """Whether an index with exactly this key exists, whatever its name (found by key, not by counting).
 
     The TTL index is the one whose options matter: creating it again with other options, or under

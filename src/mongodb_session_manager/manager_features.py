@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from strands.hooks import AfterInvocationEvent
 from strands.types.session import SessionAgent
 
-from . import documents as d
+from . import documents_features as df
 from .errors import AgentAlreadyExistsError, AgentNotFoundError, MessageNotFoundError
 from .hooks.contract import OperationHook, run_operation
 from .metadata_tool import PROTECTED_METADATA_KEYS, build_metadata_tool
@@ -115,8 +115,8 @@ class SessionLevelFeatures:
         self._session_features_store().add_feedback(self.session_id, feedback)
 
     def _validated_feedback(self, feedback: Mapping[str, Any]) -> dict[str, Any]:
-        """The entry ``add_feedback`` would store (validation lives in :func:`.documents.feedback_entry`)."""
-        return d.feedback_entry(feedback, session_id=self.session_id)
+        """The entry ``add_feedback`` would store (validation lives in :func:`.documents_features.feedback_entry`)."""
+        return df.feedback_entry(feedback, session_id=self.session_id)
 
     def get_feedbacks(self) -> list[dict[str, Any]]:
         """Every feedback of the session, oldest first."""
@@ -199,7 +199,7 @@ class SessionFeaturesMixin(SessionLevelFeatures):
         if latest is None:
             raise MessageNotFoundError("no message to redact", session_id=self.session_id, agent_id=aid)
         audit = {
-            "action": kwargs.get("action", d.GUARDRAIL_ACTION_BLOCKED),
+            "action": kwargs.get("action", df.GUARDRAIL_ACTION_BLOCKED),
             "stop_reason": kwargs.get("stop_reason"),
             "guardrail_trace": kwargs.get("guardrail_trace"),
         }

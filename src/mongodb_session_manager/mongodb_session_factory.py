@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo import MongoClient
 
 from . import documents as d
+from . import documents_indexes as dx
 from .errors import FactoryNotInitializedError
 from .mongodb_connection_pool import MongoDBConnectionPool, reachability, split_client_options
 from .mongodb_session_manager import MongoDBSessionManager, pop_deprecated_hooks
@@ -173,7 +174,7 @@ class MongoDBSessionManagerFactory:
     def ensure_indexes(self) -> None:
         """Create the collection's indexes now (e.g. at application start-up) instead of on first use."""
         fields = self.manager_defaults.get("metadata_fields") or []
-        ensure_indexes(self._client[self.database_name][self.collection_name], d.metadata_index_fields(fields))
+        ensure_indexes(self._client[self.database_name][self.collection_name], dx.metadata_index_fields(fields))
 
     def get_connection_stats(self) -> dict[str, Any]:
         """Pool configuration (or ``borrowed_client``) and whether the server answers a ping right now."""

@@ -26,6 +26,8 @@ from strands.types.session import Session, SessionAgent, SessionMessage
 
 from . import documents as d
 from . import documents_archive as da
+from . import documents_indexes as dx
+from . import documents_values as dv
 from .documents_archive import DEFAULT_ARCHIVE_POLICY, ArchivePolicy
 from .driver_errors import translate_errors
 from .errors import (
@@ -131,7 +133,7 @@ class MongoDBSessionRepository(
             raise InvalidInputError(f"archive_policy must be an ArchivePolicy or None, got {archive_policy!r}")
         self.archive_policy = archive_policy
         self.metadata_fields = list(metadata_fields or [])
-        self._metadata_index_fields = d.metadata_index_fields(self.metadata_fields)
+        self._metadata_index_fields = dx.metadata_index_fields(self.metadata_fields)
         codec = d.CODEC_OPTIONS
         try:
             self.collection: Collection[Any] = client[database_name].get_collection(
@@ -294,7 +296,7 @@ class MongoDBSessionRepository(
     ) -> list[dict[str, Any]]:
         """Stored message documents (optionally with ``event_loop_metrics``), one projected page."""
         page = self._message_page(session_id, agent_id, limit, offset, with_metrics=with_metrics)
-        return [d.from_bson(m) for m in page]
+        return [dv.from_bson(m) for m in page]
 
     def _message_page(
         self,
@@ -406,7 +408,7 @@ class MongoDBSessionRepository(
 
     def ensure_metadata_indexes(self, fields: list[str]) -> None:
         with self._translate(None):
-            ensure_indexes(self.collection, d.metadata_index_fields(fields))
+            ensure_indexes(self.collection, dx.metadata_index_fields(fields))
 
     # ---- internals --------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ The viewer's export button and ``MongoDBSessionManager.export_session()`` both p
 This module checks such data before an import (typed errors: not an export, a newer schema version)
 and turns the stored dates back into dates. Only the library's own date fields are revived: a
 metadata value that was a date comes back as its ISO string (JSON cannot say it was a date).
-Bytes need nothing here: :func:`.documents.storable` turns the base64 marker into BSON binary.
+Bytes need nothing here: :func:`.documents_values.storable` turns the base64 marker into BSON binary.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 
 from . import documents as d
 from . import documents_lifecycle as dl
+from . import documents_turns as dt
 from .errors import InvalidExportError, UnsupportedSchemaVersionError
 from .export import EXPORT_FORMAT, EXPORT_SCHEMA_VERSION
 
@@ -70,7 +71,7 @@ def revive_dates(session: dict[str, Any]) -> dict[str, Any]:
             continue
         _revive(entry, AGENT_DATES)
         _revive(entry.get(d.AGENT_DATA), AGENT_DATES)
-        for key in (d.MESSAGES, d.ABANDONED_MESSAGES):
+        for key in (d.MESSAGES, dt.ABANDONED_MESSAGES):
             for message in entry.get(key) or []:
                 _revive_message(message)
     multi = session.get(d.MULTI_AGENTS)

@@ -1,7 +1,7 @@
 """What a restore's raw BSON holds, found by byte searches in C instead of a walk over decoded values.
 
 A restore decodes thousands of messages with the driver's C decoder and then touches them only if
-something needs it: legacy values :func:`.documents.from_bson` rewrites, markers of blocks stored
+something needs it: legacy values :func:`.documents_values.from_bson` rewrites, markers of blocks stored
 out of line (:mod:`.blobs`), tool blocks Strands pairs up. Searching the raw bytes for those
 markers costs about half a millisecond per marker and megabyte; walking the decoded values costs
 several. A bucket records what its messages hold when it is written (``holds``), so a restore
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import documents as d
+from . import documents_values as dv
 from .blobs import has_markers
 
 #: The bucket field recording what its messages hold (absent: unknown, search the bytes).
@@ -33,7 +33,7 @@ class RawFlags:
 
     @classmethod
     def of(cls, raw: bytes) -> RawFlags:
-        return cls(d.needs_repair(raw), has_markers(raw), d.has_tool_blocks(raw))
+        return cls(dv.needs_repair(raw), has_markers(raw), dv.has_tool_blocks(raw))
 
     @classmethod
     def of_messages(cls, raws: Iterable[bytes]) -> RawFlags:

@@ -27,6 +27,7 @@ from bson import ObjectId
 
 from . import documents as d
 from . import documents_archive as da
+from . import documents_turns as dt
 from .blobs import BlobStore, externalize_message, externalize_update
 from .errors import MessageNotFoundError, SessionStoreError
 from .indexes import ensure_bucket_indexes
@@ -185,7 +186,7 @@ class ArchiveStorageMixin:
                 moved = self._split(sid, aid, lease, policy, release=own or release)
             finally:
                 if moved == 0 and (own or release):
-                    self.collection.update_one(d.lease_held_filter(sid, aid, lease), d.release_lease_update(aid))
+                    self.collection.update_one(dt.lease_held_filter(sid, aid, lease), dt.release_lease_update(aid))
         return moved
 
     def _split(self, sid: str, aid: str, token: str, policy: da.ArchivePolicy, *, release: bool) -> int:

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import documents as d
+from . import documents_features as df
+from . import documents_values as dv
 from .errors import AgentNotFoundError, InvalidInputError, SessionNotFoundError
 from .guardrails import guardrail_summary
 
@@ -69,13 +71,13 @@ class SessionFeatureMethods:
         sid = d.validate_id(session_id, "session")
         checked = d.validate_metadata(metadata, session_id=sid)
         if checked:
-            self._update_session(sid, d.set_metadata_update(checked))
+            self._update_session(sid, df.set_metadata_update(checked))
 
     def get_metadata(self, session_id: str) -> dict[str, Any]:
         """The session's metadata dict (``{}`` when none); the original returned ``{"_id", "metadata"}``."""
         sid = d.validate_id(session_id, "session")
-        doc = self._read_session(sid, d.METADATA_PROJECTION)
-        return dict(d.from_bson(doc.get(d.METADATA) or {}))
+        doc = self._read_session(sid, df.METADATA_PROJECTION)
+        return dict(dv.from_bson(doc.get(d.METADATA) or {}))
 
     def delete_metadata(self, session_id: str, metadata_keys: list[str] | str) -> None:
         """Remove the given keys (``$unset``); a single key may be passed as a string."""
@@ -83,22 +85,22 @@ class SessionFeatureMethods:
         keys = [metadata_keys] if isinstance(metadata_keys, str) else list(metadata_keys)
         checked = [d.validate_metadata_key(k, session_id=sid) for k in keys]
         if checked:
-            self._update_session(sid, d.unset_metadata_update(checked))
+            self._update_session(sid, df.unset_metadata_update(checked))
 
     # ---- feedback -------------------------------------------------------------------------------------------
 
     def add_feedback(self, session_id: str, feedback: Mapping[str, Any]) -> dict[str, Any]:
         """Validate and append one feedback (UTC ``created_at`` added); returns the stored entry."""
         sid = d.validate_id(session_id, "session")
-        entry = d.feedback_entry(feedback, session_id=sid)
-        self._update_session(sid, d.push_feedback_update(entry))
+        entry = df.feedback_entry(feedback, session_id=sid)
+        self._update_session(sid, df.push_feedback_update(entry))
         return entry
 
     def get_feedbacks(self, session_id: str) -> list[dict[str, Any]]:
         """Every feedback of the session, oldest first."""
         sid = d.validate_id(session_id, "session")
-        doc = self._read_session(sid, d.FEEDBACKS_PROJECTION)
-        return list(d.from_bson(doc.get(d.FEEDBACKS) or []))
+        doc = self._read_session(sid, df.FEEDBACKS_PROJECTION)
+        return list(dv.from_bson(doc.get(d.FEEDBACKS) or []))
 
     # ---- session identity -----------------------------------------------------------------------------------
 
@@ -109,11 +111,11 @@ class SessionFeatureMethods:
         request cannot give them two (the write only matches while the field is missing).
         """
         sid = d.validate_id(session_id, "session")
-        doc = self._read_session(sid, d.VIEWER_PASSWORD_PROJECTION)
+        doc = self._read_session(sid, df.VIEWER_PASSWORD_PROJECTION)
         if not doc.get(d.VIEWER_PASSWORD):
             with self._translate(sid):
-                self.collection.update_one(d.missing_viewer_password_filter(sid), d.set_viewer_password_update())
-            doc = self._read_session(sid, d.VIEWER_PASSWORD_PROJECTION)
+                self.collection.update_one(df.missing_viewer_password_filter(sid), df.set_viewer_password_update())
+            doc = self._read_session(sid, df.VIEWER_PASSWORD_PROJECTION)
         return str(doc[d.VIEWER_PASSWORD])
 
     def get_application_name(self, session_id: str) -> str | None:
@@ -142,7 +144,7 @@ class SessionFeatureMethods:
             rows = list(self.collection.aggregate(d.list_agents_pipeline(sid, aid)))
             if not rows and self.collection.count_documents({d.ID: sid}, limit=1) == 0:
                 raise SessionNotFoundError("session does not exist", session_id=sid)
-        return [{key: None for key in d.AGENT_CONFIG_KEYS} | d.from_bson(row) for row in rows]
+        return [{key: None for key in d.AGENT_CONFIG_KEYS} | dv.from_bson(row) for row in rows]
 
     def update_agent_config(
         self,
@@ -187,7 +189,7 @@ class SessionFeatureMethods:
         agent_id: str,
         session_message: SessionMessage,
         *,
-        action: str = d.GUARDRAIL_ACTION_BLOCKED,
+        action: str = df.GUARDRAIL_ACTION_BLOCKED,
         stop_reason: str | None = None,
         guardrail_trace: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
@@ -199,7 +201,7 @@ class SessionFeatureMethods:
         sid, aid, mid, on_message, on_session = self._guardrail_event(
             session_id, agent_id, session_message.message_id, action, stop_reason, guardrail_trace
         )
-        update, array_filters = d.redact_message_update(aid, session_message, on_message, on_session)
+        update, array_filters = df.redact_message_update(aid, session_message, on_message, on_session)
         self._guarded_message_update(sid, aid, mid, update, array_filters)
         logger.info("session_id=<%s> | agent_id=<%s> | message_id=<%d> | action=<%s> | redacted", sid, aid, mid, action)
         return on_session
@@ -210,7 +212,7 @@ class SessionFeatureMethods:
         agent_id: str,
         message_id: int,
         *,
-        action: str = d.GUARDRAIL_ACTION_BLOCKED,
+        action: str = df.GUARDRAIL_ACTION_BLOCKED,
         stop_reason: str | None = None,
         guardrail_trace: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
@@ -218,7 +220,7 @@ class SessionFeatureMethods:
         sid, aid, mid, on_message, on_session = self._guardrail_event(
             session_id, agent_id, message_id, action, stop_reason, guardrail_trace
         )
-        update, array_filters = d.guardrail_event_update(aid, mid, on_message, on_session)
+        update, array_filters = df.guardrail_event_update(aid, mid, on_message, on_session)
         self._guarded_message_update(sid, aid, mid, update, array_filters)
         logger.info(
             "session_id=<%s> | agent_id=<%s> | message_id=<%d> | action=<%s> | guardrail event", sid, aid, mid, action
@@ -243,7 +245,7 @@ class SessionFeatureMethods:
             raise InvalidInputError("stop_reason must be a string", session_id=sid)
         if guardrail_trace is not None and not isinstance(guardrail_trace, Mapping):
             raise InvalidInputError("guardrail_trace must be a mapping (Bedrock's GuardrailTrace)", session_id=sid)
-        on_message, on_session = d.guardrail_events(
+        on_message, on_session = df.guardrail_events(
             aid,
             mid,
             action=action,
@@ -257,8 +259,8 @@ class SessionFeatureMethods:
     def get_guardrail_events(self, session_id: str) -> list[dict[str, Any]]:
         """The session's guardrail events, oldest first (``[]`` for sessions without any)."""
         sid = d.validate_id(session_id, "session")
-        doc = self._read_session(sid, d.GUARDRAIL_EVENTS_PROJECTION)
-        return list(d.from_bson(doc.get(d.GUARDRAIL_EVENTS) or []))
+        doc = self._read_session(sid, df.GUARDRAIL_EVENTS_PROJECTION)
+        return list(dv.from_bson(doc.get(d.GUARDRAIL_EVENTS) or []))
 
     # ---- snapshot sessions (MongoDBSnapshotSessionManager) --------------------------------------------------
 
@@ -267,7 +269,7 @@ class SessionFeatureMethods:
         from . import documents_snapshot_features as dsf
 
         sid, _ = self._ids(session_id)
-        return dsf.agents_from_document(d.from_bson(self._read_session(sid, dsf.AGENTS_PROJECTION)))
+        return dsf.agents_from_document(dv.from_bson(self._read_session(sid, dsf.AGENTS_PROJECTION)))
 
     def override_snapshot_agent_config(
         self, session_id: str, agent_id: str, *, model: str | None, system_prompt: str | None
@@ -283,7 +285,7 @@ class SessionFeatureMethods:
         from . import documents_snapshot_features as dsf
 
         sid, aid = self._ids(session_id, agent_id)
-        doc = d.from_bson(self._read_session(sid, dsf.turn_metrics_projection(aid)))
+        doc = dv.from_bson(self._read_session(sid, dsf.turn_metrics_projection(aid)))
         return dsf.turn_metrics_from_document(doc, aid)
 
     # ---- deprecated (0.3) ---------------------------------------------------------------------------------
@@ -298,4 +300,4 @@ class SessionFeatureMethods:
 
     def read_session_fields(self, session_id: str, projection: Mapping[str, Any]) -> dict[str, Any]:
         """Deprecated (0.3): one projected read of the session document; prefer the named methods."""
-        return dict(d.from_bson(self._read_session(d.validate_id(session_id, "session"), projection)))
+        return dict(dv.from_bson(self._read_session(d.validate_id(session_id, "session"), projection)))

@@ -25,6 +25,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from . import documents as d
 from . import documents_archive as da
 from . import documents_lifecycle as dl
+from . import documents_turns as dt
 from .blobs import BlobStore, externalize_message, resolve_whole_session
 from .errors import ConcurrentModificationError, SessionAlreadyExistsError, SessionNotFoundError
 from .export import export_session_document, join_archived_messages, listed_bucket_ids
@@ -211,7 +212,7 @@ class LifecycleStorageMethods:
         uploaded: list[Any] = []
         try:
             for aid, agent in (doc.get(d.AGENTS) or {}).items():
-                for field in (d.MESSAGES, d.ABANDONED_MESSAGES):
+                for field in (d.MESSAGES, dt.ABANDONED_MESSAGES):
                     for stored in agent.get(field) or []:
                         for key in (d.MESSAGE, d.REDACT_MESSAGE):
                             body = stored.get(key)

@@ -18,6 +18,8 @@ from strands.types.session import Session, SessionAgent, SessionMessage
 
 from . import documents as d
 from . import documents_archive as da
+from . import documents_turns as dt
+from . import documents_values as dv
 from .errors import MessageNotFoundError, SessionNotFoundError
 from .raw_flags import HOLDS, RawFlags
 
@@ -55,7 +57,7 @@ def _restored(agent_id: str, doc: Mapping[str, Any], stored: list[Any], flags: R
     read_at = d.now().isoformat()
     record, message, message_id, redacted = SessionMessage, d.MESSAGE, d.MESSAGE_ID, d.REDACT_MESSAGE
     if flags.repair:
-        fix = d.from_bson
+        fix = dv.from_bson
         messages = [
             record(fix(m[message]), int(m[message_id]), fix(m[redacted]) if m.get(redacted) else None, read_at, read_at)
             for m in stored
@@ -64,7 +66,7 @@ def _restored(agent_id: str, doc: Mapping[str, Any], stored: list[Any], flags: R
         messages = [record(m[message], int(m[message_id]), m.get(redacted) or None, read_at, read_at) for m in stored]
     return RestoredAgent(
         agent=agent,
-        raw=d.from_bson(dict(raw)),
+        raw=dv.from_bson(dict(raw)),
         messages=messages,
         offset=int(doc.get("offset") or 0),
         next_message_id=int(doc.get("next_message_id") or 0),
@@ -240,7 +242,7 @@ class RestoreStorageMixin:
     def _restore_session_computed(self, sid: str) -> tuple[Session | None, dict[str, RestoredAgent]]:
         """:meth:`restore_session` by one aggregation computing every window (sessions without a policy)."""
         with self._translate(sid):
-            pipeline = d.restore_agents_pipeline(sid, buckets=self.buckets_name)
+            pipeline = dt.restore_agents_pipeline(sid, buckets=self.buckets_name)
             docs = list(self._raw_collection().aggregate(pipeline))
         if not docs:
             return None, {}

@@ -19,6 +19,7 @@ from strands.types.session import SessionAgent, SessionMessage
 
 from . import documents as d
 from . import documents_archive as da
+from . import documents_turns as dt
 from .errors import (
     AgentNotFoundError,
     MessageConflictError,
@@ -108,12 +109,12 @@ class TurnStorageMixin:
         sid, aid = session_id, agent_id
         with self._translate(sid, aid):
             result = self.collection.update_one(
-                d.acquire_lease_filter(sid, aid, token, next_message_id),
-                d.acquire_lease_update(aid, token, owner, ttl_ms),
+                dt.acquire_lease_filter(sid, aid, token, next_message_id),
+                dt.acquire_lease_update(aid, token, owner, ttl_ms),
             )
             if result.matched_count:
                 return None
-            docs = list(self.collection.aggregate(d.lease_state_pipeline(sid, aid)))
+            docs = list(self.collection.aggregate(dt.lease_state_pipeline(sid, aid)))
         if not docs:
             raise SessionNotFoundError("session does not exist", session_id=sid, agent_id=aid)
         state = docs[0]
@@ -121,9 +122,9 @@ class TurnStorageMixin:
             raise AgentNotFoundError("agent does not exist", session_id=sid, agent_id=aid)
         lease = state.get("lease") or {}
         stored_next = int(state.get("next_message_id") or 0)
-        expires, now = lease.get(d.LEASE_EXPIRES_AT), state.get("now")
+        expires, now = lease.get(dt.LEASE_EXPIRES_AT), state.get("now")
         held = bool(lease) and isinstance(expires, datetime) and isinstance(now, datetime) and expires > now
-        held = held and lease.get(d.LEASE_TOKEN) != token
+        held = held and lease.get(dt.LEASE_TOKEN) != token
         retry_after = (expires - now).total_seconds() if held else 0.0
         return LeaseRefusal(
             held=held, stale=stored_next != next_message_id, next_message_id=stored_next, retry_after=retry_after
@@ -133,7 +134,7 @@ class TurnStorageMixin:
         """Extend a held lease; False if it is no longer ours."""
         with self._translate(session_id, agent_id):
             result = self.collection.update_one(
-                d.lease_held_filter(session_id, agent_id, token), d.renew_lease_update(agent_id, ttl_ms)
+                dt.lease_held_filter(session_id, agent_id, token), dt.renew_lease_update(agent_id, ttl_ms)
             )
         return result.matched_count > 0
 
@@ -141,7 +142,7 @@ class TurnStorageMixin:
         """Give the lease back without storing anything (a failed or empty turn)."""
         with self._translate(session_id, agent_id):
             self.collection.update_one(
-                d.lease_held_filter(session_id, agent_id, token), d.release_lease_update(agent_id)
+                dt.lease_held_filter(session_id, agent_id, token), dt.release_lease_update(agent_id)
             )
 
     # ---- the commit ------------------------------------------------------------------------------
@@ -165,7 +166,7 @@ class TurnStorageMixin:
         """
         sid, aid = session_id, agent_id
         next_id = messages[-1].message_id + 1 if messages else first_message_id
-        update = d.commit_turn_update(
+        update = dt.commit_turn_update(
             aid, messages, next_message_id=next_id, agent=agent, metrics=metrics, totals=totals
         )
         with self._translate(sid, aid):  # a value BSON cannot hold is a typed error here, before any write
@@ -212,7 +213,7 @@ class TurnStorageMixin:
         if split:
             update.pop("$unset", None)  # the split that follows releases the lease with its move
         with self._translate(sid, aid):
-            result = self.collection.update_one(d.commit_turn_filter(sid, aid, token, first_message_id), update)
+            result = self.collection.update_one(dt.commit_turn_filter(sid, aid, token, first_message_id), update)
             if result.matched_count:
                 self._grow_size(sid, aid, update, added)
                 self._note_appended(sid, aid, count)
@@ -220,7 +221,7 @@ class TurnStorageMixin:
                     self._archive_after_write(sid, aid, token=token, release=True)
                 return None
             self._require_agent(sid, aid)
-            return int(self.collection.count_documents(d.lease_held_filter(sid, aid, token), limit=1))
+            return int(self.collection.count_documents(dt.lease_held_filter(sid, aid, token), limit=1))
 
     def append_messages(self, session_id: str, agent_id: str, messages: list[SessionMessage]) -> None:
         """Append several consecutive messages in one guarded write (outside a turn)."""
@@ -228,7 +229,7 @@ class TurnStorageMixin:
             return
         sid, aid = session_id, agent_id
         first = messages[0].message_id
-        update = d.append_messages_update(aid, messages)
+        update = dt.append_messages_update(aid, messages)
         with self._translate(sid, aid):
             uploaded = self._externalize(sid, aid, update)
             added = _pushed_bytes(update)
@@ -269,8 +270,8 @@ class TurnStorageMixin:
         """Move an unfinished trailing turn into ``abandoned_messages``; False if the session moved on."""
         with self._translate(session_id, agent_id):
             result = self.collection.update_one(
-                d.set_aside_filter(session_id, agent_id, messages[0].message_id, next_message_id),
-                d.set_aside_update(agent_id, messages[0].message_id, next_message_id),
+                dt.set_aside_filter(session_id, agent_id, messages[0].message_id, next_message_id),
+                dt.set_aside_update(agent_id, messages[0].message_id, next_message_id),
             )
         return result.modified_count > 0
 

@@ -31,6 +31,7 @@ from . import documents_archive as da
 from . import documents_lifecycle as dl
 from . import documents_snapshot as ds
 from . import documents_snapshot_features as dsf
+from . import documents_values as dv
 from .driver_errors import translate_errors
 from .errors import ConcurrentModificationError, DocumentTooLargeError
 from .repository_lifecycle import read_with_archive
@@ -51,7 +52,7 @@ class MigrationResult:
 
 def snapshot_of_agent(session_id: str, agent_id: str, agent: Mapping[str, Any]) -> tuple[bytes, dict[str, Any], int]:
     """The latest-snapshot bytes, the feature fields and the message count for one message-log agent."""
-    agent_data = d.from_bson(agent.get(d.AGENT_DATA) or {})
+    agent_data = dv.from_bson(agent.get(d.AGENT_DATA) or {})
     conversation_state = agent_data.get("conversation_manager_state") or {}
     removed = int(conversation_state.get("removed_message_count") or 0)
     stored = sorted(agent.get(d.MESSAGES) or [], key=lambda m: m.get(d.MESSAGE_ID, 0))
@@ -80,7 +81,11 @@ def snapshot_of_agent(session_id: str, agent_id: str, agent: Mapping[str, Any]) 
     if agent_data.get(d.TOTALS):
         features[d.TOTALS] = agent_data[d.TOTALS]
     turns = [
-        {ds.MESSAGE_INDEX: index, **d.from_bson(m[d.METRICS]), d.CREATED_AT: m.get(d.UPDATED_AT) or m.get(d.CREATED_AT)}
+        {
+            ds.MESSAGE_INDEX: index,
+            **dv.from_bson(m[d.METRICS]),
+            d.CREATED_AT: m.get(d.UPDATED_AT) or m.get(d.CREATED_AT),
+        }
         for index, m in enumerate(stored)  # positions in the whole conversation, as the manager records them
         if isinstance(m.get(d.METRICS), Mapping)
     ]

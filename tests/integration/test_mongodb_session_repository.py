@@ -23,6 +23,8 @@ from strands.types.exceptions import SessionException
 from strands.types.session import Session, SessionAgent, SessionMessage, SessionType
 
 from mongodb_session_manager import documents as d
+from mongodb_session_manager import documents_indexes as dx
+from mongodb_session_manager import documents_values as dv
 from mongodb_session_manager.embedded import free_port
 from mongodb_session_manager.errors import (
     AgentAlreadyExistsError,
@@ -545,7 +547,7 @@ def test_values_bson_cannot_hold_are_stored_as_json_and_read_back_exactly(
     ready.create_message(SID, AID, SessionMessage(message=odd, message_id=0))  # type: ignore[arg-type]
     assert ready.read_message(SID, AID, 0).message == odd  # type: ignore[union-attr]
     raw = stored(collection)["agents"][AID]["messages"][0]["message"]["content"][0]["toolResult"]["content"][0]
-    assert d.JSON_MARKER in raw["json"], "the odd subtree is JSON text, the rest stays queryable"
+    assert dv.JSON_MARKER in raw["json"], "the odd subtree is JSON text, the rest stays queryable"
 
 
 def test_a_value_even_json_cannot_hold_is_a_typed_input_error(ready: MongoDBSessionRepository, collection) -> None:
@@ -659,7 +661,7 @@ def test_indexes_are_ensured_once_per_collection_per_process(
         repo.create_session(session(f"s{n}"))
     assert recorder.names().count("createIndexes") == 1, "all missing indexes go in one command"
     keys = {tuple(spec["key"]) for spec in collection.index_information().values()}
-    assert set(d.BASE_INDEX_KEYS) <= keys
+    assert set(dx.BASE_INDEX_KEYS) <= keys
     assert {(("created_at", -1), ("_id", 1)), (("updated_at", -1), ("_id", 1)), (("session_id", 1),)} <= keys
 
     other = MongoDBSessionRepository(
@@ -669,7 +671,7 @@ def test_indexes_are_ensured_once_per_collection_per_process(
     other.read_session(SID)
     assert recorder.names() == ["createIndexes", "find"], "only the new metadata index is created"
     created = {tuple(s["key"]) for s in collection.index_information().values()}
-    assert set(d.filter_index_keys("metadata.priority")) <= created
+    assert set(dx.filter_index_keys("metadata.priority")) <= created
 
 
 def test_borrowed_client_is_never_closed(mongo_client: MongoClient[Any], db_name: str) -> None:

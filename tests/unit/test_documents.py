@@ -19,6 +19,9 @@ from strands.types.exceptions import SessionException
 from strands.types.session import Session, SessionAgent, SessionMessage, SessionType
 
 from mongodb_session_manager import documents as d
+from mongodb_session_manager import documents_features as df
+from mongodb_session_manager import documents_indexes as dx
+from mongodb_session_manager import documents_values as dv
 from mongodb_session_manager.errors import InvalidIdentifierError, InvalidInputError, InvalidMetadataError
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\xff\x00binary\x00payload"
@@ -205,7 +208,7 @@ def test_agent_from_document_builds_what_strands_from_dict_builds() -> None:
     data = d.agent_data_document(make_agent(image=encoded, nested={"inner": [encoded]}))
     data |= {"model": "m", "system_prompt": "p", "totals": {"turns": 1}}
     restored = d.agent_from_document({"agents": {"a1": {"agent_data": data}}}, "a1")
-    fields = {k: v for k, v in d.from_bson(data).items() if k not in ("created_at", "updated_at")}
+    fields = {k: v for k, v in dv.from_bson(data).items() if k not in ("created_at", "updated_at")}
     expected = SessionAgent.from_dict({"agent_id": "a1", "state": {}, "conversation_manager_state": {}, **fields})
     assert restored is not None
     assert restored.state == expected.state == {"image": b"\x89PNG", "nested": {"inner": [b"\x89PNG"]}}
@@ -412,29 +415,29 @@ def test_multi_agent_state_round_trips() -> None:
 
 
 def test_metadata_updates_touch_only_named_keys() -> None:
-    fields = d.set_metadata_update({"a": 1, "b": {"c": 2}})["$set"]
+    fields = df.set_metadata_update({"a": 1, "b": {"c": 2}})["$set"]
     assert fields["metadata.a"] == 1 and fields["metadata.b"] == {"c": 2}
     assert "metadata" not in fields
-    assert d.unset_metadata_update(["a"])["$unset"] == {"metadata.a": ""}
-    assert d.push_feedback_update({"rating": "up"})["$push"] == {"feedbacks": {"rating": "up"}}
+    assert df.unset_metadata_update(["a"])["$unset"] == {"metadata.a": ""}
+    assert df.push_feedback_update({"rating": "up"})["$push"] == {"feedbacks": {"rating": "up"}}
 
 
 def test_indexes() -> None:
-    assert ("created_at", -1) in d.BASE_INDEXES and ("updated_at", -1) in d.BASE_INDEXES
-    assert d.metadata_index_fields(["priority", "customer"]) == ["metadata.priority", "metadata.customer"]
-    assert d.metadata_index_fields(None) == []
+    assert ("created_at", -1) in dx.BASE_INDEXES and ("updated_at", -1) in dx.BASE_INDEXES
+    assert dx.metadata_index_fields(["priority", "customer"]) == ["metadata.priority", "metadata.customer"]
+    assert dx.metadata_index_fields(None) == []
     with pytest.raises(InvalidMetadataError):
-        d.metadata_index_fields(["$bad"])
+        dx.metadata_index_fields(["$bad"])
 
 
 def test_index_keys_follow_equality_sort_range() -> None:
-    keys = d.index_keys(["metadata.status"])
+    keys = dx.index_keys(["metadata.status"])
     assert (("created_at", -1), ("_id", 1)) in keys and (("updated_at", -1), ("_id", 1)) in keys
     assert (("totals.usage.totalTokens", -1), ("_id", 1)) in keys
     for path in ("metadata.status", "agent_ids", "models", "feedbacks.rating"):
         assert ((path, 1), ("created_at", -1), ("_id", 1)) in keys
         assert ((path, 1), ("updated_at", -1), ("_id", 1)) in keys
-    assert len(keys) == len(set(keys)) == len(d.index_keys(["metadata.status", "metadata.status"]))
+    assert len(keys) == len(set(keys)) == len(dx.index_keys(["metadata.status", "metadata.status"]))
 
 
 def test_session_level_lists_and_totals_are_maintained_by_the_writes() -> None:
@@ -464,7 +467,7 @@ def test_from_bson_gives_back_what_was_stored() -> None:
         "legacy": {"__bytes_encoded__": True, "data": base64.b64encode(PNG).decode()},
         "when": datetime(2025, 1, 1, tzinfo=UTC),
     }
-    plain = d.from_bson(decoded)
+    plain = dv.from_bson(decoded)
     assert plain["schema"] == {"$ref": "#/definitions/user", "$id": "schema-1"}
     assert type(plain["schema"]) is dict
     assert plain["nested"] == [{"$ref": "users", "$id": {"inner": {"$ref": "x", "$id": 1}}, "$db": "db", "extra": True}]

@@ -7,17 +7,18 @@ import pytest
 from strands.types.session import SessionMessage
 
 from mongodb_session_manager import documents as d
+from mongodb_session_manager import documents_features as df
 from mongodb_session_manager.errors import InvalidFeedbackError, InvalidInputError, InvalidMetadataError
 from mongodb_session_manager.mongodb_connection_pool import split_client_options
 
 
 def test_feedback_entry_validates_and_stamps() -> None:
-    entry = d.feedback_entry({"rating": "down", "comment": None, "created_at": "ignored", "ticket": 4})
+    entry = df.feedback_entry({"rating": "down", "comment": None, "created_at": "ignored", "ticket": 4})
     assert entry[d.RATING] == "down" and entry[d.COMMENT] == "" and entry["ticket"] == 4
     assert entry[d.CREATED_AT].tzinfo is not None
     for bad in ({"rating": "meh"}, {"rating": "up", "comment": 3}, {"rating": "up", "$x": 1}, "up"):
         with pytest.raises(InvalidFeedbackError):
-            d.feedback_entry(bad)
+            df.feedback_entry(bad)
 
 
 def test_prompt_metadata_validation() -> None:
@@ -47,12 +48,12 @@ def test_prompt_metadata_is_written_beside_agent_data_never_inside() -> None:
 
 
 def test_guardrail_updates_are_one_write_with_an_array_filter() -> None:
-    on_message, on_session = d.guardrail_events("a1", 3, stop_reason="guardrail_intervened", trace={"t": 1})
+    on_message, on_session = df.guardrail_events("a1", 3, stop_reason="guardrail_intervened", trace={"t": 1})
     assert "trace" in on_message and "trace" not in on_session and on_session[d.MESSAGE_ID] == 3
-    update, filters = d.guardrail_event_update("a1", 3, on_message, on_session)
+    update, filters = df.guardrail_event_update("a1", 3, on_message, on_session)
     assert update["$push"] == {d.GUARDRAIL_EVENTS: on_session} and filters == [{"m.message_id": 3}]
     message = SessionMessage(message={"role": "user", "content": []}, message_id=3, redact_message={"role": "user"})
-    update, filters = d.redact_message_update("a1", message, on_message, on_session)
+    update, filters = df.redact_message_update("a1", message, on_message, on_session)
     assert update["$set"]["agents.a1.messages.$[m].guardrail_event"] == on_message
     assert "agents.a1.messages.$[m].redact_message" in update["$set"] and "$push" in update
 

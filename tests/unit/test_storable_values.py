@@ -9,7 +9,7 @@ from typing import Any
 import bson
 import pytest
 
-from mongodb_session_manager import documents as d
+from mongodb_session_manager import documents_values as dv
 from mongodb_session_manager.errors import InvalidInputError
 
 
@@ -31,15 +31,15 @@ def deep(levels: int) -> Any:
         {"": 1},
         {"s": "\ud83d alone"},
         {"k\udc00": 1},
-        deep(d.MAX_VALUE_DEPTH + 5),
+        deep(dv.MAX_VALUE_DEPTH + 5),
         deep(500),
         [deep(200), {"x": [2**70]}],
     ],
 )
 def test_unstorable_values_become_json_markers_that_read_back_exactly(value: Any) -> None:
-    stored = d.storable(value)
+    stored = dv.storable(value)
     bson.encode({"v": stored})  # the driver accepts it now
-    assert d.from_bson(stored) == value
+    assert dv.from_bson(stored) == value
 
 
 def test_ordinary_values_are_stored_as_they_are() -> None:
@@ -54,21 +54,21 @@ def test_ordinary_values_are_stored_as_they_are() -> None:
         "$ref": "#/x",
         "$id": "y",
     }
-    assert d.storable(value) == value
+    assert dv.storable(value) == value
 
 
 def test_strands_base64_bytes_become_binary() -> None:
-    stored = d.storable({"image": {"__bytes_encoded__": True, "data": "AAE="}})
+    stored = dv.storable({"image": {"__bytes_encoded__": True, "data": "AAE="}})
     assert stored == {"image": b"\x00\x01"}
 
 
 def test_bytes_inside_a_json_subtree_survive() -> None:
     value = {"k\x00": {"png": b"\x89PNG"}}
-    assert d.from_bson(d.storable(value)) == value
+    assert dv.from_bson(dv.storable(value)) == value
 
 
 def test_a_value_even_json_cannot_hold_is_a_typed_error() -> None:
     with pytest.raises(InvalidInputError):
-        d.storable({"$bad": object()})
+        dv.storable({"$bad": object()})
     with pytest.raises(InvalidInputError):
-        d.storable(deep(100_000))
+        dv.storable(deep(100_000))

@@ -110,7 +110,7 @@ def test_updated_range_and_bad_input(api: TestClient) -> None:
 def test_backfill_makes_older_sessions_visible_to_the_list_filters(
     make_api: AppFactory, mongo_client: MongoClient[Any], db_name: str
 ) -> None:
-    from mongodb_session_manager import documents as d
+    from mongodb_session_manager import documents_indexes as dx
 
     collection = mongo_client[db_name]["sessions"]
     usage = {"inputTokens": 10, "outputTokens": 5, "totalTokens": 15}
@@ -127,10 +127,11 @@ def test_backfill_makes_older_sessions_visible_to_the_list_filters(
     collection.insert_one(legacy)
     with make_api(db_name) as api:
         assert search(api, agent_id="a")["total"] == 0
-        result = collection.update_many(d.backfill_list_fields_filter(), d.backfill_list_fields_update())
+        result = collection.update_many(dx.backfill_list_fields_filter(), dx.backfill_list_fields_update())
         assert result.modified_count == 1
         assert (
-            collection.update_many(d.backfill_list_fields_filter(), d.backfill_list_fields_update()).matched_count == 0
+            collection.update_many(dx.backfill_list_fields_filter(), dx.backfill_list_fields_update()).matched_count
+            == 0
         )
         doc = collection.find_one({"_id": "old-1"})
         assert doc is not None and sorted(doc["agent_ids"]) == ["a", "b"] and doc["models"] == ["m-old"]
