@@ -176,6 +176,12 @@ def buckets_query(ids: Sequence[Any]) -> dict[str, Any]:
     return {d.ID: {"$in": list(ids)}}
 
 
+def containing_buckets_pipeline(session_id: str, agent_id: str, message_id: int) -> list[dict[str, Any]]:
+    """The ids of the listed buckets that hold ``message_id`` (at most one), read from the session document."""
+    listed = containing_bucket_ids(f"${d.agent_path(agent_id)}", message_id)
+    return [{"$match": {d.ID: session_id}}, {"$project": {d.ID: 0, "bucket_ids": listed}}]
+
+
 #: The fields of a stored message a restore builds Strands' record from (dates and metrics stay behind).
 RESTORED_MESSAGE_FIELDS = (d.MESSAGE_ID, d.MESSAGE, d.REDACT_MESSAGE)
 BUCKET_READ_PROJECTION = {d.ID: 0, "agent_id": 1, START: 1, COUNT: 1, HOLDS: 1, d.MESSAGES: 1}

@@ -566,3 +566,25 @@ def migration_update(*, viewer_password: str, snapshot: bool) -> list[dict[str, 
         {"$set": derived},
         {"$set": {**base, d.AGENTS: agents, d.MULTI_AGENTS: _if_missing(d.MULTI_AGENTS, {})}},
     ]
+
+
+def orphan_blobs_pipeline(sessions_collection: str, cutoff: Any) -> list[dict[str, Any]]:
+    """On the blob files (GridFS ``<collection>_blobs.files``): the blocks stored before ``cutoff`` whose
+    session document is gone (expired by the TTL index, or deleted by hand), grouped by session.
+
+    Younger blocks are kept: a write stores its blocks a moment before the document that refers to them.
+    """
+    return [
+        {"$match": {"uploadDate": {"$lt": cutoff}}},
+        {"$group": {d.ID: f"$metadata.{d.SESSION_ID}", "ids": {"$push": f"${d.ID}"}}},
+        {
+            "$lookup": {
+                "from": sessions_collection,
+                "localField": d.ID,
+                "foreignField": d.ID,
+                "pipeline": [{"$project": {d.ID: 1}}],
+                "as": "session",
+            }
+        },
+        {"$match": {"session.0": {"$exists": False}}},
+    ]

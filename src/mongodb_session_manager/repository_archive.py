@@ -214,7 +214,7 @@ class ArchiveStorageMixin:
             da.move_filter(sid, aid, token, plan, archived), da.move_update(aid, plan, entries, release=release)
         )
         if not result.matched_count:
-            self.buckets.delete_many({d.ID: {"$in": ids}})
+            self.buckets.delete_many(da.buckets_query(ids))
             logger.info(
                 "session_id=<%s>, agent_id=<%s> | messages changed during the split; it is tried again later",
                 sid,
@@ -279,11 +279,7 @@ class ArchiveStorageMixin:
         self, sid: str, aid: str, message_id: int, update: Mapping[str, Any], array_filters: list[dict[str, Any]]
     ) -> bool:
         """Apply a message update to the listed bucket that holds the message; False if none does."""
-        pipeline = [
-            {"$match": {d.ID: sid}},
-            {"$project": {d.ID: 0, "bucket_ids": da.containing_bucket_ids(f"${d.agent_path(aid)}", message_id)}},
-        ]
-        docs = list(self.collection.aggregate(pipeline))
+        docs = list(self.collection.aggregate(da.containing_buckets_pipeline(sid, aid, message_id)))
         bucket_ids = docs[0]["bucket_ids"] if docs else []
         if not bucket_ids:
             return False

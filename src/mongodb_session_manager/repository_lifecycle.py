@@ -289,18 +289,5 @@ class LifecycleStorageMethods:
 
     def _orphan_blobs(self, cutoff: Any) -> list[Any]:
         """Out-of-line blocks whose session document is gone (expired by the TTL index, or deleted by hand)."""
-        pipeline = [
-            {"$match": {"uploadDate": {"$lt": cutoff}}},
-            {"$group": {d.ID: f"$metadata.{d.SESSION_ID}", "ids": {"$push": f"${d.ID}"}}},
-            {
-                "$lookup": {
-                    "from": self.collection.name,
-                    "localField": d.ID,
-                    "foreignField": d.ID,
-                    "pipeline": [{"$project": {d.ID: 1}}],
-                    "as": "session",
-                }
-            },
-            {"$match": {"session.0": {"$exists": False}}},
-        ]
+        pipeline = dl.orphan_blobs_pipeline(self.collection.name, cutoff)
         return [blob_id for row in self.blobs.files.aggregate(pipeline, allowDiskUse=True) for blob_id in row["ids"]]
