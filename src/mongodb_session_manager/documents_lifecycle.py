@@ -509,7 +509,7 @@ def migration_update(*, viewer_password: str, snapshot: bool) -> list[dict[str, 
     """Pipeline update bringing one document to :data:`.documents.CURRENT_SCHEMA_VERSION`, in place.
 
     Only what is missing is added or moved: the session-level list fields derived from the agents
-    (as :func:`.documents.backfill_list_fields_update`), the base fields, a viewer password, dates
+    (as :func:`.documents_indexes.backfill_list_fields_update`), the base fields, a viewer password, dates
     as BSON dates, and per agent the id counter, its own timestamps and ``prompt_metadata`` beside
     ``agent_data`` (where the original library kept them inside it). Values already in the current
     shape are left exactly as they are. Snapshot sessions (``MongoDBStorage``) have no ``agents``

@@ -221,7 +221,7 @@ def removed_offset_expr(agent_expr: str) -> dict[str, Any]:
 def restore_agents_pipeline(session_id: str, *, buckets: str | None = None) -> list[dict[str, Any]]:
     """The session and every agent with its message window, in one round trip (the async creation path).
 
-    The session's own fields (:data:`SESSION_PROJECTION`) come with it, so a manager built from
+    The session's own fields (:data:`.documents.SESSION_PROJECTION`) come with it, so a manager built from
     this read needs no ``read_session`` of its own.
 
     Archived buckets an agent's window reaches into come whole (``$lookup``) and are sliced per agent
