@@ -450,7 +450,8 @@ class SessionLifecycleMixin:
         if not finished:
             self._roll_back(agent, turn)
             logger.warning(
-                "session_id=<%s> | agent_id=<%s> | invocation failed, its turn was rolled back and not stored",
+                "session_id=<%s> | agent_id=<%s> | invocation ended without an answer (an error, or the caller "
+                "cancelled it); its turn was rolled back and not stored",
                 self.session_id,
                 aid,
             )

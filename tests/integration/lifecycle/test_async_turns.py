@@ -111,6 +111,67 @@ def test_a_failed_async_turn_is_rolled_back_and_the_next_one_works(recorded, col
     assert texts == ["one", "ok", "three", "fine"]
 
 
+class GatedModel(ScriptedModel):
+    """Answers only once ``gate`` is set: the turn is mid-call when the caller gives up."""
+
+    def __init__(self, gate: asyncio.Event) -> None:
+        super().__init__()
+        self.gate = gate
+
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        await self.gate.wait()
+        async for event in super().stream(*args, **kwargs):
+            yield event
+
+
+@pytest.mark.parametrize("abandon", ["task cancelled", "wait_for timeout"])
+def test_an_abandoned_async_turn_is_rolled_back_and_frees_the_agent_at_once(recorded, collection, abandon: str) -> None:
+    """A cancelled request task (the server's reaction to a client that went away) or a request
+    timeout ends the turn in the middle of the model call: nothing of it is stored, the lease is
+    released there and then (the next request, which waits for no one, is served), and the same agent
+    object can go on. A stream closed mid-answer: ``test_abandoned_streams.py``."""
+    _, options = recorded
+
+    async def main() -> tuple[list[str], Any, list[str]]:
+        first = await MongoDBSessionManager.acreate("async-abandoned", **options)
+        agent = Agent(agent_id="a", model=ScriptedModel(), session_manager=first, callback_handler=None)
+        await agent.invoke_async("kept")
+        manager = await MongoDBSessionManager.acreate("async-abandoned", **options)
+        gate = asyncio.Event()
+        abandoned = Agent(agent_id="a", model=GatedModel(gate), session_manager=manager, callback_handler=None)
+        if abandon == "task cancelled":
+            task = asyncio.create_task(abandoned.invoke_async("dropped"))
+            await asyncio.sleep(0.2)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        else:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(abandoned.invoke_async("dropped"), 0.2)
+        in_memory = [m["content"][0]["text"][:5] for m in abandoned.messages]
+        lease = collection.find_one({"_id": "async-abandoned"})["agents"]["a"].get("lease")
+        nobody_waits = await MongoDBSessionManager.acreate("async-abandoned", busy_timeout=0.0, **options)
+        after = Agent(agent_id="a", model=ScriptedModel(), session_manager=nobody_waits, callback_handler=None)
+        await after.invoke_async("next")  # SessionBusyError if the abandoned turn still held the lease
+        abandoned.model = ScriptedModel()
+        await abandoned.invoke_async("again")  # stale after "next": reloaded, then answered after it
+        return in_memory, lease, [m["content"][0]["text"][:5] for m in abandoned.messages]
+
+    in_memory, lease, history = asyncio.run(main())
+    assert in_memory == ["kept", "Thank"], "the abandoned turn is gone from the agent too"
+    assert lease is None, "released when the turn was abandoned, not left to expire"
+    stored = collection.find_one({"_id": "async-abandoned"})["agents"]["a"]["messages"]
+    assert [m["message"]["content"][0]["text"][:5] for m in stored] == [
+        "kept",
+        "Thank",
+        "next",
+        "Thank",
+        "again",
+        "Thank",
+    ]
+    assert history == ["kept", "Thank", "next", "Thank", "again", "Thank"]
+
+
 def test_concurrent_async_turns_on_one_agent_take_turns_or_are_refused(recorded, collection) -> None:
     _, options = recorded
 
