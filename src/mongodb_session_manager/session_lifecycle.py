@@ -24,11 +24,13 @@ thread) works the same way.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +54,7 @@ from .blocking_io import run_blocking
 from .errors import AgentAlreadyExistsError, SessionBusyError, SessionStoreError, TurnLeaseLostError
 from .lease_renewal import RENEWER
 from .metrics import model_id, summarize, totals_increment
-from .turns import MessagesOf, Turn, closes_turn, has_tool_blocks, join_user_runs, unfinished_tail
+from .turns import LeaseWait, MessagesOf, Turn, closes_turn, has_tool_blocks, join_user_runs, unfinished_tail
 
 if TYPE_CHECKING:
     from strands.types.agent import LocalAgent
@@ -116,8 +118,16 @@ class SessionLifecycleMixin:
         registry.add_callback(AfterMultiAgentInvocationEvent, lambda event: self.sync_multi_agent(event.source))
 
     async def _on_before_invocation(self, event: BeforeInvocationEvent) -> None:
-        if compat.is_agent(event.agent):
-            await run_blocking(self._begin_turn, event.agent)
+        if not compat.is_agent(event.agent):
+            return
+        wait = LeaseWait()
+        try:
+            await run_blocking(self._begin_turn, event.agent, wait)
+        except asyncio.CancelledError:
+            # Cancelled while the thread takes the lease: no AfterInvocation will come to release it.
+            if wait.give_up():
+                await asyncio.shield(run_blocking(self._abandon_turn, event.agent))
+            raise
 
     async def _on_after_invocation(self, event: AfterInvocationEvent) -> None:
         turn = self._turns.get(event.agent.agent_id)
@@ -384,9 +394,15 @@ class SessionLifecycleMixin:
 
     # ---- turns -------------------------------------------------------------------------------------------
 
-    def _begin_turn(self, agent: LocalAgent) -> None:
-        """Take the (session, agent) lease, waiting for another turn up to ``busy_timeout``."""
+    def _begin_turn(self, agent: LocalAgent, wait: LeaseWait | None = None) -> None:
+        """Take the (session, agent) lease, waiting for another turn up to ``busy_timeout`` (or until
+        ``wait`` says the caller gave up)."""
         aid = agent.agent_id
+        orphan = self._turns.get(aid)
+        if orphan is not None and orphan.lease_token is not None:
+            # A turn that took its lease but never ended: a BeforeInvocation hook after ours raised, so
+            # Strands sent no AfterInvocation. One agent runs one invocation at a time: it is over.
+            self._abandon_turn(agent)
         if aid in self._unsaved_agents:
             self._save_held_agent(agent)
         turn = self._turns.get(aid) or Turn.open(agent)
@@ -414,15 +430,57 @@ class SessionLifecycleMixin:
                     session_id=self.session_id,
                     agent_id=aid,
                 )
-            time.sleep(max(0.005, min(delay, remaining, refusal.retry_after or delay)))
+            pause = max(0.005, min(delay, remaining, refusal.retry_after or delay))
+            if wait is not None and wait.abandoned.wait(pause):  # the caller gave up: stop waiting
+                self._roll_back(agent, turn)
+                return
+            if wait is None:
+                time.sleep(pause)
             delay = min(delay * 2, 0.4)
         turn.lease_token = token
         turn.invoked = True
         turn.renewer = RENEWER.schedule(
             self.turn_lease_seconds / 3,
-            lambda: self.session_repository.renew_lease(self.session_id, aid, token=token, ttl_ms=ttl_ms),
+            self._renewal(turn, token, ttl_ms),
             lambda: setattr(turn, "lease_lost", True),
             label=f"session_id=<{self.session_id}> | agent_id=<{aid}>",
+        )
+        if wait is not None and not wait.take():  # the caller gave up while the lease was being taken
+            self._abandon_turn(agent)
+
+    def _renewal(self, turn: Turn, token: str, ttl_ms: int) -> Callable[[], bool]:
+        """The turn's lease renewal. It holds the manager weakly: a running invocation keeps its agent,
+        and so the manager, alive; once the manager is gone no AfterInvocation can end the turn (a
+        BeforeInvocation hook after ours raised, say), so the renewals stop and the lease expires."""
+        manager, repository, sid, aid = weakref.ref(self), self.session_repository, self.session_id, turn.agent_id
+
+        def renew() -> bool:
+            if manager() is None:
+                logger.warning(
+                    "session_id=<%s> | agent_id=<%s> | the manager of an unfinished turn is gone; its lease "
+                    "is left to expire",
+                    sid,
+                    aid,
+                )
+                turn.stop_renewing()
+                return True
+            return repository.renew_lease(sid, aid, token=token, ttl_ms=ttl_ms)
+
+        return renew
+
+    def _abandon_turn(self, agent: LocalAgent) -> None:
+        """Give back the lease of a turn whose invocation ended before its AfterInvocation (nothing stored)."""
+        aid = agent.agent_id
+        turn = self._turns.get(aid)
+        if turn is None or turn.lease_token is None:
+            return
+        token = turn.lease_token
+        self._roll_back(agent, turn)
+        self._release(aid, token)
+        logger.info(
+            "session_id=<%s> | agent_id=<%s> | invocation ended before its turn began; its lease was released",
+            self.session_id,
+            aid,
         )
 
     def _refresh(self, agent: LocalAgent, turn: Turn) -> Turn:

@@ -15,6 +15,7 @@ This module is pure (no I/O), so its rules are unit-tested on their own.
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -140,3 +141,35 @@ class Turn:
         if self.renewer is not None:
             self.renewer.cancel()
             self.renewer = None
+
+
+class LeaseWait:
+    """The hand-off between an async invocation and the I/O thread taking its turn's lease.
+
+    The thread may wait seconds for another turn's lease. If the invocation is cancelled meanwhile
+    (a client that went away, ``asyncio.wait_for``), Strands sends no AfterInvocation, and a lease the
+    thread then takes would be renewed for nobody and lock the agent. Whichever side comes second
+    learns it here: a thread that takes the lease after the caller gave up gives it back itself;
+    a caller that gives up after the lease was taken gives it back (:meth:`give_up` says which).
+    """
+
+    __slots__ = ("_lock", "_taken", "abandoned")
+
+    def __init__(self) -> None:
+        self.abandoned = threading.Event()
+        self._lock = threading.Lock()
+        self._taken = False
+
+    def give_up(self) -> bool:
+        """The caller stops waiting; True if the lease was already taken (the caller must release it)."""
+        with self._lock:
+            self.abandoned.set()
+            return self._taken
+
+    def take(self) -> bool:
+        """The thread has the lease; False if the caller gave up first (the thread must release it)."""
+        with self._lock:
+            if self.abandoned.is_set():
+                return False
+            self._taken = True
+            return True

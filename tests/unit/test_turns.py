@@ -70,3 +70,15 @@ def test_consecutive_user_messages_are_joined_into_one_and_the_originals_kept() 
     assert prompt["content"] == [{"text": "q1"}], "stored messages are not changed"
     alternating = history[:3]
     assert join_user_runs(alternating) is alternating, "nothing to join: the same list"
+
+
+def test_a_lease_wait_tells_whichever_side_comes_second_to_give_the_lease_back() -> None:
+    from mongodb_session_manager.turns import LeaseWait
+
+    taken_first = LeaseWait()
+    assert taken_first.take() is True, "nobody gave up: the thread keeps the lease"
+    assert taken_first.give_up() is True, "the caller gives up after: it must release the lease"
+    given_up_first = LeaseWait()
+    assert given_up_first.give_up() is False, "no lease yet: nothing for the caller to release"
+    assert given_up_first.abandoned.is_set()
+    assert given_up_first.take() is False, "the thread takes it after: the thread must release it"
