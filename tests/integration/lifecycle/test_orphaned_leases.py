@@ -51,16 +51,24 @@ def texts(collection: Any) -> list[str]:
     ]
 
 
+@pytest.fixture
+def options(mongo_client: MongoClient[Any], db_name: str) -> dict[str, Any]:
+    return {"client": mongo_client, "database_name": db_name, "collection_name": "sessions"}
+
+
+async def first_turn(options: dict[str, Any]) -> None:
+    manager = await MongoDBSessionManager.acreate(SID, **options)
+    await Agent(agent_id="a", model=ScriptedModel(), session_manager=manager, callback_handler=None).invoke_async(
+        "kept"
+    )
+
+
 def test_a_request_cancelled_while_it_waits_for_the_lease_leaves_none_behind(
-    mongo_client: MongoClient[Any], db_name: str, collection: Any
+    options: dict[str, Any], collection: Any
 ) -> None:
-    options = {"client": mongo_client, "database_name": db_name, "collection_name": "sessions"}
 
     async def main() -> Any:
-        first = await MongoDBSessionManager.acreate(SID, **options)
-        await Agent(agent_id="a", model=ScriptedModel(), session_manager=first, callback_handler=None).invoke_async(
-            "kept"
-        )
+        await first_turn(options)
         gate = asyncio.Event()
         holder = await MongoDBSessionManager.acreate(SID, **options)
         running = asyncio.create_task(
@@ -95,15 +103,11 @@ class SlowToReport(MongoDBSessionManager):
 
 
 def test_a_request_cancelled_just_after_its_lease_was_taken_gives_it_back(
-    mongo_client: MongoClient[Any], db_name: str, collection: Any
+    options: dict[str, Any], collection: Any
 ) -> None:
-    options = {"client": mongo_client, "database_name": db_name, "collection_name": "sessions"}
 
     async def main() -> Any:
-        first = await MongoDBSessionManager.acreate(SID, **options)
-        await Agent(agent_id="a", model=ScriptedModel(), session_manager=first, callback_handler=None).invoke_async(
-            "kept"
-        )
+        await first_turn(options)
         slow = await SlowToReport.acreate(SID, **options)
         agent = Agent(agent_id="a", model=ScriptedModel(), session_manager=slow, callback_handler=None)
         with pytest.raises(TimeoutError):
@@ -133,11 +137,10 @@ def test_a_before_invocation_hook_that_raises_leaves_the_same_agent_free_to_go_o
 
 
 def test_a_turn_whose_manager_is_gone_stops_renewing_and_its_lease_expires(
-    mongo_client: MongoClient[Any], db_name: str, collection: Any
+    options: dict[str, Any], collection: Any
 ) -> None:
     """A stateless request whose guard hook refused it drops its agent and manager: nothing may keep
     renewing that turn's lease, or the agent stays locked for the life of the process."""
-    options = {"client": mongo_client, "database_name": db_name, "collection_name": "sessions"}
     manager = MongoDBSessionManager(SID, turn_lease_seconds=1.0, **options)
     agent = Agent(agent_id="a", model=ScriptedModel(), session_manager=manager, callback_handler=None)
     agent("kept")
