@@ -38,6 +38,18 @@ def io_executor() -> ThreadPoolExecutor:
         return _executor
 
 
+def _forget_in_child() -> None:
+    """A forked child (gunicorn ``--preload``, multiprocessing's fork) inherits the pool object but
+    none of its threads: work submitted there would wait forever. The child starts a pool of its own."""
+    global _executor, _lock
+    _executor = None
+    _lock = threading.Lock()  # it may have been held by a parent thread at the fork
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_in_child)
+
+
 def pool_size() -> int:
     """``MSM_IO_THREADS`` if set to a positive integer, else :data:`MAX_WORKERS`; anything else is refused."""
     value = os.environ.get(ENV_THREADS, "").strip()

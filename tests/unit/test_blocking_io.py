@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 
 import pytest
@@ -38,3 +39,24 @@ def test_a_blocking_call_runs_off_the_loop_and_its_exception_arrives_unchanged()
         return name
 
     assert asyncio.run(main()).startswith("msm-io")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
+def test_a_forked_child_gets_a_pool_of_its_own() -> None:
+    """The parent's pool has a worker thread; the child inherits the object, not the thread."""
+    assert blocking_io.io_executor().submit(lambda: "parent").result(timeout=5) == "parent"
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what its pool did, then leave without running pytest's teardown
+        try:
+            answer = blocking_io.io_executor().submit(lambda: "child").result(timeout=5)
+        except BaseException as exc:
+            answer = type(exc).__name__
+        os.write(write, answer.encode())
+        os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    answer = os.read(read, 100).decode()
+    os.close(read)
+    assert answer == "child", f"the child's submitted work did not run: {answer}"
+    assert os.waitstatus_to_exitcode(status) == 0
