@@ -1,6 +1,6 @@
 """mongod goes away in the middle of a conversation, then comes back.
 
-While it is down, every operation must fail with ``DatabaseUnavailableError`` (a typed
+While it is down, every operation, sync or async, must fail with ``DatabaseUnavailableError`` (a typed
 ``DatabaseError``) once the configured server-selection timeout expires, not hang and not leave a
 half-written document. When it is back, the very same manager and factory objects keep working:
 an application does not need a restart.
@@ -8,6 +8,7 @@ an application does not need a restart.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -92,6 +93,10 @@ def test_outage_mid_conversation_fails_fast_with_typed_error_and_the_same_object
         manager.update_metadata({"stage": "before"})
         assert stored_texts(checker, "outage-chat") == ["before the outage", "echo: before the outage"]
         factory.create_session_manager("served-before").update_metadata({"stage": "before"})
+        # The same through the async API (an ``async def`` service), each call in a new event loop.
+        served = asyncio.run(factory.acreate_session_manager("outage-async"))
+        async_agent = Agent(agent_id="assistant", model=ScriptedModel(), session_manager=served, callback_handler=None)
+        asyncio.run(async_agent.invoke_async("async, before the outage"))
 
         (member,) = rs.member_processes
         rs.stop_member(member)
@@ -102,6 +107,9 @@ def test_outage_mid_conversation_fails_fast_with_typed_error_and_the_same_object
         assert_unavailable(outcome(lambda: manager.add_feedback({"rating": "down", "comment": "x"})), "outage-chat")
         assert_unavailable(outcome(manager.get_metadata), "outage-chat")
         assert_unavailable(outcome(lambda: factory.create_session_manager("new-during-outage")), "new-during-outage")
+        assert_unavailable(outcome(lambda: asyncio.run(async_agent.invoke_async("async, during"))), "outage-async")
+        assert_unavailable(outcome(lambda: asyncio.run(served.aupdate_metadata({"stage": "during"}))), "outage-async")
+        assert_unavailable(outcome(lambda: asyncio.run(factory.acreate_session_manager("new-async"))), "new-async")
 
         rs.start_member(member)
         rs.wait_for_primary(timeout=120)
@@ -125,6 +133,9 @@ def test_outage_mid_conversation_fails_fast_with_typed_error_and_the_same_object
             "after the outage",
             "echo: after the outage",
         ]
+        asyncio.run(async_agent.invoke_async("async, after the outage"))
+        async_texts = stored_texts(checker, "outage-async")  # nothing of the failed async turn was stored
+        assert len(async_texts) == 4 and async_texts[0::2] == ["async, before the outage", "async, after the outage"]
         other = factory.create_session_manager("new-after-outage")
         other.add_feedback({"rating": "up", "comment": "works again"})
         assert [f["comment"] for f in other.get_feedbacks()] == ["works again"]
