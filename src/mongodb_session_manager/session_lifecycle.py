@@ -401,8 +401,9 @@ class SessionLifecycleMixin:
         orphan = self._turns.get(aid)
         if orphan is not None and orphan.lease_token is not None:
             # A turn that took its lease but never ended: a BeforeInvocation hook after ours raised, so
-            # Strands sent no AfterInvocation. One agent runs one invocation at a time: it is over.
-            self._abandon_turn(agent)
+            # Strands sent no AfterInvocation. One agent runs one invocation at a time: it is over. The
+            # agent's messages are left as they are (the caller may have changed them since).
+            self._abandon_turn(agent, roll_back=False)
         if aid in self._unsaved_agents:
             self._save_held_agent(agent)
         turn = self._turns.get(aid) or Turn.open(agent)
@@ -468,14 +469,18 @@ class SessionLifecycleMixin:
 
         return renew
 
-    def _abandon_turn(self, agent: LocalAgent) -> None:
+    def _abandon_turn(self, agent: LocalAgent, *, roll_back: bool = True) -> None:
         """Give back the lease of a turn whose invocation ended before its AfterInvocation (nothing stored)."""
         aid = agent.agent_id
         turn = self._turns.get(aid)
         if turn is None or turn.lease_token is None:
             return
         token = turn.lease_token
-        self._roll_back(agent, turn)
+        if roll_back:
+            self._roll_back(agent, turn)
+        else:
+            self._turns.pop(aid, None)
+            turn.stop_renewing()
         self._release(aid, token)
         logger.info(
             "session_id=<%s> | agent_id=<%s> | invocation ended before its turn began; its lease was released",
