@@ -90,10 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         # mongod this command started is stopped rather than orphaned.
         signal.signal(signal.SIGTERM, _raise_interrupt)
         signal.signal(signal.SIGINT, _raise_interrupt)
-        with shared_mongod(args.dbpath) as server:
+        # The suppression wraps the whole block: a signal that lands right after the line is printed,
+        # before the pause, must end the command as cleanly as one during it (mongod stopped, exit 0).
+        with contextlib.suppress(KeyboardInterrupt), shared_mongod(args.dbpath) as server:
             print(f"MONGODB_CONNECTION_STRING={server.connection_string}", flush=True)
-            with contextlib.suppress(KeyboardInterrupt):
-                signal.pause()
+            signal.pause()
     return 0
 
 
