@@ -394,7 +394,7 @@ class SessionLifecycleMixin:
 
     # ---- turns -------------------------------------------------------------------------------------------
 
-    def _begin_turn(self, agent: LocalAgent, wait: LeaseWait | None = None) -> None:
+    def _begin_turn(self, agent: LocalAgent, wait: LeaseWait) -> None:
         """Take the (session, agent) lease, waiting for another turn up to ``busy_timeout`` (or until
         ``wait`` says the caller gave up)."""
         aid = agent.agent_id
@@ -432,11 +432,9 @@ class SessionLifecycleMixin:
                     agent_id=aid,
                 )
             pause = max(0.005, min(delay, remaining, refusal.retry_after or delay))
-            if wait is not None and wait.abandoned.wait(pause):  # the caller gave up: stop waiting
+            if wait.abandoned.wait(pause):  # the caller gave up: stop waiting
                 self._roll_back(agent, turn)
                 return
-            if wait is None:
-                time.sleep(pause)
             delay = min(delay * 2, 0.4)
         turn.lease_token = token
         turn.invoked = True
@@ -446,7 +444,7 @@ class SessionLifecycleMixin:
             lambda: setattr(turn, "lease_lost", True),
             label=f"session_id=<{self.session_id}> | agent_id=<{aid}>",
         )
-        if wait is not None and not wait.take():  # the caller gave up while the lease was being taken
+        if not wait.take():  # the caller gave up while the lease was being taken
             self._abandon_turn(agent)
 
     def _renewal(self, turn: Turn, token: str, ttl_ms: int) -> Callable[[], bool]:
@@ -478,7 +476,7 @@ class SessionLifecycleMixin:
         token = turn.lease_token
         if roll_back:
             self._roll_back(agent, turn)
-        else:
+        else:  # only forget it: the agent's memory stays as it is
             self._turns.pop(aid, None)
             turn.stop_renewing()
         self._release(aid, token)

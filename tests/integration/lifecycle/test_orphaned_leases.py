@@ -97,7 +97,7 @@ def test_a_request_cancelled_while_it_waits_for_the_lease_leaves_none_behind(
 class SlowToReport(MongoDBSessionManager):
     """Takes the lease, then is slow to hand control back: the caller gives up in between."""
 
-    def _begin_turn(self, agent: Any, wait: Any = None) -> None:
+    def _begin_turn(self, agent: Any, wait: Any) -> None:
         super()._begin_turn(agent, wait)
         time.sleep(0.3)
 
