@@ -3,8 +3,8 @@
 Models and tools produce values MongoDB refuses as they are: :func:`storable` keeps the odd subtree
 as JSON text under a marker instead of failing the turn, and :func:`from_bson` gives every stored
 value back exactly as written (also undoing the driver's ``DBRef`` decoding and Strands' base64
-wrapper of older sessions). Reading that repair is rarely needed, the byte searches here tell it
-(and whether a read holds any tool block) in C, so a common restore is never walked in Python.
+wrapper of older sessions). A read rarely needs that repair: the byte searches here tell, in C,
+whether it does (and whether it holds any tool block), so a common restore is never walked in Python.
 
 A leaf: it knows no field of the session document, so :mod:`.documents` and its companions all
 build on it.
