@@ -143,7 +143,6 @@ class SessionFeaturesMixin(SessionLevelFeatures):
         metadata_hook: OperationHook | None
         feedback_hook: OperationHook | None
         _latest_agent_message: dict[str, SessionMessage | None]
-        _held_records: dict[str, list[SessionMessage]]
 
         def sync_agent(self, agent: LocalAgent, **kwargs: Any) -> None: ...
 

@@ -8,7 +8,7 @@ only when the raw bytes show something to repair (:mod:`.raw_flags`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -21,6 +21,7 @@ from . import documents_archive as da
 from . import documents_turns as dt
 from . import documents_values as dv
 from .errors import MessageNotFoundError, SessionNotFoundError
+from .held_records import HeldRecords
 from .raw_flags import HOLDS, RawFlags
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ class RestoredAgent:
 
     agent: SessionAgent
     raw: dict[str, Any]
-    messages: list[SessionMessage]
+    messages: Sequence[SessionMessage]
     offset: int
     next_message_id: int
     size: int
@@ -52,18 +53,13 @@ def _restored(agent_id: str, doc: Mapping[str, Any], stored: list[Any], flags: R
         return None
     agent = d.agent_from_document({d.AGENTS: {agent_id: {d.AGENT_DATA: raw}}}, agent_id)
     assert agent is not None
-    # Strands never reads message dates back: these records carry the time of the restore, and any
-    # write of them keeps the stored dates (see update_message_update).
-    read_at = d.now().isoformat()
-    record, message, message_id, redacted = SessionMessage, d.MESSAGE, d.MESSAGE_ID, d.REDACT_MESSAGE
     if flags.repair:
-        fix = dv.from_bson
-        messages = [
-            record(fix(m[message]), int(m[message_id]), fix(m[redacted]) if m.get(redacted) else None, read_at, read_at)
-            for m in stored
-        ]
-    else:  # the common case, thousands of messages: positional arguments, nothing walked
-        messages = [record(m[message], int(m[message_id]), m.get(redacted) or None, read_at, read_at) for m in stored]
+        fix, message, redacted = dv.from_bson, d.MESSAGE, d.REDACT_MESSAGE
+        stored = [{**m, message: fix(m[message]), redacted: fix(m.get(redacted)) or None} for m in stored]
+    # Records are built as they are read (see held_records): the agent gets the message dicts. Strands
+    # never reads message dates back: records carry the time of the restore, and any write of them
+    # keeps the stored dates (see update_message_update).
+    messages = HeldRecords(stored, d.now().isoformat())
     return RestoredAgent(
         agent=agent,
         raw=dv.from_bson(dict(raw)),

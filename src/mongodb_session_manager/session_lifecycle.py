@@ -52,6 +52,7 @@ from . import documents as d
 from . import strands_compat as compat
 from .blocking_io import run_blocking
 from .errors import AgentAlreadyExistsError, SessionBusyError, SessionStoreError, TurnLeaseLostError
+from .held_records import HeldRecords
 from .lease_renewal import RENEWER
 from .metrics import model_id, summarize, totals_increment
 from .turns import LeaseWait, MessagesOf, Turn, closes_turn, has_tool_blocks, join_user_runs, unfinished_tail
@@ -77,7 +78,8 @@ class SessionLifecycleMixin:
     session_id: str
     session_repository: MongoDBSessionRepository
     _latest_agent_message: dict[str, SessionMessage | None]
-    _held_records: dict[str, list[SessionMessage]]
+    #: Strands' own ``initialize`` (agents other than ``Agent``) stores plain lists here.
+    _held_records: dict[str, HeldRecords | list[SessionMessage]]
     _is_new_session: bool
     #: The redactor's hook (``manager_lifecycle``): the message to store, called where a message is numbered.
     _redact_message: Callable[[Message], Message]
@@ -215,7 +217,7 @@ class SessionLifecycleMixin:
         initial = [SessionMessage.from_message(self._redact_message(m), i) for i, m in enumerate(agent.messages)]
         self._unsaved_agents[aid] = initial
         self._next_ids[aid] = len(initial)
-        self._held_records[aid] = list(initial)
+        self._held_records[aid] = HeldRecords.of(initial)
         self._latest_agent_message[aid] = initial[-1] if initial else None
 
     def _save_held_agent(self, agent: LocalAgent) -> None:
@@ -241,7 +243,7 @@ class SessionLifecycleMixin:
         initial = [SessionMessage.from_message(self._redact_message(m), i) for i, m in enumerate(agent.messages)]
         self.session_repository.append_messages(self.session_id, aid, initial)
         self._next_ids[aid] = len(initial)
-        self._held_records[aid] = list(initial)
+        self._held_records[aid] = HeldRecords.of(initial)
         self._latest_agent_message[aid] = initial[-1] if initial else None
         compat.mark_synced(self, agent)
 
@@ -262,10 +264,10 @@ class SessionLifecycleMixin:
             tool_blocks = True
         records = self._without_unfinished_turn(agent, records, restored.next_message_id)
         self._next_ids[aid] = restored.next_message_id
-        self._held_records[aid] = list(records)
-        self._latest_agent_message[aid] = records[-1] if records else None
+        held = self._held_records[aid] = HeldRecords.of(records)
+        self._latest_agent_message[aid] = held.last()
         if not compat.model_is_stateful(agent):
-            messages = prepend + [r.to_message() for r in records]
+            messages = prepend + held.messages()
             # Strands' repair walks every message for unanswered tool calls; a history read without
             # a single tool block (the raw bytes said so) has none to repair.
             agent.messages = join_user_runs(compat.fix_broken_tool_use(self, messages)) if tool_blocks else messages
@@ -336,7 +338,7 @@ class SessionLifecycleMixin:
         record = SessionMessage.from_message(self._redact_message(message), self._next_ids[aid])
         self._next_ids[aid] += 1
         self._latest_agent_message[aid] = record
-        self._held_records.setdefault(aid, []).append(record)
+        self._held_records.setdefault(aid, HeldRecords()).append(record)
         if turn is None:
             self._store_now(agent, [record])
             return
@@ -379,6 +381,14 @@ class SessionLifecycleMixin:
         if agent.agent_id in self._turns and compat.is_agent(agent):
             return
         super().sync_agent(agent, **kwargs)  # type: ignore[misc]
+
+    def _prune_held_records(self, agent: LocalAgent) -> None:
+        """Strands' pruning on every sync, without building the records of a restored history."""
+        held = self._held_records.get(agent.agent_id)
+        if isinstance(held, HeldRecords):
+            held.prune(agent.messages)
+        else:
+            super()._prune_held_records(agent)  # type: ignore[misc]
 
     def redact_latest_message(self, redact_message: Message, agent: LocalAgent, **kwargs: Any) -> None:
         """Redact the newest message; a message of the running turn is stored redacted with it."""
@@ -565,10 +575,10 @@ class SessionLifecycleMixin:
         turn.stop_renewing()
         if turn.pending:
             self._next_ids[aid] = turn.pending[0].message_id
-            pending_ids = {id(r) for r in turn.pending}
-            held = [r for r in self._held_records.get(aid, []) if id(r) not in pending_ids]
-            self._held_records[aid] = held
-            self._latest_agent_message[aid] = held[-1] if held else None
+            held = self._held_records.get(aid)
+            held = self._held_records[aid] = held if isinstance(held, HeldRecords) else HeldRecords.of(held or [])
+            held.discard(turn.pending)
+            self._latest_agent_message[aid] = held.last()
         turn.roll_back(agent)
         compat.mark_synced(self, agent)
 
