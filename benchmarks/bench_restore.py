@@ -53,6 +53,7 @@ from strands.types.session import SessionMessage
 from upstream_v027 import UpstreamReads, upstream_manager
 
 from mongodb_session_manager import MongoDBSessionManagerFactory
+from mongodb_session_manager.held_records import HeldRecords
 from mongodb_session_manager.mongodb_session_repository import MongoDBSessionRepository
 from mongodb_session_manager.testing import ScriptedModel
 
@@ -178,7 +179,9 @@ def restore_read_vs_upstream(uri: str, db: str, result: Result) -> None:
 
     def our_read() -> None:
         restored = default.restore_agent(split, AGENT)
-        assert restored is not None and len([m.to_message() for m in restored.messages]) == LARGE
+        # What a restore hands the agent: the message dicts (records are built when read, see held_records).
+        assert restored is not None and isinstance(restored.messages, HeldRecords)
+        assert len(restored.messages.messages()) == LARGE
 
     def interleaved(operations: dict[str, Callable[[], None]]) -> dict[str, Stats]:
         # Round-robin, so background noise (checkpoints, the page cache) hits every operation alike.
