@@ -15,7 +15,7 @@ import pytest
 from strands import Agent
 from strands.types.session import SessionMessage
 
-from mongodb_session_manager import ArchivePolicy, MongoDBSessionRepository, held_records
+from mongodb_session_manager import ArchivePolicy, MongoDBSessionRepository
 from mongodb_session_manager.testing import ScriptedModel, converse_violation
 
 SMALL = ArchivePolicy(max_messages=6, keep_messages=3, bucket_messages=2)
@@ -94,29 +94,3 @@ def test_an_unfinished_turn_at_the_end_of_a_long_history_is_set_aside(make_manag
     assert len(agent.messages) == 2_000 and valid_for_next_prompt(agent.messages)
     abandoned = repo.collection.find_one({"_id": "long"})["agents"]["assistant"]["abandoned_messages"]
     assert [m["message_id"] for m in abandoned] == [2_000, 2_001]
-
-
-def test_a_long_history_is_restored_and_continued_without_a_record_per_message(make_manager, repo, monkeypatch):
-    # Strands keeps a SessionMessage per message and walks them on every sync; a restore builds only
-    # the records something reads (the newest, for the next id and a redaction).
-    seed(repo, "records", [text("user", "q") if i % 2 == 0 else text("assistant", "a") for i in range(400)])
-    built: list[int] = []
-
-    class Counted(SessionMessage):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            built.append(1)
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr(held_records, "SessionMessage", Counted)
-    manager = make_manager("records")
-    agent = Agent(agent_id="assistant", model=ScriptedModel(["fine"]), session_manager=manager, callback_handler=None)
-    assert len(agent.messages) == 400
-
-    assert str(agent("next")).strip() == "fine"
-
-    assert len(built) <= 2, f"{len(built)} records built for 400 restored messages"
-    stored = repo.list_messages("records", "assistant")
-    assert [m.message_id for m in stored[-3:]] == [399, 400, 401]
-    # The newest record is still the one to redact, whether restored or added since.
-    manager.redact_latest_message(text("assistant", "[redacted]"), agent)
-    assert repo.read_message("records", "assistant", 401).redact_message == text("assistant", "[redacted]")

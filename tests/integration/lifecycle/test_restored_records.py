@@ -18,6 +18,7 @@ from strands import Agent
 from strands.types.session import SessionMessage
 
 from mongodb_session_manager import MongoDBSessionManager, MongoDBSessionRepository, held_records
+from mongodb_session_manager.testing import ScriptedModel
 
 from ._turn_worker import SlowModel
 from .test_failed_turns import FailingModel, Throttled
@@ -46,6 +47,24 @@ def seeded(repo: MongoDBSessionRepository, session_id: str) -> None:
 
 def stored_ids(repo: MongoDBSessionRepository, session_id: str) -> list[int]:
     return [m.message_id for m in repo.list_messages(session_id, "assistant")]
+
+
+def test_a_long_history_is_restored_and_continued_without_a_record_per_message(make_manager, repo, built):
+    # Strands keeps a SessionMessage per message and walks them on every sync; a restore builds only
+    # the records something reads (the newest, for the next id and a redaction).
+    seeded(repo, "records")
+    manager = make_manager("records")
+    agent = Agent(agent_id="assistant", model=ScriptedModel(["fine"]), session_manager=manager, callback_handler=None)
+    assert len(agent.messages) == 400
+
+    assert str(agent("next")).strip() == "fine"
+
+    assert len(built) <= 2, f"{len(built)} records built for 400 restored messages"
+    stored = repo.list_messages("records", "assistant")
+    assert [m.message_id for m in stored[-3:]] == [399, 400, 401]
+    # The newest record is still the one to redact, whether restored or added since.
+    manager.redact_latest_message(text("assistant", "[redacted]"), agent)
+    assert repo.read_message("records", "assistant", 401).redact_message == text("assistant", "[redacted]")
 
 
 def test_an_async_restore_survives_a_failed_model_call_without_building_its_records(repo, db_name, mongo_client, built):
