@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import bson
+
 from . import documents as d
 from . import documents_indexes as dx
 from . import documents_turns as dt
@@ -197,6 +199,57 @@ BUCKET_RESTORE_PROJECTION = {
     HOLDS: 1,
     **{f"{d.MESSAGES}.{field}": 1 for field in RESTORED_MESSAGE_FIELDS},
 }
+#: On a bucket's entry in the session document: its messages' ids are ``first_message_id`` and on, one
+#: per position, in order. Checked when the bucket is written (its ids never change afterwards), so a
+#: restore whose buckets all say so reads no id per message and numbers them by position
+#: (:func:`restore_window_messages`). An entry without it (a bucket from before) is read with the ids.
+SEQUENTIAL_IDS = "sequential_ids"
+#: In a bucket's ``holds``: whether any of its messages has a redaction. Recorded when the bucket is
+#: written, and gone with the rest of ``holds`` when a message in it is rewritten, so it is read in the
+#: same document as the messages it describes.
+REDACTED = "redacted"
+#: :data:`BUCKET_RESTORE_PROJECTION` for :data:`SEQUENTIAL_IDS` buckets: no message ids, and no
+#: ``redact_message`` either (a bucket whose ``holds`` does not say ``redacted: False`` is read again
+#: with it, :data:`BUCKET_RESTORE_BY_POSITION_PROJECTION`). Four values fewer to decode per message:
+#: 7.4 against 8.5 ms for the 1,800 archived messages of a 2,000-message restore (interleaved, 100 runs).
+BUCKET_RESTORE_UNREDACTED_PROJECTION = {
+    **{key: value for key, value in BUCKET_RESTORE_PROJECTION.items() if not key.startswith(f"{d.MESSAGES}.")},
+    d.ID: 1,
+    FIRST_MESSAGE_ID: 1,
+    f"{d.MESSAGES}.{d.MESSAGE}": 1,
+}
+BUCKET_RESTORE_BY_POSITION_PROJECTION = {
+    **BUCKET_RESTORE_UNREDACTED_PROJECTION,
+    f"{d.MESSAGES}.{d.REDACT_MESSAGE}": 1,
+}
+
+
+def bucket_unredacted(bucket: Mapping[str, Any]) -> bool:
+    """Whether the bucket, as read, records that none of its messages has a redaction."""
+    holds = bucket.get(HOLDS)
+    return isinstance(holds, Mapping) and holds.get(REDACTED) is False
+
+
+def restore_window_messages(
+    buckets: Sequence[Mapping[str, Any]], offset: int, messages: Sequence[Any], *, by_position: bool
+) -> tuple[list[Any], list[int] | None]:
+    """A restore's window, oldest first: the buckets' messages from position ``offset`` on (as
+    :func:`slice_bucket` and :func:`join_window` cut and join them), then the document's ``messages``.
+    With ``by_position`` (buckets read without their ids, :data:`SEQUENTIAL_IDS`), also each message's
+    id: a bucket's run on from its first; the document's messages carry theirs."""
+    joined: list[Any] = []
+    ids: list[int] | None = [] if by_position else None
+    for bucket in sorted(buckets, key=lambda b: int(b[START])):
+        stored = bucket[d.MESSAGES]
+        skip = max(offset - int(bucket[START]), 0)
+        joined.extend(stored[skip:] if skip else stored)
+        if ids is not None:
+            first = int(bucket[FIRST_MESSAGE_ID])
+            ids.extend(range(first + skip, first + len(stored)))
+    joined.extend(messages)
+    if ids is not None:
+        ids.extend(int(message[d.MESSAGE_ID]) for message in messages)
+    return joined, ids
 
 
 def slice_bucket(bucket: Mapping[str, Any], offset: int, end: int) -> dict[str, Any]:
@@ -467,19 +520,24 @@ def bucket_documents(
             d.CREATED_AT: at,
             d.MESSAGES: chunk,
         }
-        if all(hasattr(m, "raw") for m in chunk):  # what its messages hold, so a restore need not search them
-            bucket[HOLDS] = RawFlags.of_messages(bytes(m.raw) for m in chunk).record()
+        # What its messages hold, so a restore need not search them (imported messages are dicts).
+        raws = (bytes(m.raw) if hasattr(m, "raw") else bson.encode(m, codec_options=d.CODEC_OPTIONS) for m in chunk)
+        bucket[HOLDS] = {
+            **RawFlags.of_messages(raws).record(),
+            REDACTED: any(bool(m.get(d.REDACT_MESSAGE)) for m in chunk),
+        }
         docs.append(bucket)
-        entries.append(
-            {
-                BUCKET_ID: bucket_id,
-                START: start,
-                COUNT: size,
-                FIRST_MESSAGE_ID: first,
-                LAST_MESSAGE_ID: last,
-                BYTES: nbytes,
-            }
-        )
+        entry = {
+            BUCKET_ID: bucket_id,
+            START: start,
+            COUNT: size,
+            FIRST_MESSAGE_ID: first,
+            LAST_MESSAGE_ID: last,
+            BYTES: nbytes,
+        }
+        if all(int(m[d.MESSAGE_ID]) == first + i for i, m in enumerate(chunk)):
+            entry[SEQUENTIAL_IDS] = True
+        entries.append(entry)
         start += size
         position += size
     return docs, entries
@@ -623,7 +681,8 @@ def document_window(doc: Mapping[str, Any], agent_id: str, limit: int | None) ->
     known. None when they are not, or when the window reaches further into the archive than the
     bucket entries read (the caller then reads it with :func:`restore_window_projection`); ``{}``
     when there is no such agent. A window that reaches into the archive lists its buckets' ids in
-    ``bucket_ids`` (read by ``_id``, then cut by :func:`slice_bucket`).
+    ``bucket_ids`` (read by ``_id``, then cut by :func:`slice_bucket`) and whether all of them are
+    :data:`SEQUENTIAL_IDS`.
     """
     agent = (doc.get(d.AGENTS) or {}).get(agent_id)
     if not isinstance(agent, Mapping) or agent.get(d.AGENT_DATA) is None:
@@ -636,11 +695,14 @@ def document_window(doc: Mapping[str, Any], agent_id: str, limit: int | None) ->
     archived = int(archive.get(ARCHIVE_COUNT) or 0) if isinstance(archive, Mapping) else 0
     offset = removed_offset(agent[d.AGENT_DATA])
     bucket_ids: list[Any] = []
+    sequential = False
     if offset < archived:
         entries = list(archive.get(ARCHIVE_BUCKETS) or []) if isinstance(archive, Mapping) else []
         if not entries or int(entries[0][START]) > offset:
             return None
-        bucket_ids = [e[BUCKET_ID] for e in entries if int(e[START]) + int(e[COUNT]) > offset]
+        windowed = [e for e in entries if int(e[START]) + int(e[COUNT]) > offset]
+        bucket_ids = [e[BUCKET_ID] for e in windowed]
+        sequential = all(e.get(SEQUENTIAL_IDS) is True for e in windowed)
     counter = agent.get(d.NEXT_MESSAGE_ID)
     if counter is None:  # written before the counter existed: the newest id + 1
         counter = max((int(m.get(d.MESSAGE_ID) or 0) for m in messages), default=-1) + 1
@@ -651,6 +713,7 @@ def document_window(doc: Mapping[str, Any], agent_id: str, limit: int | None) ->
         "stored": len(messages),
         "messages": messages[max(offset - archived, 0) :],
         "bucket_ids": bucket_ids,
+        SEQUENTIAL_IDS: sequential,
     }
 
 

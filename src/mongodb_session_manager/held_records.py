@@ -26,15 +26,24 @@ class HeldRecords(Sequence[SessionMessage]):
 
     ``entries`` are the stored message entries (``message_id``, ``message``, ``redact_message``),
     oldest first; their records carry ``read_at`` as both dates, as a restore always did (Strands
-    never reads them back, and a rewrite of a message keeps the stored dates).
+    never reads them back, and a rewrite of a message keeps the stored dates). ``ids``, when given,
+    are the entries' ids (entries read by position carry none, see ``documents_archive.SEQUENTIAL_IDS``).
     """
 
-    __slots__ = ("_added", "_built", "_entries", "_read_at")
+    __slots__ = ("_added", "_built", "_entries", "_ids", "_read_at")
 
     def __init__(
-        self, entries: Sequence[Mapping[str, Any]] = (), read_at: str = "", added: Iterable[SessionMessage] = ()
+        self,
+        entries: Sequence[Mapping[str, Any]] = (),
+        read_at: str = "",
+        added: Iterable[SessionMessage] = (),
+        *,
+        ids: Sequence[int] | None = None,
     ) -> None:
+        if ids is not None and len(ids) != len(entries):
+            raise ValueError(f"{len(ids)} ids for {len(entries)} restored messages")
         self._entries: Sequence[Mapping[str, Any]] = entries
+        self._ids = ids
         self._read_at = read_at
         self._built: dict[int, SessionMessage] = {}
         self._added: list[SessionMessage] = list(added)
@@ -48,7 +57,7 @@ class HeldRecords(Sequence[SessionMessage]):
 
     def copy(self) -> HeldRecords:
         """Another holder of the same records (built ones shared, so a change to one shows in both)."""
-        other = HeldRecords(self._entries, self._read_at, self._added)
+        other = HeldRecords(self._entries, self._read_at, self._added, ids=self._ids)
         other._built = dict(self._built)
         return other
 
@@ -88,7 +97,8 @@ class HeldRecords(Sequence[SessionMessage]):
         if record is None:
             entry = self._entries[position]
             redacted = entry.get(d.REDACT_MESSAGE) or None
-            record = SessionMessage(entry[d.MESSAGE], int(entry[d.MESSAGE_ID]), redacted, self._read_at, self._read_at)
+            message_id = int(entry[d.MESSAGE_ID]) if self._ids is None else self._ids[position]
+            record = SessionMessage(entry[d.MESSAGE], message_id, redacted, self._read_at, self._read_at)
             self._built[position] = record
         return record
 
@@ -132,5 +142,7 @@ class HeldRecords(Sequence[SessionMessage]):
         if len(kept) != len(self._entries):
             built = self._built
             self._entries = [self._entries[position] for position in kept]
+            if self._ids is not None:
+                self._ids = [self._ids[position] for position in kept]
             self._built = {new: built[old] for new, old in enumerate(kept) if old in built}
         self._added = [record for record in self._added if held(record.to_message())]

@@ -270,10 +270,26 @@ class ArchiveStorageMixin:
                 bucket[d.MESSAGES] = [{k: m[k] for k in fields if k in m} for m in bucket[d.MESSAGES]]
         doc["buckets"] = buckets
 
-    def _fetch_restore_buckets(self, ids: list[Any]) -> list[dict[str, Any]]:
+    def _fetch_restore_buckets(self, ids: list[Any], *, by_position: bool = False) -> list[dict[str, Any]]:
         """Listed buckets by ``_id`` as a restore reads them (:data:`da.BUCKET_RESTORE_PROJECTION`),
-        decoded by the driver in one pass over the reply."""
-        return list(self._restore_buckets().find(da.buckets_query(ids), da.BUCKET_RESTORE_PROJECTION))
+        decoded by the driver in one pass over the reply. ``by_position`` (:data:`da.SEQUENTIAL_IDS`
+        buckets): without the message ids, and without redactions where the bucket records it has none;
+        a bucket that does not (a message in it was rewritten) is read again with them. A bucket gone
+        in between is left out, as one gone before the first read is."""
+        buckets = self._restore_buckets()
+        if not by_position:
+            return list(buckets.find(da.buckets_query(ids), da.BUCKET_RESTORE_PROJECTION))
+        fetched = list(buckets.find(da.buckets_query(ids), da.BUCKET_RESTORE_UNREDACTED_PROJECTION))
+        unsure = {b[d.ID] for b in fetched if not da.bucket_unredacted(b)}
+        if not unsure:
+            return fetched
+        # Rewritten since it was written (or holding a redaction): read again with the redactions.
+        again = {
+            b[d.ID]: b for b in buckets.find(da.buckets_query(list(unsure)), da.BUCKET_RESTORE_BY_POSITION_PROJECTION)
+        }
+        return [
+            again[b[d.ID]] if b[d.ID] in unsure else b for b in fetched if b[d.ID] not in unsure or b[d.ID] in again
+        ]
 
     def _update_archived_message(
         self, sid: str, aid: str, message_id: int, update: Mapping[str, Any], array_filters: list[dict[str, Any]]

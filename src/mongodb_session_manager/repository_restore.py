@@ -47,7 +47,10 @@ class RestoredAgent:
     tool_blocks: bool = True
 
 
-def _restored(agent_id: str, doc: Mapping[str, Any], stored: list[Any], flags: RawFlags) -> RestoredAgent | None:
+def _restored(
+    agent_id: str, doc: Mapping[str, Any], stored: list[Any], flags: RawFlags, ids: list[int] | None = None
+) -> RestoredAgent | None:
+    """``ids``: each stored message's id, when its buckets were read without them (by position)."""
     raw = doc.get("agent_data")
     if raw is None:
         return None
@@ -59,7 +62,7 @@ def _restored(agent_id: str, doc: Mapping[str, Any], stored: list[Any], flags: R
     # Records are built as they are read (see held_records): the agent gets the message dicts. Strands
     # never reads message dates back: records carry the time of the restore, and any write of them
     # keeps the stored dates (see update_message_update).
-    messages = HeldRecords(stored, d.now().isoformat())
+    messages = HeldRecords(stored, d.now().isoformat(), ids=ids)
     return RestoredAgent(
         agent=agent,
         raw=dv.from_bson(dict(raw)),
@@ -89,7 +92,7 @@ class RestoreStorageMixin:
 
         def _remember_size(self, sid: str, size: int) -> None: ...
 
-        def _fetch_restore_buckets(self, ids: list[Any]) -> list[dict[str, Any]]: ...
+        def _fetch_restore_buckets(self, ids: list[Any], *, by_position: bool = False) -> list[dict[str, Any]]: ...
 
         @property
         def blobs(self) -> BlobStore: ...
@@ -144,29 +147,31 @@ class RestoreStorageMixin:
         aid: str,
         window: Mapping[str, Any],
         flags: RawFlags,
-        read: tuple[list[dict[str, Any]], RawFlags] | None = None,
+        read: tuple[list[dict[str, Any]], RawFlags, bool] | None = None,
     ) -> RestoredAgent | None:
         """The agent out of its window (:func:`da.document_window`'s shape) and the buckets it lists
-        (``read``: already read, with other agents' buckets); None when a listed bucket is missing
-        (purged meanwhile)."""
+        (``read``: already read, with other agents' buckets, and whether by position); None when a
+        listed bucket is missing (purged meanwhile)."""
         self._remember_stored(sid, aid, int(window.get("stored") or 0))
         messages = list(window.get(d.MESSAGES) or [])
         ids = list(window.get("bucket_ids") or [])
+        numbers: list[int] | None = None
         if ids:  # the window reaches into the archive: its buckets by _id
             if read is None:
-                fetched, more = self._read_buckets(ids)
+                by_position = window.get(da.SEQUENTIAL_IDS) is True
+                fetched, more = self._read_buckets(ids, by_position=by_position)
             else:
-                fetched, more = [b for b in read[0] if b.get("agent_id") == aid], read[1]
+                fetched, more, by_position = [b for b in read[0] if b.get("agent_id") == aid], read[1], read[2]
             if len(fetched) != len(ids):
                 return None
             flags |= more
+            # Read by position, no message carries its id: each is numbered from its bucket's first.
             offset = int(window.get("offset") or 0)
-            sliced = [da.slice_bucket(bucket, offset, da.NO_END) for bucket in fetched]
-            messages = da.join_window({"buckets": sliced, "messages": messages})
+            messages, numbers = da.restore_window_messages(fetched, offset, messages, by_position=by_position)
         if flags.blobs:
             with self._translate(sid, aid):
                 messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS)
-        return _restored(aid, window, messages, flags)
+        return _restored(aid, window, messages, flags, numbers)
 
     def _read_for_restore(self, sid: str, aid: str, projection: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         """The session read with ``projection``: decoded, and its raw bytes (a memoryview would be
@@ -178,14 +183,15 @@ class RestoreStorageMixin:
         raw = bytes(found.raw)
         return bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS), raw
 
-    def _read_buckets(self, ids: list[Any]) -> tuple[list[dict[str, Any]], RawFlags]:
-        """Listed buckets by ``_id``, decoded, and what their messages hold.
+    def _read_buckets(self, ids: list[Any], *, by_position: bool = False) -> tuple[list[dict[str, Any]], RawFlags]:
+        """Listed buckets by ``_id``, decoded, and what their messages hold (``by_position``: without
+        their messages' ids, see :data:`da.SEQUENTIAL_IDS`).
 
         A bucket records that when it is written; one without the record (a message in it was
         rewritten since) is encoded again to be searched: the markers are keys and type bytes,
         which survive the round trip, and such buckets are rare.
         """
-        fetched = self._fetch_restore_buckets(ids)
+        fetched = self._fetch_restore_buckets(ids, by_position=by_position)
         flags = RawFlags()
         for bucket in fetched:
             recorded = RawFlags.recorded(bucket.get(HOLDS))
@@ -220,8 +226,12 @@ class RestoreStorageMixin:
         self._remember_size(sid, len(raw))
         flags = RawFlags.of(raw)  # every agent's bytes: a false "yes" costs a walk, never a missed repair
         windows = {aid: da.document_window(doc, aid, None) for aid in doc.get(d.AGENTS) or {}}
-        ids = [i for window in windows.values() if window for i in window.get("bucket_ids") or []]
-        read = self._read_buckets(ids) if ids else None  # every agent's archived part in one find
+        reaching = [window for window in windows.values() if window and window.get("bucket_ids")]
+        ids = [i for window in reaching for i in window["bucket_ids"]]
+        read = None
+        if ids:  # every agent's archived part in one find, by position if every window's buckets allow
+            by_position = all(window.get(da.SEQUENTIAL_IDS) is True for window in reaching)
+            read = (*self._read_buckets(ids, by_position=by_position), by_position)
         agents: dict[str, RestoredAgent] = {}
         for aid, window in windows.items():
             restored: RestoredAgent | None

@@ -87,12 +87,69 @@ def test_a_bucket_records_what_its_messages_hold() -> None:
         count=4, groups=(2, 2), moved_bytes=0, first_message_id=0, last_message_id=3, max_updated_at=None
     )
     docs, _ = da.bucket_documents("s", "a", [*plain, tool, blob], plan, archived=0, ids=["b0", "b1"])
-    assert docs[0]["holds"] == {"repair": False, "blobs": False, "tools": False}
-    assert docs[1]["holds"] == {"repair": False, "blobs": True, "tools": True}
+    assert docs[0]["holds"] == {"repair": False, "blobs": False, "tools": False, "redacted": False}
+    assert docs[1]["holds"] == {"repair": False, "blobs": True, "tools": True, "redacted": False}
     from mongodb_session_manager.raw_flags import RawFlags
 
     assert RawFlags.recorded(docs[1]["holds"]) == RawFlags(blobs=True, tools=True)
     assert RawFlags.recorded(None) is None and RawFlags.recorded({"repair": 1}) is None, "unknown: search the bytes"
+
+
+def test_a_bucket_entry_says_when_its_ids_run_on_by_position_and_the_bucket_when_it_holds_a_redaction() -> None:
+    def message(i: int, redacted: bool = False) -> dict:
+        stored = {"message_id": i, "message": {"role": "user", "content": [{"text": f"m{i}"}]}, "redact_message": None}
+        if redacted:
+            stored["redact_message"] = {"role": "user", "content": [{"text": "[redacted]"}]}
+        return stored
+
+    plan = da.SplitPlan(
+        count=6, groups=(2, 2, 2), moved_bytes=0, first_message_id=0, last_message_id=7, max_updated_at=None
+    )
+    # 0, 1 | 2, 4 (a gap) | 7, 6 (out of order, though last - first + 1 == count would say otherwise)
+    messages = [message(0), message(1, redacted=True), message(2), message(4), message(7), message(6)]
+    docs, entries = da.bucket_documents("s", "a", messages, plan, archived=0, ids=["b0", "b1", "b2"])
+
+    assert [e.get(da.SEQUENTIAL_IDS) for e in entries] == [True, None, None]
+    assert [doc["holds"]["redacted"] for doc in docs] == [True, False, False]
+    assert [da.bucket_unredacted(doc) for doc in docs] == [False, True, True]
+    assert not da.bucket_unredacted({"holds": {"repair": False}}), "recorded before: unknown"
+    assert not da.bucket_unredacted({}), "a message in it was rewritten: unknown"
+
+
+def test_a_window_is_read_by_position_only_when_every_bucket_it_reaches_says_so() -> None:
+    def doc(flags: list[bool]) -> dict:
+        entries = []
+        for i, flag in enumerate(flags):
+            entry = {"id": f"b{i}", "start": 10 * i, "count": 10}
+            if flag:
+                entry[da.SEQUENTIAL_IDS] = True
+            entries.append(entry)
+        agent = {
+            "agent_data": {"conversation_manager_state": {"removed_message_count": 15}},
+            "messages": [{"message_id": 10 * len(flags) + i} for i in range(3)],
+            "archive": {"count": 10 * len(flags), "buckets": entries},
+        }
+        return {"agents": {"a": agent}}
+
+    assert da.document_window(doc([False, True, True]), "a", 1000)[da.SEQUENTIAL_IDS] is True, "b0 is not reached"
+    assert da.document_window(doc([True, False, True]), "a", 1000)[da.SEQUENTIAL_IDS] is False
+    in_document = doc([True])
+    in_document["agents"]["a"]["agent_data"]["conversation_manager_state"]["removed_message_count"] = 11
+    assert da.document_window(in_document, "a", 1000)[da.SEQUENTIAL_IDS] is False, "no bucket to read"
+
+
+def test_a_window_read_by_position_numbers_each_message_from_its_buckets_first_id() -> None:
+    buckets = [
+        {"start": 4, "first_message_id": 104, "messages": ["e", "f"]},
+        {"start": 0, "first_message_id": 100, "messages": ["a", "b", "c", "d"]},
+    ]
+    in_document = [{"message_id": 106}, {"message_id": 107}]
+
+    joined, ids = da.restore_window_messages(buckets, 2, in_document, by_position=True)
+
+    assert joined == ["c", "d", "e", "f", *in_document]
+    assert ids == [102, 103, 104, 105, 106, 107]
+    assert da.restore_window_messages(buckets, 5, [], by_position=False) == (["f"], None)
 
 
 def test_windows_join_buckets_by_position_then_the_document() -> None:

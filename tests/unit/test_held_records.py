@@ -138,3 +138,17 @@ def test_of_wraps_existing_records_and_copies_a_holder() -> None:
 
     assert list(held) == records
     assert len(held) == 2 and len(other) == 3
+
+
+def test_entries_read_by_position_get_their_ids_from_the_ids_given_and_keep_them_when_pruned() -> None:
+    entries = [{k: v for k, v in entry.items() if k != "message_id"} for entry in _entries(4)]
+    held = HeldRecords(entries, READ_AT, ids=[10, 11, 13, 14])
+
+    assert [held[i].message_id for i in (0, 2)] == [10, 13]
+    messages = held.messages()
+    held.prune([messages[1], messages[3]])  # the agent dropped the first and third
+
+    assert [record.message_id for record in held] == [11, 14]
+    assert held.copy()[0].message_id == 11
+    with pytest.raises(ValueError, match="3 ids for 4 restored messages"):
+        HeldRecords(entries, READ_AT, ids=[1, 2, 3])
