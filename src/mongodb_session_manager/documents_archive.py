@@ -494,6 +494,15 @@ def oldest_messages_pipeline(session_id: str, agent_id: str, count: int) -> list
     ]
 
 
+def _ids_run_on(messages: Sequence[Any], first: int) -> bool:
+    """Whether the messages' ids are ``first``, ``first + 1``, ... in order (integers, none missing)."""
+    for position, message in enumerate(messages):
+        value = message.get(d.MESSAGE_ID)
+        if isinstance(value, bool) or not isinstance(value, int) or value != first + position:
+            return False
+    return True
+
+
 def bucket_documents(
     session_id: str, agent_id: str, messages: Sequence[Any], plan: SplitPlan, *, archived: int, ids: Sequence[Any]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -535,7 +544,7 @@ def bucket_documents(
             LAST_MESSAGE_ID: last,
             BYTES: nbytes,
         }
-        if all(int(m[d.MESSAGE_ID]) == first + i for i, m in enumerate(chunk)):
+        if _ids_run_on(chunk, first):
             entry[SEQUENTIAL_IDS] = True
         entries.append(entry)
         start += size

@@ -113,6 +113,13 @@ def test_a_bucket_entry_says_when_its_ids_run_on_by_position_and_the_bucket_when
     assert [doc["holds"]["redacted"] for doc in docs] == [True, False, False]
     assert [da.bucket_unredacted(doc) for doc in docs] == [False, True, True]
     assert not da.bucket_unredacted({"holds": {"repair": False}}), "recorded before: unknown"
+    odd = [message(10), {**message(11), "message_id": "11"}, message(12), message(13), message(14)]
+    del odd[3]["message_id"]  # the first and last of a bucket pin its range; one between them may lack one
+    two = da.SplitPlan(
+        count=5, groups=(2, 3), moved_bytes=0, first_message_id=10, last_message_id=14, max_updated_at=None
+    )
+    _, entries = da.bucket_documents("s", "a", odd, two, archived=0, ids=["c0", "c1"])
+    assert [e.get(da.SEQUENTIAL_IDS) for e in entries] == [None, None], "a text id, a missing id: read with ids"
     assert not da.bucket_unredacted({}), "a message in it was rewritten: unknown"
 
 
