@@ -232,13 +232,14 @@ def bucket_unredacted(bucket: Mapping[str, Any]) -> bool:
 
 def restore_window_messages(
     buckets: Sequence[Mapping[str, Any]], offset: int, messages: Sequence[Any], *, by_position: bool
-) -> tuple[list[Any], list[int] | None]:
+) -> tuple[list[Any], list[Any] | None]:
     """A restore's window, oldest first: the buckets' messages from position ``offset`` on (as
     :func:`slice_bucket` and :func:`join_window` cut and join them), then the document's ``messages``.
     With ``by_position`` (buckets read without their ids, :data:`SEQUENTIAL_IDS`), also each message's
-    id: a bucket's run on from its first; the document's messages carry theirs."""
+    id: a bucket's run on from its first; the document's messages carry theirs (as stored, checked
+    when a record is built from it, as a message read with its id is)."""
     joined: list[Any] = []
-    ids: list[int] | None = [] if by_position else None
+    ids: list[Any] | None = [] if by_position else None
     for bucket in sorted(buckets, key=lambda b: int(b[START])):
         stored = bucket[d.MESSAGES]
         skip = max(offset - int(bucket[START]), 0)
@@ -248,7 +249,7 @@ def restore_window_messages(
             ids.extend(range(first + skip, first + len(stored)))
     joined.extend(messages)
     if ids is not None:
-        ids.extend(int(message[d.MESSAGE_ID]) for message in messages)
+        ids.extend(message.get(d.MESSAGE_ID) for message in messages)
     return joined, ids
 
 

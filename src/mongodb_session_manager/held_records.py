@@ -27,7 +27,8 @@ class HeldRecords(Sequence[SessionMessage]):
     ``entries`` are the stored message entries (``message_id``, ``message``, ``redact_message``),
     oldest first; their records carry ``read_at`` as both dates, as a restore always did (Strands
     never reads them back, and a rewrite of a message keeps the stored dates). ``ids``, when given,
-    are the entries' ids (entries read by position carry none, see ``documents_archive.SEQUENTIAL_IDS``).
+    are the entries' ids as stored (entries read by position carry none, see
+    ``documents_archive.SEQUENTIAL_IDS``).
     """
 
     __slots__ = ("_added", "_built", "_entries", "_ids", "_read_at")
@@ -38,7 +39,7 @@ class HeldRecords(Sequence[SessionMessage]):
         read_at: str = "",
         added: Iterable[SessionMessage] = (),
         *,
-        ids: Sequence[int] | None = None,
+        ids: Sequence[Any] | None = None,
     ) -> None:
         if ids is not None and len(ids) != len(entries):
             raise ValueError(f"{len(ids)} ids for {len(entries)} restored messages")
@@ -97,7 +98,7 @@ class HeldRecords(Sequence[SessionMessage]):
         if record is None:
             entry = self._entries[position]
             redacted = entry.get(d.REDACT_MESSAGE) or None
-            message_id = int(entry[d.MESSAGE_ID]) if self._ids is None else self._ids[position]
+            message_id = int(entry[d.MESSAGE_ID] if self._ids is None else self._ids[position])
             record = SessionMessage(entry[d.MESSAGE], message_id, redacted, self._read_at, self._read_at)
             self._built[position] = record
         return record

@@ -48,7 +48,7 @@ class RestoredAgent:
 
 
 def _restored(
-    agent_id: str, doc: Mapping[str, Any], stored: list[Any], flags: RawFlags, ids: list[int] | None = None
+    agent_id: str, doc: Mapping[str, Any], stored: list[Any], flags: RawFlags, ids: list[Any] | None = None
 ) -> RestoredAgent | None:
     """``ids``: each stored message's id, when its buckets were read without them (by position)."""
     raw = doc.get("agent_data")
@@ -155,7 +155,7 @@ class RestoreStorageMixin:
         self._remember_stored(sid, aid, int(window.get("stored") or 0))
         messages = list(window.get(d.MESSAGES) or [])
         ids = list(window.get("bucket_ids") or [])
-        numbers: list[int] | None = None
+        numbers: list[Any] | None = None
         if ids:  # the window reaches into the archive: its buckets by _id
             if read is None:
                 by_position = window.get(da.SEQUENTIAL_IDS) is True
