@@ -204,18 +204,20 @@ BUCKET_RESTORE_PROJECTION = {
 #: restore whose buckets all say so reads no id per message and numbers them by position
 #: (:func:`restore_window_messages`). An entry without it (a bucket from before) is read with the ids.
 SEQUENTIAL_IDS = "sequential_ids"
-#: In a bucket's ``holds``: whether any of its messages has a redaction. Recorded when the bucket is
-#: written, and gone with the rest of ``holds`` when a message in it is rewritten, so it is read in the
-#: same document as the messages it describes.
+#: On a bucket: whether any of its messages has a redaction (``redact_message`` set). Written with the
+#: bucket; a rewrite of a message in it removes it in the same update and then computes it again on
+#: the server (:func:`bucket_redacted_update`), so it is read in the same document as the messages it
+#: describes, and absent (unknown) only between the two or after a crash between them.
 REDACTED = "redacted"
 #: :data:`BUCKET_RESTORE_PROJECTION` for :data:`SEQUENTIAL_IDS` buckets: no message ids, and no
-#: ``redact_message`` either (a bucket whose ``holds`` does not say ``redacted: False`` is read again
-#: with it, :data:`BUCKET_RESTORE_BY_POSITION_PROJECTION`). Four values fewer to decode per message:
-#: 7.4 against 8.5 ms for the 1,800 archived messages of a 2,000-message restore (interleaved, 100 runs).
+#: ``redact_message`` either (a bucket that does not say ``redacted: false`` is read again with it,
+#: :data:`BUCKET_RESTORE_BY_POSITION_PROJECTION`). Four values fewer to decode per message: 7.4
+#: against 8.5 ms for the 1,800 archived messages of a 2,000-message restore (interleaved, 100 runs).
 BUCKET_RESTORE_UNREDACTED_PROJECTION = {
     **{key: value for key, value in BUCKET_RESTORE_PROJECTION.items() if not key.startswith(f"{d.MESSAGES}.")},
     d.ID: 1,
     FIRST_MESSAGE_ID: 1,
+    REDACTED: 1,
     f"{d.MESSAGES}.{d.MESSAGE}": 1,
 }
 BUCKET_RESTORE_BY_POSITION_PROJECTION = {
@@ -226,8 +228,16 @@ BUCKET_RESTORE_BY_POSITION_PROJECTION = {
 
 def bucket_unredacted(bucket: Mapping[str, Any]) -> bool:
     """Whether the bucket, as read, records that none of its messages has a redaction."""
-    holds = bucket.get(HOLDS)
-    return isinstance(holds, Mapping) and holds.get(REDACTED) is False
+    return bucket.get(REDACTED) is False
+
+
+def bucket_redacted_update() -> list[dict[str, Any]]:
+    """Compute a bucket's :data:`REDACTED` from the messages it holds now (after a rewrite). Any
+    ``redact_message`` that is neither missing nor null counts, an empty one too: a "yes" too many
+    costs a restore one more read, never a redaction."""
+    redacted = {"$ne": [{"$ifNull": [f"$$this.{d.REDACT_MESSAGE}", None]}, None]}
+    messages = {"$ifNull": [f"${d.MESSAGES}", []]}
+    return [{"$set": {REDACTED: {"$anyElementTrue": [{"$map": {"input": messages, "in": redacted}}]}}}]
 
 
 def restore_window_messages(
@@ -532,10 +542,8 @@ def bucket_documents(
         }
         # What its messages hold, so a restore need not search them (imported messages are dicts).
         raws = (bytes(m.raw) if hasattr(m, "raw") else bson.encode(m, codec_options=d.CODEC_OPTIONS) for m in chunk)
-        bucket[HOLDS] = {
-            **RawFlags.of_messages(raws).record(),
-            REDACTED: any(bool(m.get(d.REDACT_MESSAGE)) for m in chunk),
-        }
+        bucket[HOLDS] = RawFlags.of_messages(raws).record()
+        bucket[REDACTED] = any(bool(m.get(d.REDACT_MESSAGE)) for m in chunk)
         docs.append(bucket)
         entry = {
             BUCKET_ID: bucket_id,
@@ -634,8 +642,8 @@ def split_message_update(agent_id: str, update: Mapping[str, Any]) -> tuple[dict
                 bucket.setdefault(operator, {})[f"{d.MESSAGES}.$[m].{path[len(prefix) :]}"] = value
             else:
                 session.setdefault(operator, {})[path] = value
-    if bucket:  # the rewritten message may now hold anything: the bucket's record of it goes
-        bucket.setdefault("$unset", {})[HOLDS] = ""
+    if bucket:  # the rewritten message may now hold anything: the bucket's records of it go
+        bucket.setdefault("$unset", {}).update({HOLDS: "", REDACTED: ""})
     return bucket, session
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
+from pymongo.errors import PyMongoError
 
 from . import documents as d
 from . import documents_archive as da
@@ -305,9 +306,28 @@ class ArchiveStorageMixin:
         )
         if not result.matched_count:
             return False
+        self._record_redactions(sid, aid, bucket_ids[0])
         if on_session:
             self.collection.update_one({d.ID: sid}, on_session)
         return True
+
+    def _record_redactions(self, sid: str, aid: str, bucket_id: Any) -> None:
+        """After a rewrite in a bucket: whether it holds a redaction, computed again on the server.
+
+        The rewrite removed the record in its own update, so a restore meanwhile reads the bucket with
+        its redactions; without the record again, every later restore would. The rewrite is stored
+        whatever happens here: a failure is logged, and the bucket stays read with its redactions.
+        """
+        try:
+            self.buckets.update_one({d.ID: bucket_id}, da.bucket_redacted_update())
+        except PyMongoError as exc:
+            logger.warning(
+                "session_id=<%s>, agent_id=<%s>, error=<%s> | could not record the bucket's redactions; "
+                "restores read them from its messages",
+                sid,
+                aid,
+                exc,
+            )
 
     def _guarded_message_update(
         self, sid: str, aid: str, message_id: int, update: Mapping[str, Any], array_filters: list[dict[str, Any]]

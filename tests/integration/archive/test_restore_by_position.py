@@ -2,8 +2,9 @@
 buckets say it may, and still every id and every redaction exactly as stored.
 
 A bucket's entry records, when it is written, that its ids run on from its first
-(``sequential_ids``); the bucket records whether any of its messages has a redaction. A rewrite of
-an archived message removes that record, so such a bucket is read again with its redactions.
+(``sequential_ids``); the bucket records whether any of its messages has a redaction (``redacted``). A
+rewrite of an archived message removes that record in its own update and computes it again on the
+server; a bucket that does not say ``redacted: false`` is read again with its redactions.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def test_a_redaction_written_into_the_archive_reaches_the_restore(watched, colle
     repo, finds = watched
     session_with(repo, list(range(20)))
     repo.update_message("s", "a", SessionMessage(message=message(1).message, message_id=1, redact_message=REDACTED))
-    assert collection.database["sessions_messages"].count_documents({"holds": {"$exists": False}}) == 1
+    assert collection.database["sessions_messages"].count_documents({"redacted": True}) == 1
 
     finds.projections.clear()
     restored = repo.restore_agent("s", "a")
@@ -103,6 +104,23 @@ def test_a_redaction_written_into_the_archive_reaches_the_restore(watched, colle
     first, again = finds.projections
     assert "messages.redact_message" not in first and again["messages.redact_message"] == 1
     assert again["messages.message"] == 1 and "messages.message_id" not in again
+
+
+def test_a_rewrite_that_leaves_no_redaction_keeps_the_bucket_read_once(watched, collection) -> None:
+    # The library's own redaction rewrites the message itself: the bucket holds no redact_message after it.
+    repo, finds = watched
+    session_with(repo, list(range(20)))
+    blocked = {"role": "assistant", "content": [{"text": "[removed]"}]}
+    repo.update_message("s", "a", SessionMessage(message=blocked, message_id=3))
+    bucket = collection.database["sessions_messages"].find_one({"messages.message_id": 3})
+    assert bucket["redacted"] is False and "holds" not in bucket, "computed again on the server; holds stays gone"
+
+    finds.projections.clear()
+    restored = repo.restore_agent("s", "a")
+
+    assert restored.messages.messages()[3] == blocked
+    assert [r.message_id for r in restored.messages] == list(range(20))
+    assert len(finds.projections) == 1 and "messages.redact_message" not in finds.projections[0]
 
 
 def test_buckets_listed_without_the_record_are_read_with_their_ids(watched, collection) -> None:
