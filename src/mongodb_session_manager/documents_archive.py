@@ -272,20 +272,13 @@ def slice_bucket(bucket: Mapping[str, Any], offset: int, end: int) -> dict[str, 
 
 def join_window(doc: Mapping[str, Any]) -> list[Any]:
     """The window's messages in order: the archived part (buckets by position), then the document's."""
-    buckets = sorted(doc.get("buckets") or [], key=lambda b: b[START])
-    joined = [m for b in buckets for m in b[d.MESSAGES]]
-    joined.extend(doc.get("messages") or [])
-    return joined
+    return restore_window_messages(doc.get("buckets") or [], 0, doc.get("messages") or [], by_position=False)[0]
 
 
 def slice_whole_buckets(buckets: Sequence[Mapping[str, Any]], agent_id: str, offset: int) -> list[Any]:
     """An agent's archived messages from position ``offset`` on, out of whole buckets."""
-    mine = sorted((b for b in buckets if b.get("agent_id") == agent_id), key=lambda b: b[START])
-    out: list[Any] = []
-    for bucket in mine:
-        skip = max(offset - int(bucket[START]), 0)
-        out.extend(list(bucket[d.MESSAGES])[skip:])
-    return out
+    mine = [b for b in buckets if b.get("agent_id") == agent_id]
+    return restore_window_messages(mine, offset, [], by_position=False)[0]
 
 
 def containing_bucket_ids(agent_expr: str, message_id: int) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import bson
 from bson.raw_bson import RawBSONDocument
@@ -72,6 +72,15 @@ def _restored(
         size=int(doc.get("size") or 0),
         tool_blocks=flags.tools,
     )
+
+
+class BucketRead(NamedTuple):
+    """Buckets a restore read, what their messages hold, and whether they were read by position
+    (without their messages' ids, see :data:`da.SEQUENTIAL_IDS`)."""
+
+    buckets: list[dict[str, Any]]
+    flags: RawFlags
+    by_position: bool
 
 
 class RestoreStorageMixin:
@@ -147,27 +156,27 @@ class RestoreStorageMixin:
         aid: str,
         window: Mapping[str, Any],
         flags: RawFlags,
-        read: tuple[list[dict[str, Any]], RawFlags, bool] | None = None,
+        read: BucketRead | None = None,
     ) -> RestoredAgent | None:
         """The agent out of its window (:func:`da.document_window`'s shape) and the buckets it lists
-        (``read``: already read, with other agents' buckets, and whether by position); None when a
-        listed bucket is missing (purged meanwhile)."""
+        (``read``: already read, with other agents' buckets); None when a listed bucket is missing
+        (purged meanwhile)."""
         self._remember_stored(sid, aid, int(window.get("stored") or 0))
         messages = list(window.get(d.MESSAGES) or [])
         ids = list(window.get("bucket_ids") or [])
         numbers: list[Any] | None = None
         if ids:  # the window reaches into the archive: its buckets by _id
             if read is None:
-                by_position = window.get(da.SEQUENTIAL_IDS) is True
-                fetched, more = self._read_buckets(ids, by_position=by_position)
+                read = self._read_buckets(ids, by_position=window.get(da.SEQUENTIAL_IDS) is True)
+                fetched = read.buckets
             else:
-                fetched, more, by_position = [b for b in read[0] if b.get("agent_id") == aid], read[1], read[2]
+                fetched = [b for b in read.buckets if b.get("agent_id") == aid]
             if len(fetched) != len(ids):
                 return None
-            flags |= more
+            flags |= read.flags
             # Read by position, no message carries its id: each is numbered from its bucket's first.
             offset = int(window.get("offset") or 0)
-            messages, numbers = da.restore_window_messages(fetched, offset, messages, by_position=by_position)
+            messages, numbers = da.restore_window_messages(fetched, offset, messages, by_position=read.by_position)
         if flags.blobs:
             with self._translate(sid, aid):
                 messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS)
@@ -183,7 +192,7 @@ class RestoreStorageMixin:
         raw = bytes(found.raw)
         return bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS), raw
 
-    def _read_buckets(self, ids: list[Any], *, by_position: bool = False) -> tuple[list[dict[str, Any]], RawFlags]:
+    def _read_buckets(self, ids: list[Any], *, by_position: bool = False) -> BucketRead:
         """Listed buckets by ``_id``, decoded, and what their messages hold (``by_position``: without
         their messages' ids, see :data:`da.SEQUENTIAL_IDS`).
 
@@ -196,7 +205,7 @@ class RestoreStorageMixin:
         for bucket in fetched:
             recorded = RawFlags.recorded(bucket.get(HOLDS))
             flags |= recorded or RawFlags.of(bson.encode(bucket, codec_options=d.RESTORE_CODEC_OPTIONS))
-        return fetched, flags
+        return BucketRead(fetched, flags, by_position)
 
     def restore_agents(self, session_id: str) -> tuple[bool, dict[str, RestoredAgent]]:
         """Whether the session exists, and every agent with its message window: one round trip."""
@@ -231,7 +240,7 @@ class RestoreStorageMixin:
         read = None
         if ids:  # every agent's archived part in one find, by position if every window's buckets allow
             by_position = all(window.get(da.SEQUENTIAL_IDS) is True for window in reaching)
-            read = (*self._read_buckets(ids, by_position=by_position), by_position)
+            read = self._read_buckets(ids, by_position=by_position)
         agents: dict[str, RestoredAgent] = {}
         for aid, window in windows.items():
             restored: RestoredAgent | None
@@ -260,7 +269,7 @@ class RestoreStorageMixin:
         buckets = doc.get("buckets") or []
         missing = da.window_needs_query(doc)
         if missing:
-            buckets, more = self._read_buckets(missing)
+            buckets, more, _ = self._read_buckets(missing)
             flags |= more
         for entry in doc.get("agents") or []:
             aid = entry["agent_id"]
