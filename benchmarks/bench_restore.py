@@ -13,8 +13,9 @@ conversion, Strands' restore), three ways, interleaved in one run on one server:
 * upstream v0.2.7 (the baseline): the reads the original library made, re-created in
   ``upstream_v027.py``: three ``createIndexes``, the whole session document, the agent (with its
   whole message array), the message array again, sorted and converted in Python;
-* this library on its default storage (the oldest messages in archive buckets), and on one
-  document (a session ported from the original, before its first write splits it);
+* this library on its default storage (the oldest messages in archive buckets), the same with one
+  message in 50 redacted (a guardrail's redactions, archived with the rest), and on one document (a
+  session ported from the original, before its first write splits it);
 * a plain driver ``find_one`` of the one document, converting nothing (the floor).
 
 Once for the whole history, once for a sliding-window agent (Strands' default conversation
@@ -64,6 +65,8 @@ AGENT = "assistant"
 TARGET = 5.0
 LARGE = 2_000
 UPSTREAM_TARGET, FIND_ONE_TARGET = 0.25, 2.0
+REDACT_EVERY = 50
+REDACTION = {"role": "user", "content": [{"text": "[redacted by a guardrail]"}]}
 
 
 def write(manager: SessionManager) -> float:
@@ -161,6 +164,15 @@ def restore_read_vs_upstream(uri: str, db: str, result: Result) -> None:
     Agent(agent_id=AGENT, model=ScriptedModel(), session_manager=factory.create_session_manager(split))
     for record in records:
         default.append_messages(split, AGENT, [record])
+    # The same again, a guardrail redacting one message in 50 as it is written (Strands redacts the
+    # newest message): the split archives the redactions with the rest.
+    guarded = "restore-2000-redacted"
+    Agent(agent_id=AGENT, model=ScriptedModel(), session_manager=factory.create_session_manager(guarded))
+    for record in records:
+        default.append_messages(guarded, AGENT, [record])
+        if record.message_id % REDACT_EVERY == 0:
+            redacted = SessionMessage(message=record.message, message_id=record.message_id, redact_message=REDACTION)
+            default.update_message(guarded, AGENT, redacted)
     plain = client[db]["sessions"]  # the driver's defaults, as a plain call (and upstream's client) has them
 
     def resume(make_manager: Callable[[], SessionManager], expected: int) -> Callable[[], None]:
@@ -200,6 +212,7 @@ def restore_read_vs_upstream(uri: str, db: str, result: Result) -> None:
         {
             "upstream": resume(lambda: upstream_manager(client, db, "sessions", one), LARGE),
             "ours": resume(lambda: factory.create_session_manager(split), LARGE),
+            "ours_redacted": resume(lambda: factory.create_session_manager(guarded), LARGE),
             "ours_one_document": resume(lambda: factory.create_session_manager(one), LARGE),
             "find_one": find_one,
             "upstream_list_messages": upstream_list_messages,
@@ -226,6 +239,7 @@ def restore_read_vs_upstream(uri: str, db: str, result: Result) -> None:
     print(f"  a new Agent resuming a {LARGE:,}-message session (manager + Agent, every read and conversion)")
     print(line("upstream v0.2.7 (3 reads of the document; baseline)", whole["upstream"]))
     print(line("this library, default storage", whole["ours"], whole["upstream"]))
+    print(line(f"  the same, 1 message in {REDACT_EVERY} redacted", whole["ours_redacted"], whole["upstream"]))
     print(line("this library, one document (ported, unwritten)", whole["ours_one_document"], whole["upstream"]))
     print(line("plain find_one of the one document", whole["find_one"], whole["upstream"]))
     print("  the message read alone, converted to Strands messages")

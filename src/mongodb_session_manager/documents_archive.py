@@ -208,6 +208,10 @@ SEQUENTIAL_IDS = "sequential_ids"
 #: bucket; a rewrite of a message in it removes it in the same update and then computes it again on
 #: the server (:func:`bucket_redacted_update`), so it is read in the same document as the messages it
 #: describes, and absent (unknown) only between the two or after a crash between them.
+#: On a bucket's entry in the session document, ``redacted: true`` says the bucket held a redaction
+#: when it was written (a guardrail's redaction of a message, later archived): a restore whose window
+#: lists one reads its buckets with the redactions at once instead of a second time. Only a hint,
+#: never updated afterwards: the bucket's own record decides.
 REDACTED = "redacted"
 #: :data:`BUCKET_RESTORE_PROJECTION` for :data:`SEQUENTIAL_IDS` buckets: no message ids, and no
 #: ``redact_message`` either (a bucket that does not say ``redacted: false`` is read again with it,
@@ -548,6 +552,8 @@ def bucket_documents(
         }
         if _ids_run_on(chunk, first):
             entry[SEQUENTIAL_IDS] = True
+        if bucket[REDACTED]:
+            entry[REDACTED] = True
         entries.append(entry)
         start += size
         position += size
@@ -692,8 +698,8 @@ def document_window(doc: Mapping[str, Any], agent_id: str, limit: int | None) ->
     known. None when they are not, or when the window reaches further into the archive than the
     bucket entries read (the caller then reads it with :func:`restore_window_projection`); ``{}``
     when there is no such agent. A window that reaches into the archive lists its buckets' ids in
-    ``bucket_ids`` (read by ``_id``, then cut by :func:`slice_bucket`) and whether all of them are
-    :data:`SEQUENTIAL_IDS`.
+    ``bucket_ids`` (read by ``_id``, then cut by :func:`slice_bucket`), whether all of them are
+    :data:`SEQUENTIAL_IDS`, and whether any entry says it held a redaction (:data:`REDACTED`).
     """
     agent = (doc.get(d.AGENTS) or {}).get(agent_id)
     if not isinstance(agent, Mapping) or agent.get(d.AGENT_DATA) is None:
@@ -706,7 +712,7 @@ def document_window(doc: Mapping[str, Any], agent_id: str, limit: int | None) ->
     archived = int(archive.get(ARCHIVE_COUNT) or 0) if isinstance(archive, Mapping) else 0
     offset = removed_offset(agent[d.AGENT_DATA])
     bucket_ids: list[Any] = []
-    sequential = False
+    sequential = redacted = False
     if offset < archived:
         entries = list(archive.get(ARCHIVE_BUCKETS) or []) if isinstance(archive, Mapping) else []
         if not entries or int(entries[0][START]) > offset:
@@ -714,6 +720,7 @@ def document_window(doc: Mapping[str, Any], agent_id: str, limit: int | None) ->
         windowed = [e for e in entries if int(e[START]) + int(e[COUNT]) > offset]
         bucket_ids = [e[BUCKET_ID] for e in windowed]
         sequential = all(e.get(SEQUENTIAL_IDS) is True for e in windowed)
+        redacted = any(e.get(REDACTED) is True for e in windowed)
     counter = agent.get(d.NEXT_MESSAGE_ID)
     if counter is None:  # written before the counter existed: the newest id + 1
         counter = max((int(m.get(d.MESSAGE_ID) or 0) for m in messages), default=-1) + 1
@@ -725,6 +732,7 @@ def document_window(doc: Mapping[str, Any], agent_id: str, limit: int | None) ->
         "messages": messages[max(offset - archived, 0) :],
         "bucket_ids": bucket_ids,
         SEQUENTIAL_IDS: sequential,
+        REDACTED: redacted,
     }
 
 

@@ -101,7 +101,9 @@ class RestoreStorageMixin:
 
         def _remember_size(self, sid: str, size: int) -> None: ...
 
-        def _fetch_restore_buckets(self, ids: list[Any], *, by_position: bool = False) -> list[dict[str, Any]]: ...
+        def _fetch_restore_buckets(
+            self, ids: list[Any], *, by_position: bool = False, redacted: bool = False
+        ) -> list[dict[str, Any]]: ...
 
         @property
         def blobs(self) -> BlobStore: ...
@@ -167,7 +169,9 @@ class RestoreStorageMixin:
         numbers: list[Any] | None = None
         if ids:  # the window reaches into the archive: its buckets by _id
             if read is None:
-                read = self._read_buckets(ids, by_position=window.get(da.SEQUENTIAL_IDS) is True)
+                read = self._read_buckets(
+                    ids, by_position=window.get(da.SEQUENTIAL_IDS) is True, redacted=window.get(da.REDACTED) is True
+                )
                 fetched = read.buckets
             else:
                 fetched = [b for b in read.buckets if b.get("agent_id") == aid]
@@ -192,15 +196,16 @@ class RestoreStorageMixin:
         raw = bytes(found.raw)
         return bson.decode(raw, codec_options=d.RESTORE_CODEC_OPTIONS), raw
 
-    def _read_buckets(self, ids: list[Any], *, by_position: bool = False) -> BucketRead:
+    def _read_buckets(self, ids: list[Any], *, by_position: bool = False, redacted: bool = False) -> BucketRead:
         """Listed buckets by ``_id``, decoded, and what their messages hold (``by_position``: without
-        their messages' ids, see :data:`da.SEQUENTIAL_IDS`).
+        their messages' ids, see :data:`da.SEQUENTIAL_IDS`; ``redacted``: with their redactions at once,
+        an entry says one held a redaction, :data:`da.REDACTED`).
 
         A bucket records that when it is written; one without the record (a message in it was
         rewritten since) is encoded again to be searched: the markers are keys and type bytes,
         which survive the round trip, and such buckets are rare.
         """
-        fetched = self._fetch_restore_buckets(ids, by_position=by_position)
+        fetched = self._fetch_restore_buckets(ids, by_position=by_position, redacted=redacted)
         flags = RawFlags()
         for bucket in fetched:
             recorded = RawFlags.recorded(bucket.get(HOLDS))
@@ -240,7 +245,8 @@ class RestoreStorageMixin:
         read = None
         if ids:  # every agent's archived part in one find, by position if every window's buckets allow
             by_position = all(window.get(da.SEQUENTIAL_IDS) is True for window in reaching)
-            read = self._read_buckets(ids, by_position=by_position)
+            redacted = any(window.get(da.REDACTED) is True for window in reaching)
+            read = self._read_buckets(ids, by_position=by_position, redacted=redacted)
         agents: dict[str, RestoredAgent] = {}
         for aid, window in windows.items():
             restored: RestoredAgent | None

@@ -111,6 +111,7 @@ def test_a_bucket_entry_says_when_its_ids_run_on_by_position_and_the_bucket_when
 
     assert [e.get(da.SEQUENTIAL_IDS) for e in entries] == [True, None, None]
     assert [doc["redacted"] for doc in docs] == [True, False, False]
+    assert [e.get(da.REDACTED) for e in entries] == [True, None, None], "the entry says so too, only when true"
     assert [da.bucket_unredacted(doc) for doc in docs] == [False, True, True]
     odd = [message(10), {**message(11), "message_id": "11"}, message(12), message(13), message(14)]
     del odd[3]["message_id"]  # the first and last of a bucket pin its range; one between them may lack one
@@ -142,6 +143,24 @@ def test_a_window_is_read_by_position_only_when_every_bucket_it_reaches_says_so(
     in_document = doc([True])
     in_document["agents"]["a"]["agent_data"]["conversation_manager_state"]["removed_message_count"] = 11
     assert da.document_window(in_document, "a", 1000)[da.SEQUENTIAL_IDS] is False, "no bucket to read"
+
+
+def test_a_window_is_read_with_redactions_at_once_when_a_bucket_it_reaches_held_one() -> None:
+    def doc(redacted: list[bool]) -> dict:
+        entries = [
+            {"id": f"b{i}", "start": 10 * i, "count": 10, da.SEQUENTIAL_IDS: True, **({da.REDACTED: True} if r else {})}
+            for i, r in enumerate(redacted)
+        ]
+        agent = {
+            "agent_data": {"conversation_manager_state": {"removed_message_count": 15}},
+            "messages": [{"message_id": 30 + i} for i in range(3)],
+            "archive": {"count": 30, "buckets": entries},
+        }
+        return {"agents": {"a": agent}}
+
+    assert da.document_window(doc([False, False, True]), "a", 1000)[da.REDACTED] is True
+    assert da.document_window(doc([True, False, False]), "a", 1000)[da.REDACTED] is False, "b0 is not reached"
+    assert da.document_window(doc([False, False, False]), "a", 1000)[da.REDACTED] is False
 
 
 def test_a_window_read_by_position_numbers_each_message_from_its_buckets_first_id() -> None:

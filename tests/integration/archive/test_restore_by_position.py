@@ -106,6 +106,31 @@ def test_a_redaction_written_into_the_archive_reaches_the_restore(watched, colle
     assert again["messages.message"] == 1 and "messages.message_id" not in again
 
 
+def test_a_guardrail_redaction_archived_later_is_read_with_one_bucket_find(watched, collection) -> None:
+    # Strands redacts the newest message (a guardrail); the split archives it later with the others. Its
+    # bucket's entry says so, so the restore reads every bucket with the redactions at once, not twice.
+    repo, finds = watched
+    session_with(repo, list(range(4)))
+    repo.update_message("s", "a", SessionMessage(message=message(3).message, message_id=3, redact_message=REDACTED))
+    for i in range(4, 20):
+        repo.create_message("s", "a", message(i))
+    entries = listing(collection)
+    assert [e.get(da.REDACTED) for e in entries].count(True) == 1, entries
+
+    finds.projections.clear()
+    restored = repo.restore_agent("s", "a")
+    _, agents = repo.restore_agents("s")
+
+    for messages in (restored.messages, agents["a"].messages):
+        assert messages.messages()[3] == REDACTED, "what the agent gets"
+        assert messages[3].redact_message == REDACTED and messages[3].message == message(3).message
+        assert [r.message_id for r in messages] == list(range(20))
+        assert messages.messages()[4] == message(4).message
+    assert len(finds.projections) == 2, "one bucket find per restore"
+    for projection in finds.projections:
+        assert projection["messages.redact_message"] == 1 and "messages.message_id" not in projection
+
+
 def test_a_rewrite_that_leaves_no_redaction_keeps_the_bucket_read_once(watched, collection) -> None:
     # The library's own redaction rewrites the message itself: the bucket holds no redact_message after it.
     repo, finds = watched
