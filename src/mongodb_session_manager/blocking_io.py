@@ -18,6 +18,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from .fork_safety import after_fork_in_child
+
 T = TypeVar("T")
 
 #: Threads for blocking MongoDB calls; the driver's own pool (maxPoolSize) bounds connections.
@@ -46,8 +48,7 @@ def _forget_in_child() -> None:
     _lock = threading.Lock()  # it may have been held by a parent thread at the fork
 
 
-if hasattr(os, "register_at_fork"):  # POSIX
-    os.register_at_fork(after_in_child=_forget_in_child)
+after_fork_in_child(_forget_in_child)
 
 
 def pool_size() -> int:

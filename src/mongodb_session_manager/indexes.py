@@ -17,6 +17,7 @@ from pymongo.errors import OperationFailure
 
 from . import documents_indexes as dx
 from .documents_lifecycle import TTL_INDEX_KEY, TTL_INDEX_OPTIONS
+from .fork_safety import after_fork_in_child
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,14 @@ _indexes_lock = threading.Lock()
 #: Indexes already ensured, per client. ``MongoClient`` compares equal for the same servers, and a
 #: weak key drops the entry with the client, so a recycled ``id()`` can never skip a new server.
 _indexes_done: weakref.WeakKeyDictionary[MongoClient[Any], set[tuple[str, str, str]]] = weakref.WeakKeyDictionary()
+
+
+def _forget_in_child() -> None:
+    global _indexes_lock
+    _indexes_lock = threading.Lock()  # a parent thread may have held it at the fork (see fork_safety)
+
+
+after_fork_in_child(_forget_in_child)
 
 
 def index_name(key: dx.IndexKey) -> str:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 
 from .blocking_io import io_executor
+from .fork_safety import after_fork_in_child
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,13 @@ class LeaseRenewer:
         self._order = itertools.count()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
+
+    def forget_in_child(self) -> None:
+        """After a fork: no thread, a condition nobody holds, and none of the parent's renewals (its
+        turns' leases are the parent's to keep; renewing them from here would outlive the parent)."""
+        self._due = []
+        self._wake = threading.Condition()
+        self._thread = None
 
     def schedule(
         self, interval: float, renew: Callable[[], bool], on_lost: Callable[[], None], *, label: str = ""
@@ -125,3 +133,4 @@ class LeaseRenewer:
 
 #: The process's renewer, shared by every manager.
 RENEWER = LeaseRenewer()
+after_fork_in_child(RENEWER.forget_in_child)

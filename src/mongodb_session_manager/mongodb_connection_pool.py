@@ -26,6 +26,8 @@ from pymongo import MongoClient
 from pymongo.driver_info import DriverInfo
 from pymongo.errors import PyMongoError
 
+from .fork_safety import after_fork_in_child
+
 logger = logging.getLogger(__name__)
 
 LIBRARY_NAME = "mongodb-session-manager"
@@ -229,6 +231,15 @@ class MongoDBConnectionPool:
         }
         stats.update(reachability(client, ping_timeout))
         return stats
+
+
+def _forget_in_child() -> None:
+    # The shared client stays (pymongo resets its pools in the child); a parent thread may have held
+    # the lock at the fork (see fork_safety).
+    MongoDBConnectionPool._lock = threading.RLock()
+
+
+after_fork_in_child(_forget_in_child)
 
 
 def reachability(client: MongoClient[Any], timeout: float = STATS_PING_TIMEOUT_S) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pymongo import MongoClient
 from . import documents as d
 from . import documents_indexes as dx
 from .errors import FactoryNotInitializedError
+from .fork_safety import after_fork_in_child
 from .mongodb_connection_pool import MongoDBConnectionPool, reachability, split_client_options
 from .mongodb_session_manager import MongoDBSessionManager, pop_deprecated_hooks
 from .mongodb_session_repository import ensure_indexes
@@ -200,6 +201,14 @@ class MongoDBSessionManagerFactory:
 
 _global_lock = threading.RLock()
 _global_factory: MongoDBSessionManagerFactory | None = None
+
+
+def _forget_in_child() -> None:
+    global _global_lock
+    _global_lock = threading.RLock()  # the factory stays; a parent thread may have held the lock (fork_safety)
+
+
+after_fork_in_child(_forget_in_child)
 
 
 def initialize_global_factory(

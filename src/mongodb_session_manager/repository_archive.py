@@ -40,7 +40,12 @@ logger = logging.getLogger(__name__)
 
 #: A split's own lease (when no turn holds one) lasts this long; a split takes a few round trips.
 SPLIT_LEASE_MS = 30_000
-_OWNER = f"{socket.gethostname()}:{os.getpid()}:archive"
+
+
+def _owner() -> str:
+    """Who holds a split's lease, for whoever reads it (the token decides): read at each split, so a
+    forked worker names its own process, not its parent's."""
+    return f"{socket.gethostname()}:{os.getpid()}:archive"
 
 
 class ArchiveStorageMixin:
@@ -178,7 +183,7 @@ class ArchiveStorageMixin:
         with self._translate(sid, aid):
             if own:
                 taken = self.collection.update_one(
-                    da.split_lease_filter(sid, aid, lease), da.split_lease_update(aid, lease, _OWNER, SPLIT_LEASE_MS)
+                    da.split_lease_filter(sid, aid, lease), da.split_lease_update(aid, lease, _owner(), SPLIT_LEASE_MS)
                 )
                 if not taken.matched_count:
                     return 0

@@ -34,6 +34,7 @@ from . import documents as d
 from . import documents_snapshot as ds
 from .driver_errors import translate_errors
 from .errors import SessionStoreError, StorageBackendError
+from .fork_safety import after_fork_in_child
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,14 @@ _MAX_REBINDS = 3
 
 _indexes_lock = threading.Lock()
 _indexes_done: set[tuple[tuple[str, ...], str, str]] = set()
+
+
+def _forget_in_child() -> None:
+    global _indexes_lock
+    _indexes_lock = threading.Lock()  # a parent thread may have held it at the fork (see fork_safety)
+
+
+after_fork_in_child(_forget_in_child)
 
 
 class MongoDBStorage:

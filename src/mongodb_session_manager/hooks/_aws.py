@@ -11,11 +11,23 @@ import re
 import threading
 from typing import Any
 
+from ..fork_safety import after_fork_in_child
+
 #: What to tell users who build a hook without boto3.
 INSTALL_HINT = 'install the "aws" extra: pip install "mongodb-session-manager[aws]"'
 
 _CLIENTS_LOCK = threading.Lock()
 _clients: dict[tuple[str, str | None, str | None], Any] = {}
+
+
+def _forget_in_child() -> None:
+    """A forked child builds its own clients: the parent's share their connections with it."""
+    global _CLIENTS_LOCK, _clients
+    _CLIENTS_LOCK = threading.Lock()
+    _clients = {}
+
+
+after_fork_in_child(_forget_in_child)
 
 
 def boto3_available() -> bool:

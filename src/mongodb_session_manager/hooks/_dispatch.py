@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections import Counter, deque
 from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..fork_safety import after_fork_in_child
 from ._aws import clear_clients
 from .contract import ACTION_ARGUMENT, OriginalFunc, call_original
 
@@ -40,6 +42,22 @@ class _Task:
 
 
 _lanes: dict[Hashable, deque[_Task]] = {}
+#: Every hook built so far (weakly): a forked child resets their locks and in-flight sends.
+_hooks: weakref.WeakSet[DispatchingHook] = weakref.WeakSet()
+
+
+def _forget_in_child() -> None:
+    """A forked child inherits the pool without its threads and the parent's queued sends, which the
+    parent still makes: the child starts with a pool, lanes and locks of its own (see fork_safety)."""
+    global _LOCK, _pool, _pending, _lanes
+    _LOCK = threading.Lock()
+    _pool, _pending, _lanes = None, set(), {}
+    for hook in list(_hooks):
+        hook._lock = threading.Lock()
+        hook._pending = set()
+
+
+after_fork_in_child(_forget_in_child)
 
 
 def _get_pool() -> ThreadPoolExecutor:
@@ -163,6 +181,7 @@ class DispatchingHook:
         self._pending: set[Future[Any]] = set()
         self._counts: Counter[str] = Counter()
         self._closed = False
+        _hooks.add(self)
 
     def __call__(self, original_func: OriginalFunc, action: str, session_id: str, /, **kwargs: Any) -> Any:
         """The hook contract (:mod:`.contract`): run the operation, then queue the AWS work for it."""
