@@ -3,8 +3,9 @@
 - ``export SESSION_ID [--database D --collection C] [--output FILE]`` prints the session export
   (the viewer's format, see :mod:`.portable`) as JSON.
 - ``import FILE [--overwrite] [--session-id ID]`` stores an export (``-`` reads standard input).
-- ``migrate [--dry-run]`` reports the documents below the current schema version and, without
-  ``--dry-run``, migrates them (see :mod:`.migrations`).
+- ``migrate [--dry-run] [--archive]`` reports the documents below the current schema version and,
+  without ``--dry-run``, migrates them (see :mod:`.migrations`); ``--archive`` also splits the
+  sessions over the default archive policy (ported ones) now instead of at their next write.
 - ``purge-orphans [--dry-run] [--older-than-minutes N]`` deletes archived-message buckets
   (``<collection>_messages``) that no session lists (those of sessions the TTL index deleted, or left
   by a crash) and the out-of-line blocks of sessions whose document is gone. Run it periodically
@@ -60,6 +61,12 @@ def add_lifecycle_commands(sub: Any) -> None:
     migrate = sub.add_parser("migrate", help="bring session documents to the current schema version")
     migrate.add_argument("--dry-run", action="store_true", help="report what needs migration; write nothing")
     migrate.add_argument("--limit", type=int, default=None, help="at most this many documents")
+    migrate.add_argument(
+        "--archive",
+        action="store_true",
+        help="also split sessions over the default archive policy now (sessions ported from the original "
+        "library), instead of at each one's next write",
+    )
     _common(migrate)
     migrate.set_defaults(func=cmd_migrate)
 
@@ -132,13 +139,16 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from .documents_archive import ArchivePolicy
     from .migrations import migrate
 
     if not args.connection_string:
         raise SystemExit("migrate needs --connection-string or MONGODB_CONNECTION_STRING")
     client: MongoClient[Any] = MongoClient(args.connection_string)
     try:
-        report = migrate(client[args.database][args.collection], dry_run=args.dry_run, limit=args.limit)
+        policy = ArchivePolicy() if args.archive else None
+        collection = client[args.database][args.collection]
+        report = migrate(collection, dry_run=args.dry_run, limit=args.limit, archive=policy)
     except SessionStoreError as exc:
         return _fail(exc)
     finally:
@@ -151,6 +161,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     _out(f"{count} document(s) {verb} in {args.database}.{args.collection}")
     if report.newer:
         _out(f"{report.newer} document(s) have a newer schema version than this library and were left alone")
+    if args.archive:
+        for archived in report.archived:
+            moved = f", {archived.moved} moved to buckets" if archived.moved else ""
+            where = f"{archived.session_id}/{archived.agent_id}"
+            _out(f"{where}: {archived.stored} messages in the document{moved} | {archived.status}")
+        done = [a for a in report.archived if a.status == ("would archive" if report.dry_run else "archived")]
+        _out(f"{len(done)} agent(s) {'would be archived' if report.dry_run else 'archived'}")
     return 0
 
 

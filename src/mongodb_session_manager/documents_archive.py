@@ -465,6 +465,32 @@ def split_state_pipeline(session_id: str, agent_id: str) -> list[dict[str, Any]]
     ]
 
 
+def oversized_agents_pipeline(policy: ArchivePolicy, limit: int | None = None) -> list[dict[str, Any]]:
+    """Sessions with an agent the policy would split (its in-document count, or the document's size),
+    with each agent's count: ``{_id, size, agents: [{agent_id, stored}]}``. A scan of the collection,
+    for ``migrate --archive``; sessions without an agents map (the snapshot path) never match."""
+    counts = {
+        "$map": {
+            "input": {"$objectToArray": "$agents"},
+            "in": {
+                "agent_id": "$$this.k",
+                "stored": {"$cond": [{"$isArray": "$$this.v.messages"}, {"$size": "$$this.v.messages"}, 0]},
+            },
+        }
+    }
+    too_many = {"$map": {"input": "$agents", "in": {"$gt": ["$$this.stored", policy.max_messages]}}}
+    over = {"$or": [{"$gt": ["$size", policy.max_bytes]}, {"$anyElementTrue": [too_many]}]}
+    pipeline: list[dict[str, Any]] = [
+        {"$match": {d.AGENTS: {"$type": "object"}}},
+        {"$project": {"size": {"$bsonSize": "$$ROOT"}, d.AGENTS: counts}},
+        {"$match": {"$expr": over}},
+        {"$sort": {d.ID: 1}},
+    ]
+    if limit is not None:
+        pipeline.append({"$limit": limit})
+    return pipeline
+
+
 def stored_messages(state: Mapping[str, Any]) -> list[StoredMessage]:
     return [
         StoredMessage(message_id=int(m.get("id") or 0), bytes=int(m["bytes"]), updated_at=m.get("at"))

@@ -12,7 +12,7 @@ import pytest
 from pymongo import MongoClient
 from strands import Agent
 
-from mongodb_session_manager import MongoDBSessionManager
+from mongodb_session_manager import ArchivePolicy, MongoDBSessionManager, MongoDBSessionRepository
 from mongodb_session_manager import documents as d
 from mongodb_session_manager.cli import main
 from mongodb_session_manager.migrations import migrate, plan
@@ -213,3 +213,74 @@ def test_a_snapshot_session_only_gets_its_base_fields(collection: Any) -> None:
     doc = collection.find_one({"_id": "snap"})
     assert doc["schema_version"] == d.CURRENT_SCHEMA_VERSION and len(doc["session_viewer_password"]) == 32
     assert "agents" not in doc and "multi_agents" not in doc, "the snapshot path has no agents map"
+
+
+def _ported_session(sid: str, messages: int) -> dict[str, Any]:
+    """A session of the original library that kept every message in the document."""
+    doc = _original_library_session(sid)
+    doc["agents"]["a"]["messages"] = [
+        {
+            "message_id": i,
+            "message": {"role": "user" if i % 2 == 0 else "assistant", "content": [{"text": f"m{i}"}]},
+            "created_at": LEGACY_CREATED,
+            "updated_at": LEGACY_CREATED,
+        }
+        for i in range(messages)
+    ]
+    return doc
+
+
+def test_migrate_archive_splits_ported_sessions_now_and_a_second_run_moves_nothing(collection: Any) -> None:
+    collection.insert_many([_ported_session("big", 300), _ported_session("small", 20)])
+    buckets = collection.database["sessions_messages"]
+
+    dry = migrate(collection, dry_run=True, archive=ArchivePolicy())
+    assert [(e.session_id, e.agent_id, e.stored, e.status) for e in dry.archived] == [
+        ("big", "a", 300, "would archive")
+    ], "the session within the policy is not listed"
+    assert buckets.count_documents({}) == 0 and "schema_version" not in collection.find_one({"_id": "big"})
+
+    report = migrate(collection, archive=ArchivePolicy())
+    ((entry),) = report.archived
+    assert (entry.status, entry.moved) == ("archived", 200)
+    doc = collection.find_one({"_id": "big"})
+    assert len(doc["agents"]["a"]["messages"]) == 100 and doc["agents"]["a"]["archive"]["count"] == 200
+    assert doc["schema_version"] == d.CURRENT_SCHEMA_VERSION, "the schema migration ran first"
+
+    repository = MongoDBSessionRepository(
+        client=collection.database.client, database_name=collection.database.name, collection_name="sessions"
+    )
+    restored = repository.restore_agent("big", "a")
+    assert [(r.message_id, r.to_message()["content"][0]["text"]) for r in restored.messages] == [
+        (i, f"m{i}") for i in range(300)
+    ]
+    assert migrate(collection, archive=ArchivePolicy()).archived == [], "nothing over the policy any more"
+    repository.close()
+
+
+def test_migrate_archive_leaves_an_agent_in_a_turn_to_that_turn(collection: Any) -> None:
+    doc = _ported_session("busy", 300)
+    doc["agents"]["a"]["lease"] = {"token": "t", "owner": "elsewhere", "expires_at": datetime(2999, 1, 1)}
+    collection.insert_one(doc)
+
+    ((entry),) = migrate(collection, archive=ArchivePolicy()).archived
+
+    assert (entry.status, entry.moved) == ("left for its next write", 0)
+    assert len(collection.find_one({"_id": "busy"})["agents"]["a"]["messages"]) == 300
+    assert collection.database["sessions_messages"].count_documents({}) == 0
+
+
+def test_cli_migrate_archive_dry_run_then_archive(
+    collection: Any, mongo_uri: str, db_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    collection.insert_one(_ported_session("ported", 250))
+    where = ["--connection-string", mongo_uri, "--database", db_name, "--collection", "sessions"]
+
+    code, out, _ = _cli(capsys, "migrate", "--archive", "--dry-run", *where)
+    assert code == 0 and "ported/a: 250 messages in the document | would archive" in out
+    assert out.strip().endswith("1 agent(s) would be archived")
+
+    code, out, _ = _cli(capsys, "migrate", "--archive", *where)
+    assert code == 0 and "ported/a: 250 messages in the document, 100 moved to buckets | archived" in out
+    assert out.strip().endswith("1 agent(s) archived")
+    assert _cli(capsys, "migrate", "--archive", *where)[1].strip().endswith("0 agent(s) archived")
