@@ -29,6 +29,7 @@ from . import documents as d
 from . import documents_archive as da
 from . import documents_lifecycle as dl
 from .driver_errors import translate_errors
+from .errors import InvalidIdentifierError
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,9 @@ class MigrationEntry:
 class ArchiveEntry:
     """One agent over the archive policy: its in-document messages and, after a run, how many moved.
 
-    ``status``: ``would archive`` (a dry run), ``archived``, or ``left for its next write`` (a turn held
-    the agent's lease, or the document changed meanwhile: the next write splits it as usual).
+    ``status``: ``would archive`` (a dry run), ``archived``, ``left for its next write`` (a turn held
+    the agent's lease, or the document changed meanwhile: the next write splits it as usual), or
+    ``skipped: <why>`` (an id this library refuses, see the migration guide: copy the session first).
     """
 
     session_id: str
@@ -144,6 +146,13 @@ def archive_oversized(
     )
     try:
         for entry in entries:
+            try:
+                d.validate_id(entry.session_id, "session")
+                d.validate_id(entry.agent_id, "agent", session_id=entry.session_id)
+            except InvalidIdentifierError as exc:  # stored by the original under an id this library refuses
+                entry.status = f"skipped: {exc}"
+                logger.warning("session_id=<%s> | %s | archive migration", entry.session_id, entry.status)
+                continue
             entry.moved = repository.archive_agent(entry.session_id, entry.agent_id)
             entry.status = "archived" if entry.moved else "left for its next write"
             logger.info(

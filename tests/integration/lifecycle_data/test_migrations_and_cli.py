@@ -284,3 +284,14 @@ def test_cli_migrate_archive_dry_run_then_archive(
     assert code == 0 and "ported/a: 250 messages in the document, 100 moved to buckets | archived" in out
     assert out.strip().endswith("1 agent(s) archived")
     assert _cli(capsys, "migrate", "--archive", *where)[1].strip().endswith("0 agent(s) archived")
+
+
+def test_migrate_archive_skips_an_agent_whose_id_this_library_refuses(collection: Any) -> None:
+    doc = _ported_session("odd", 300)
+    doc["agents"] = {"$bot": doc["agents"]["a"]}  # the original accepted it; a field path cannot hold it
+    collection.insert_one(doc)
+
+    ((entry),) = migrate(collection, archive=ArchivePolicy()).archived
+
+    assert entry.agent_id == "$bot" and entry.status.startswith("skipped: ") and entry.moved == 0
+    assert len(collection.find_one({"_id": "odd"})["agents"]["$bot"]["messages"]) == 300
