@@ -13,9 +13,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 
 def after_fork_in_child(reset: Callable[[], None]) -> None:
     """Run ``reset`` in every child forked from now on (nothing on platforms without ``fork``)."""
     if hasattr(os, "register_at_fork"):  # POSIX
         os.register_at_fork(after_in_child=reset)
+
+
+def renew_in_child(owner: Any, name: str, make: Callable[[], Any]) -> None:
+    """In every child forked from now on, ``owner.name`` (a module or a class) is a new ``make()``: a
+    fresh lock for one a parent thread may have held at the fork, an empty cache for a shared one."""
+    after_fork_in_child(lambda: setattr(owner, name, make()))

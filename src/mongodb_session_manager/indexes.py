@@ -7,6 +7,7 @@ round trips to every request. The first operation on a collection ensures them a
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import weakref
 from typing import Any
@@ -17,7 +18,7 @@ from pymongo.errors import OperationFailure
 
 from . import documents_indexes as dx
 from .documents_lifecycle import TTL_INDEX_KEY, TTL_INDEX_OPTIONS
-from .fork_safety import after_fork_in_child
+from .fork_safety import renew_in_child
 
 logger = logging.getLogger(__name__)
 
@@ -27,12 +28,7 @@ _indexes_lock = threading.Lock()
 _indexes_done: weakref.WeakKeyDictionary[MongoClient[Any], set[tuple[str, str, str]]] = weakref.WeakKeyDictionary()
 
 
-def _forget_in_child() -> None:
-    global _indexes_lock
-    _indexes_lock = threading.Lock()  # a parent thread may have held it at the fork (see fork_safety)
-
-
-after_fork_in_child(_forget_in_child)
+renew_in_child(sys.modules[__name__], "_indexes_lock", threading.Lock)
 
 
 def index_name(key: dx.IndexKey) -> str:

@@ -147,13 +147,11 @@ def archive_oversized(
     try:
         for entry in entries:
             try:
-                d.validate_id(entry.session_id, "session")
-                d.validate_id(entry.agent_id, "agent", session_id=entry.session_id)
+                entry.moved = repository.archive_agent(entry.session_id, entry.agent_id)
             except InvalidIdentifierError as exc:  # stored by the original under an id this library refuses
                 entry.status = f"skipped: {exc}"
                 logger.warning("session_id=<%s> | %s | archive migration", entry.session_id, entry.status)
                 continue
-            entry.moved = repository.archive_agent(entry.session_id, entry.agent_id)
             entry.status = "archived" if entry.moved else "left for its next write"
             logger.info(
                 "session_id=<%s>, agent_id=<%s>, moved=<%d> | status=<%s> | archive migration",

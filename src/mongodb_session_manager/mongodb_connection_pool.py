@@ -26,7 +26,7 @@ from pymongo import MongoClient
 from pymongo.driver_info import DriverInfo
 from pymongo.errors import PyMongoError
 
-from .fork_safety import after_fork_in_child
+from .fork_safety import renew_in_child
 
 logger = logging.getLogger(__name__)
 
@@ -233,13 +233,8 @@ class MongoDBConnectionPool:
         return stats
 
 
-def _forget_in_child() -> None:
-    # The shared client stays (pymongo resets its pools in the child); a parent thread may have held
-    # the lock at the fork (see fork_safety).
-    MongoDBConnectionPool._lock = threading.RLock()
-
-
-after_fork_in_child(_forget_in_child)
+# The shared client stays (pymongo resets its pools in the child); only the lock is new.
+renew_in_child(MongoDBConnectionPool, "_lock", threading.RLock)
 
 
 def reachability(client: MongoClient[Any], timeout: float = STATS_PING_TIMEOUT_S) -> dict[str, Any]:

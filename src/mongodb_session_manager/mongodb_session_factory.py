@@ -8,6 +8,7 @@ indexes are ensured once per collection per process.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from pymongo import MongoClient
 from . import documents as d
 from . import documents_indexes as dx
 from .errors import FactoryNotInitializedError
-from .fork_safety import after_fork_in_child
+from .fork_safety import renew_in_child
 from .mongodb_connection_pool import MongoDBConnectionPool, reachability, split_client_options
 from .mongodb_session_manager import MongoDBSessionManager, pop_deprecated_hooks
 from .mongodb_session_repository import ensure_indexes
@@ -203,12 +204,7 @@ _global_lock = threading.RLock()
 _global_factory: MongoDBSessionManagerFactory | None = None
 
 
-def _forget_in_child() -> None:
-    global _global_lock
-    _global_lock = threading.RLock()  # the factory stays; a parent thread may have held the lock (fork_safety)
-
-
-after_fork_in_child(_forget_in_child)
+renew_in_child(sys.modules[__name__], "_global_lock", threading.RLock)  # the factory itself stays
 
 
 def initialize_global_factory(

@@ -177,7 +177,7 @@ class ArchiveStorageMixin:
         and does nothing when a turn is running: that turn splits when it commits.
         """
         policy = self.archive_policy or da.ArchivePolicy()
-        sid, aid = session_id, agent_id
+        sid, aid = self._ids(session_id, agent_id)
         own = token is None
         lease = token or uuid.uuid4().hex
         with self._translate(sid, aid):

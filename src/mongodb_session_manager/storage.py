@@ -20,6 +20,7 @@ import asyncio
 import builtins
 import copy
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -34,7 +35,7 @@ from . import documents as d
 from . import documents_snapshot as ds
 from .driver_errors import translate_errors
 from .errors import SessionStoreError, StorageBackendError
-from .fork_safety import after_fork_in_child
+from .fork_safety import renew_in_child
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +48,7 @@ _indexes_lock = threading.Lock()
 _indexes_done: set[tuple[tuple[str, ...], str, str]] = set()
 
 
-def _forget_in_child() -> None:
-    global _indexes_lock
-    _indexes_lock = threading.Lock()  # a parent thread may have held it at the fork (see fork_safety)
-
-
-after_fork_in_child(_forget_in_child)
+renew_in_child(sys.modules[__name__], "_indexes_lock", threading.Lock)
 
 
 class MongoDBStorage:

@@ -8,10 +8,11 @@ more than the call it makes.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from typing import Any
 
-from ..fork_safety import after_fork_in_child
+from ..fork_safety import renew_in_child
 
 #: What to tell users who build a hook without boto3.
 INSTALL_HINT = 'install the "aws" extra: pip install "mongodb-session-manager[aws]"'
@@ -20,14 +21,9 @@ _CLIENTS_LOCK = threading.Lock()
 _clients: dict[tuple[str, str | None, str | None], Any] = {}
 
 
-def _forget_in_child() -> None:
-    """A forked child builds its own clients: the parent's share their connections with it."""
-    global _CLIENTS_LOCK, _clients
-    _CLIENTS_LOCK = threading.Lock()
-    _clients = {}
-
-
-after_fork_in_child(_forget_in_child)
+# A forked child builds its own clients: the parent's share their connections with it.
+renew_in_child(sys.modules[__name__], "_CLIENTS_LOCK", threading.Lock)
+renew_in_child(sys.modules[__name__], "_clients", dict)
 
 
 def boto3_available() -> bool:
