@@ -8,7 +8,10 @@ JSON file per message, read back from the page cache) is the baseline, measured 
 Target: MongoDB at least 5x faster.
 
 Then a new Agent resumes a 2,000-message session (manager construction, every read, every
-conversion, Strands' restore), three ways, interleaved in one run on one server:
+conversion, Strands' restore), three ways, interleaved in one run on one server. Each session holds
+what its library stored for those turns: the original kept the agent's running latency and token
+counts on every answer (its ``sync_agent``, re-created in ``upstream_v027.py``), this library the
+turn's metrics summary on every answer:
 
 * upstream v0.2.7 (the baseline): the reads the original library made, re-created in
   ``upstream_v027.py``: three ``createIndexes``, the whole session document, the agent (with its
@@ -18,10 +21,14 @@ conversion, Strands' restore), three ways, interleaved in one run on one server:
   session ported from the original, before its first write splits it);
 * a plain driver ``find_one`` of the one document, converting nothing (the floor).
 
+The first two once more on sessions without any metrics (messages appended bare, which neither
+library's manager does): a stricter comparison, printed beside the other.
+
 Once for the whole history, once for a sliding-window agent (Strands' default conversation
 manager, 40 messages) whose window has slid. The message read alone (``restore_agent`` vs the
 original's ``list_messages``) is printed too.
-Targets: at most a quarter of upstream's time, at most twice the plain ``find_one``.
+Targets: at most a quarter of upstream's time, at most twice the plain ``find_one``; the stricter
+comparison is printed with the same target.
 Run: uv run python benchmarks/bench_restore.py
 """
 
@@ -51,10 +58,11 @@ from strands import Agent
 from strands.session.file_session_manager import FileSessionManager
 from strands.session.session_manager import SessionManager
 from strands.types.session import SessionMessage
-from upstream_v027 import UpstreamReads, upstream_manager
+from upstream_v027 import UpstreamReads, record_turn_metrics, upstream_manager
 
 from mongodb_session_manager import MongoDBSessionManagerFactory
 from mongodb_session_manager.held_records import HeldRecords
+from mongodb_session_manager.metrics import summarize, totals_increment
 from mongodb_session_manager.mongodb_session_repository import MongoDBSessionRepository
 from mongodb_session_manager.testing import ScriptedModel
 
@@ -144,35 +152,53 @@ def run(uri: str) -> Result:
     return result
 
 
+def turn_metrics_sample() -> tuple[Any, dict[str, Any], dict[str, int]]:
+    """One real turn on the offline model: Strands' metrics object (what the original stored from),
+    and the summary and totals this library stores with a turn's last assistant message."""
+    agent = Agent(model=ScriptedModel(), callback_handler=None)
+    agent("a question")
+    summary = summarize(agent.event_loop_metrics, agent.messages)
+    return agent.event_loop_metrics, summary, totals_increment(summary)
+
+
 def restore_read_vs_upstream(uri: str, db: str, result: Result) -> None:
     """A 2,000-message session resumed end to end: this library vs upstream v0.2.7 vs a bare ``find_one``."""
     client: MongoClient[Any] = MongoClient(uri)
     one, split = "restore-2000", "restore-2000-split"
+    one_bare, split_bare = "restore-2000-bare", "restore-2000-split-bare"
     records = [SessionMessage(message=message(i), message_id=i) for i in range(LARGE)]
-    # One document, as upstream stored it (and as a session ported from it looks until its next write).
+    strands_metrics, summary, totals = turn_metrics_sample()
+    # One document, as upstream stored it (and as a session ported from it looks until its next write):
+    # the messages, then what its sync_agent wrote on each turn's answer.
     flat = MongoDBSessionRepository(client=client, database_name=db, collection_name="sessions", archive_policy=None)
     flat_factory = MongoDBSessionManagerFactory(
         client=client, database_name=db, collection_name="sessions", archive_policy=None
     )
-    Agent(agent_id=AGENT, model=ScriptedModel(), session_manager=flat_factory.create_session_manager(one))
-    for start in range(0, LARGE, 500):
-        flat.append_messages(one, AGENT, records[start : start + 500])
-    # The same messages as this library stores them by default: appended one at a time, as turns do,
-    # the default ArchivePolicy moves the oldest into buckets as it goes.
-    factory = MongoDBSessionManagerFactory(client=client, database_name=db, collection_name="sessions")
-    default = MongoDBSessionRepository(client=client, database_name=db, collection_name="sessions")
-    Agent(agent_id=AGENT, model=ScriptedModel(), session_manager=factory.create_session_manager(split))
+    for sid in (one, one_bare):
+        Agent(agent_id=AGENT, model=ScriptedModel(), session_manager=flat_factory.create_session_manager(sid))
+        for start in range(0, LARGE, 500):
+            flat.append_messages(sid, AGENT, records[start : start + 500])
     for record in records:
-        default.append_messages(split, AGENT, [record])
-    # The same again, a guardrail redacting one message in 50 as it is written (Strands redacts the
+        if record.message["role"] == "assistant":
+            record_turn_metrics(client, db, "sessions", one, AGENT, record.message_id, strands_metrics)
+    # The same messages as this library stores them by default: appended one at a time, as turns do,
+    # each answer with the turn's metrics; the default ArchivePolicy moves the oldest into buckets as
+    # it goes. Guarded: a guardrail redacting one message in 50 as it is written (Strands redacts the
     # newest message): the split archives the redactions with the rest.
     guarded = "restore-2000-redacted"
-    Agent(agent_id=AGENT, model=ScriptedModel(), session_manager=factory.create_session_manager(guarded))
-    for record in records:
-        default.append_messages(guarded, AGENT, [record])
-        if record.message_id % REDACT_EVERY == 0:
-            redacted = SessionMessage(message=record.message, message_id=record.message_id, redact_message=REDACTION)
-            default.update_message(guarded, AGENT, redacted)
+    factory = MongoDBSessionManagerFactory(client=client, database_name=db, collection_name="sessions")
+    default = MongoDBSessionRepository(client=client, database_name=db, collection_name="sessions")
+    for sid, metrics, redact in ((split, True, False), (guarded, True, True), (split_bare, False, False)):
+        Agent(agent_id=AGENT, model=ScriptedModel(), session_manager=factory.create_session_manager(sid))
+        for record in records:
+            default.append_messages(sid, AGENT, [record])
+            if metrics and record.message["role"] == "assistant":
+                default.set_message_metrics(sid, AGENT, record.message_id, summary, totals)
+            if redact and record.message_id % REDACT_EVERY == 0:
+                redacted = SessionMessage(
+                    message=record.message, message_id=record.message_id, redact_message=REDACTION
+                )
+                default.update_message(sid, AGENT, redacted)
     plain = client[db]["sessions"]  # the driver's defaults, as a plain call (and upstream's client) has them
 
     def resume(make_manager: Callable[[], SessionManager], expected: int) -> Callable[[], None]:
@@ -215,6 +241,8 @@ def restore_read_vs_upstream(uri: str, db: str, result: Result) -> None:
             "ours_redacted": resume(lambda: factory.create_session_manager(guarded), LARGE),
             "ours_one_document": resume(lambda: factory.create_session_manager(one), LARGE),
             "find_one": find_one,
+            "upstream_bare": resume(lambda: upstream_manager(client, db, "sessions", one_bare), LARGE),
+            "ours_bare": resume(lambda: factory.create_session_manager(split_bare), LARGE),
             "upstream_list_messages": upstream_list_messages,
             "restore_agent": our_read,
         }
@@ -242,6 +270,9 @@ def restore_read_vs_upstream(uri: str, db: str, result: Result) -> None:
     print(line(f"  the same, 1 message in {REDACT_EVERY} redacted", whole["ours_redacted"], whole["upstream"]))
     print(line("this library, one document (ported, unwritten)", whole["ours_one_document"], whole["upstream"]))
     print(line("plain find_one of the one document", whole["find_one"], whole["upstream"]))
+    print("  the same messages without any metrics (as neither library stores a turn; stricter)")
+    print(line("upstream v0.2.7 (baseline)", whole["upstream_bare"]))
+    print(line("this library, default storage", whole["ours_bare"], whole["upstream_bare"]))
     print("  the message read alone, converted to Strands messages")
     print(line("upstream v0.2.7 list_messages (baseline)", whole["upstream_list_messages"]))
     print(line("restore_agent, default storage", whole["restore_agent"], whole["upstream_list_messages"]))
@@ -260,6 +291,13 @@ def restore_read_vs_upstream(uri: str, db: str, result: Result) -> None:
     result.targets += [
         versus(whole, "ours", "upstream", UPSTREAM_TARGET, f"resume {LARGE:,} messages (whole history) vs upstream"),
         versus(whole, "ours", "find_one", FIND_ONE_TARGET, f"resume {LARGE:,} messages vs a plain find_one"),
+        versus(
+            whole,
+            "ours_bare",
+            "upstream_bare",
+            UPSTREAM_TARGET,
+            f"resume {LARGE:,} messages stored without metrics vs upstream (stricter)",
+        ),
         versus(
             windowed, "ours", "upstream", UPSTREAM_TARGET, f"resume {LARGE:,} messages, sliding window, vs upstream"
         ),

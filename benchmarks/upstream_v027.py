@@ -20,6 +20,12 @@ back-to-back comparisons came within 10% either way (41.5 vs 40.7 ms, 41.9 vs 42
 
 Strands' own ``RepositorySessionManager`` drives these calls, as it drove the original's manager.
 The client uses the driver's default codec options (naive datetimes), as the original's did.
+
+What the original stored during a turn is re-created too (:func:`record_turn_metrics`): its
+``sync_agent``, which Strands calls after every added message, wrote the agent's running latency
+and token counts on the session's newest message whenever the latency was above zero. In a
+service that builds an Agent per request (the counters start at zero), that is every assistant
+message; a restore then reads, sorts and converts those values with the rest.
 """
 
 from __future__ import annotations
@@ -98,6 +104,35 @@ class UpstreamReads(SessionRepository):
 
     def update_message(self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any) -> None:
         raise NotImplementedError("a restore writes nothing")
+
+
+def record_turn_metrics(
+    client: MongoClient[Any],
+    database: str,
+    collection: str,
+    session_id: str,
+    agent_id: str,
+    message_id: int,
+    event_loop_metrics: Any,
+) -> None:
+    """What the original's ``sync_agent`` left on the newest message (``message_id``) after a turn:
+    the same positional ``$set`` of the agent's accumulated latency and usage."""
+    latency = event_loop_metrics.accumulated_metrics["latencyMs"]
+    usage = event_loop_metrics.accumulated_usage
+    prefix = f"agents.{agent_id}.messages.$.event_loop_metrics"
+    client[database][collection].update_one(
+        {"_id": session_id, f"agents.{agent_id}.messages.message_id": message_id},
+        {
+            "$set": {
+                f"{prefix}.accumulated_metrics": {"latencyMs": latency},
+                f"{prefix}.accumulated_usage": {
+                    "inputTokens": usage["inputTokens"],
+                    "outputTokens": usage["outputTokens"],
+                    "totalTokens": usage["totalTokens"],
+                },
+            }
+        },
+    )
 
 
 def upstream_manager(client: MongoClient[Any], database: str, collection: str, session_id: str) -> Any:

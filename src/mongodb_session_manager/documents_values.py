@@ -144,10 +144,12 @@ def needs_repair(raw: bytes) -> bool:
     return any(marker in raw for marker in _REPAIR_MARKERS)
 
 
-#: A ``toolUse`` or ``toolResult`` content block: an embedded document (type 0x03) under a key named tool...
-_TOOL_BLOCK_MARKER = b"\x03tool"
+#: A ``toolUse`` or ``toolResult`` content block: an embedded document (type 0x03) under exactly that
+#: key. Not a shorter prefix: the metrics stored on every answer hold ``tool_usage`` (an embedded
+#: document too), and matching it sent every restore of a real session through the repair walk.
+_TOOL_BLOCK_MARKERS = (b"\x03toolUse\x00", b"\x03toolResult\x00")
 
 
 def has_tool_blocks(raw: bytes) -> bool:
     """Whether raw BSON may hold tool blocks (a history without any needs no tool-pairing repair)."""
-    return _TOOL_BLOCK_MARKER in raw
+    return any(marker in raw for marker in _TOOL_BLOCK_MARKERS)

@@ -84,6 +84,28 @@ def test_a_history_without_tool_blocks_skips_strands_walk(make_manager, repo, mo
     assert valid_for_next_prompt(agent.messages)
 
 
+def test_turn_metrics_alone_do_not_send_a_restore_through_strands_walk(make_manager, monkeypatch) -> None:
+    # Real turns store their metrics (with ``tool_usage``, an embedded document) on every answer;
+    # only a toolUse or toolResult block may cost the walk over every message.
+    for i in range(3):
+        agent = Agent(
+            agent_id="assistant",
+            model=ScriptedModel([f"a{i}"]),
+            session_manager=make_manager("metered"),
+            callback_handler=None,
+        )
+        agent(f"q{i}")
+    calls: list[int] = []
+    manager = make_manager("metered")
+    original = manager._fix_broken_tool_use
+    monkeypatch.setattr(manager, "_fix_broken_tool_use", lambda messages: calls.append(1) or original(messages))
+    agent = Agent(agent_id="assistant", model=ScriptedModel(), session_manager=manager, callback_handler=None)
+    doc = manager.session_repository.collection.find_one({"_id": "metered"})
+    answers = [m for m in doc["agents"]["assistant"]["messages"] if m["message"]["role"] == "assistant"]
+    assert len(answers) == 3 and all("tool_usage" in m["event_loop_metrics"] for m in answers)
+    assert len(agent.messages) == 6 and calls == []
+
+
 def test_an_unfinished_turn_at_the_end_of_a_long_history_is_set_aside(make_manager, repo) -> None:
     history = [text("user", "q") if i % 2 == 0 else text("assistant", "a") for i in range(2_000)]
     history += [text("user", "never answered"), tool_use("t-end")]
