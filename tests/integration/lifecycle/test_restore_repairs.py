@@ -84,26 +84,34 @@ def test_a_history_without_tool_blocks_skips_strands_walk(make_manager, repo, mo
     assert valid_for_next_prompt(agent.messages)
 
 
-def test_turn_metrics_alone_do_not_send_a_restore_through_strands_walk(make_manager, monkeypatch) -> None:
+@pytest.mark.parametrize("policy", [None, SMALL], ids=["in-document", "archived"])
+def test_turn_metrics_alone_do_not_send_a_restore_through_strands_walk(make_manager, monkeypatch, policy) -> None:
     # Real turns store their metrics (with ``tool_usage``, an embedded document) on every answer;
-    # only a toolUse or toolResult block may cost the walk over every message.
-    for i in range(3):
+    # only a toolUse or toolResult block may cost the walk over every message, whether the bytes are
+    # searched on restore (the document) or when a bucket is written (its ``holds``).
+    turns = 5
+    for i in range(turns):
         agent = Agent(
             agent_id="assistant",
             model=ScriptedModel([f"a{i}"]),
-            session_manager=make_manager("metered"),
+            session_manager=make_manager("metered", archive_policy=policy),
             callback_handler=None,
         )
         agent(f"q{i}")
     calls: list[int] = []
-    manager = make_manager("metered")
+    manager = make_manager("metered", archive_policy=policy)
     original = manager._fix_broken_tool_use
     monkeypatch.setattr(manager, "_fix_broken_tool_use", lambda messages: calls.append(1) or original(messages))
     agent = Agent(agent_id="assistant", model=ScriptedModel(), session_manager=manager, callback_handler=None)
-    doc = manager.session_repository.collection.find_one({"_id": "metered"})
-    answers = [m for m in doc["agents"]["assistant"]["messages"] if m["message"]["role"] == "assistant"]
-    assert len(answers) == 3 and all("tool_usage" in m["event_loop_metrics"] for m in answers)
-    assert len(agent.messages) == 6 and calls == []
+    repo = manager.session_repository
+    stored = [m for m in repo.collection.find_one({"_id": "metered"})["agents"]["assistant"]["messages"]]
+    buckets = list(repo.buckets.find({"session_id": "metered"}))
+    stored += [m for bucket in buckets for m in bucket["messages"]]
+    answers = [m for m in stored if m["message"]["role"] == "assistant"]
+    assert len(answers) == turns and all("tool_usage" in m["event_loop_metrics"] for m in answers)
+    if policy is not None:
+        assert buckets and all(bucket["holds"]["tools"] is False for bucket in buckets)
+    assert len(agent.messages) == 2 * turns and calls == []
 
 
 def test_an_unfinished_turn_at_the_end_of_a_long_history_is_set_aside(make_manager, repo) -> None:
