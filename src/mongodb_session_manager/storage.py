@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import copy
 import logging
 import sys
@@ -302,23 +303,100 @@ def forget_storage_indexes() -> None:
         _indexes_done.clear()
 
 
+class _Owned:
+    """An async client this storage created, the loop it lives on, and the guard that closes it there.
+
+    The guard is an async generator suspended for as long as the loop runs: the loop's own shutdown
+    (``asyncio.run`` and ``asyncio.Runner`` call ``shutdown_asyncgens`` before closing it) resumes it on
+    that loop, still running, to close the client there. A client left to the garbage collector after
+    its loop closed can close neither its connections nor its background tasks.
+    """
+
+    def __init__(
+        self, client: AsyncMongoClient[Any], loop: asyncio.AbstractEventLoop, on_close: Callable[[_Owned], None]
+    ) -> None:
+        self.client = client
+        self.loop = loop
+        self.closed = False
+        self._on_close = on_close
+        self.guard = self._guard()
+        # The first step registers the generator with the running loop (its firstiter hook) and stops
+        # at the yield: nothing awaits before it, so it completes here.
+        with contextlib.suppress(StopIteration):
+            self.guard.__anext__().send(None)
+
+    async def _guard(self) -> Any:
+        try:
+            yield
+        finally:
+            await self.shut()
+
+    async def shut(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._on_close(self)
+            await self.client.close()
+
+    async def shut_and_release(self) -> None:
+        """Close the client, then end the guard (whose ``finally`` then has nothing left to do)."""
+        await self.shut()
+        await self.guard.aclose()
+
+    def release_unclosed(self) -> None:
+        """End the guard without closing the client: its loop closed without shutting down, and
+        closing needs that loop. Run here, without a loop: with ``closed`` set nothing awaits."""
+        self.closed = True
+        step = self.guard.aclose()
+        with contextlib.suppress(StopIteration):
+            step.send(None)
+
+    def close_soon(self) -> None:
+        """Close it on its loop, from any thread: at once when the loop is idle, scheduled there when it
+        runs (not awaited; should the loop end first, its shutdown still resumes the guard)."""
+        loop = self.loop
+        if loop.is_closed():
+            self.release_unclosed()
+        elif not loop.is_running():
+            loop.run_until_complete(self.shut_and_release())
+        elif _running_loop() is loop:
+            loop.create_task(self.shut_and_release())
+        else:
+            asyncio.run_coroutine_threadsafe(self.shut_and_release(), loop)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class _Clients:
     """The pair of clients a storage (and its namespaced views) share.
 
-    The async client is used only on the loop it is bound to; a client this object created for a
-    loop that has since closed is replaced on the next long-lived loop, never used across loops.
+    The async client is used only on the loop it is bound to. One this object created (:class:`_Owned`)
+    is closed on that loop when the loop shuts down, or by :meth:`close` / :meth:`aclose`, and replaced
+    on the next long-lived loop (a bounded number of times), never used across loops.
     """
 
     def __init__(self, connection_string: str | None, client: MongoClient[Any] | AsyncMongoClient[Any] | None) -> None:
         self._lock = threading.Lock()
         self._uri = connection_string
         self._sync: MongoClient[Any] | None = client if isinstance(client, MongoClient) else None
-        self._async: AsyncMongoClient[Any] | None = client if isinstance(client, AsyncMongoClient) else None
+        self._borrowed_async = client if isinstance(client, AsyncMongoClient) else None
         self._owns_sync = self._sync is None
-        self._owns_async = self._async is None
+        self._owned: _Owned | None = None
+        self._created = 0
+        self._bound_loop: asyncio.AbstractEventLoop | None = None  # the borrowed async client's
         self._template = dict(getattr(client, "_init_kwargs", {}) or {}) if client is not None else {}
-        self._rebinds = 0
-        self._bound_loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def _async(self) -> AsyncMongoClient[Any] | None:
+        """The async client now in use (borrowed, or owned and not yet closed), if any."""
+        if self._borrowed_async is not None:
+            return self._borrowed_async
+        owned = self._owned
+        return owned.client if owned is not None else None
 
     def identity(self) -> tuple[str, ...]:
         if self._uri:
@@ -342,35 +420,64 @@ class _Clients:
             return None
         loop = asyncio.get_running_loop()
         with self._lock:
-            if self._async is None:
-                self._async = AsyncMongoClient(**self._new_kwargs())
-            # Bound here, under the lock, not when pymongo first uses the client: two threads each
-            # running a loop must never both get it.
-            bound = self._bound_loop or getattr(self._async, "_loop", None)
-            if bound is None or bound is loop:
-                self._bound_loop = loop
-                return self._async
-            if bound.is_closed() and self._owns_async and self._rebinds < _MAX_REBINDS:
-                # The loop it was bound to is gone (an earlier asyncio.run, e.g. a start-up check): bind a
-                # new client to this one. Bounded, so a program that runs asyncio.run per call settles on
-                # the thread path instead of paying a new client (~11 ms) every time.
-                self._rebinds += 1
-                self._async = AsyncMongoClient(**self._new_kwargs())
-                self._bound_loop = loop
-                return self._async
-        return None
+            borrowed = self._borrowed_async
+            if borrowed is not None:
+                # Bound to the loop pymongo first used it on (or the first that asked here); bound under
+                # the lock, not when pymongo first uses it: two threads each running a loop must never
+                # both get it.
+                bound = self._bound_loop or getattr(borrowed, "_loop", None)
+                if bound is None or bound is loop:
+                    self._bound_loop = loop
+                    return borrowed
+                return None
+            owned = self._owned
+            if owned is not None:
+                if owned.loop is loop and not owned.closed:
+                    return owned.client
+                if not owned.loop.is_closed():
+                    return None  # another loop, still open (another thread's): the thread path here
+                # Its loop closed without shutting down its async generators: dropped unclosed.
+                owned.release_unclosed()
+                self._owned = None
+            # Bounded, so a program that runs asyncio.run per call settles on the thread path instead
+            # of paying a new client (~11 ms) every time.
+            if self._created > _MAX_REBINDS:
+                return None
+            self._created += 1
+            owned = self._owned = _Owned(AsyncMongoClient(**self._new_kwargs()), loop, self._forget)
+            return owned.client
+
+    def _forget(self, owned: _Owned) -> None:
+        """``owned`` is closing (by whichever path): the next call on a loop binds a new client."""
+        with self._lock:
+            if self._owned is owned:
+                self._owned = None
+
+    def _take_owned(self) -> _Owned | None:
+        with self._lock:
+            owned, self._owned = self._owned, None
+            return owned
 
     def close(self) -> None:
+        """Close the clients this object created. The async one is closed on its own loop (at once when
+        that loop is idle, scheduled on it when it runs: this call does not wait)."""
+        owned = self._take_owned()
+        if owned is not None:
+            owned.close_soon()
         with self._lock:
             if self._owns_sync and self._sync is not None:
                 self._sync.close()
                 self._sync = None
 
     async def aclose(self) -> None:
-        with self._lock:
-            client = self._async if self._owns_async else None
-            if self._owns_async:
-                self._async, self._bound_loop = None, None
-        if client is not None and getattr(client, "_loop", None) in (None, asyncio.get_running_loop()):
-            await client.close()
+        owned = self._take_owned()
+        if owned is not None:
+            if owned.loop is asyncio.get_running_loop():
+                await owned.shut_and_release()
+            elif owned.loop.is_running():
+                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(owned.shut_and_release(), owned.loop))
+            elif owned.loop.is_closed():
+                owned.release_unclosed()
+            # else: an idle loop of this thread, which cannot run while this one does: its guard stays
+            # registered there and closes the client when that loop shuts down.
         self.close()

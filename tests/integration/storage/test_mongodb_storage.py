@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from pymongo import AsyncMongoClient, MongoClient, monitoring
 from strands._async import run_async
 from strands.types.exceptions import StorageError
@@ -52,12 +54,12 @@ def listener() -> Commands:
     return Commands()
 
 
-@pytest.fixture
-def storage(mongo_uri: str, db_name: str, listener: Commands) -> Iterator[MongoDBStorage]:
+@pytest_asyncio.fixture(loop_scope="function")
+async def storage(mongo_uri: str, db_name: str, listener: Commands) -> AsyncIterator[MongoDBStorage]:
     client: MongoClient[Any] = MongoClient(mongo_uri, event_listeners=[listener])
     storage = MongoDBStorage(database_name=db_name, collection_name="sessions", client=client)
     yield storage
-    storage.close()
+    await storage.aclose()  # on the test's loop, where its async client lives
     client.close()
 
 
@@ -181,7 +183,6 @@ async def test_unreachable_server_is_a_typed_storage_error(db_name: str) -> None
         await storage.read(LATEST)
     assert isinstance(caught.value, StorageError)
     assert isinstance(caught.value.__cause__, DatabaseUnavailableError)
-    storage.close()
     await storage.aclose()
 
 
@@ -196,15 +197,109 @@ async def test_a_snapshot_past_16_mb_is_refused_and_the_stored_one_kept(storage:
 
 def test_an_owned_async_client_follows_a_new_loop_a_bounded_number_of_times(mongo_uri: str, db_name: str) -> None:
     storage = MongoDBStorage(mongo_uri, db_name, "sessions")
-    clients = []
+    native: list[AsyncMongoClient[Any] | None] = []
 
     async def one_call() -> None:
         await storage.write(STASH, b"x")
-        clients.append(storage._shared._async)
+        native.append(storage._shared._async)
 
     for _ in range(6):
         asyncio.run(one_call())
-    # The first loop and three more got a native client; later loops use the pooled sync client.
-    assert len({id(c) for c in clients}) == 4
+    # The first loop and three more got a native client (each closed when its loop ended); later
+    # loops use the pooled sync client.
+    assert len({id(c) for c in native if c is not None}) == 4
+    assert native[4:] == [None, None]
     assert asyncio.run(storage.read(STASH)) == b"x"
     storage.close()
+
+
+class Pools(monitoring.ConnectionPoolListener):
+    """How many connection pools were opened and closed (a client closes its pools when it closes)."""
+
+    def __init__(self) -> None:
+        self.created = 0
+        self.closed = 0
+
+    def pool_created(self, event: monitoring.PoolCreatedEvent) -> None:
+        self.created += 1
+
+    def pool_closed(self, event: monitoring.PoolClosedEvent) -> None:
+        self.closed += 1
+
+    def pool_ready(self, event: monitoring.PoolReadyEvent) -> None:
+        pass
+
+    def pool_cleared(self, event: monitoring.PoolClearedEvent) -> None:
+        pass
+
+    def connection_created(self, event: monitoring.ConnectionCreatedEvent) -> None:
+        pass
+
+    def connection_ready(self, event: monitoring.ConnectionReadyEvent) -> None:
+        pass
+
+    def connection_closed(self, event: monitoring.ConnectionClosedEvent) -> None:
+        pass
+
+    def connection_check_out_started(self, event: monitoring.ConnectionCheckOutStartedEvent) -> None:
+        pass
+
+    def connection_check_out_failed(self, event: monitoring.ConnectionCheckOutFailedEvent) -> None:
+        pass
+
+    def connection_checked_out(self, event: monitoring.ConnectionCheckedOutEvent) -> None:
+        pass
+
+    def connection_checked_in(self, event: monitoring.ConnectionCheckedInEvent) -> None:
+        pass
+
+
+def _storage_with_pools(mongo_uri: str, db_name: str) -> tuple[MongoDBStorage, MongoClient[Any], Pools]:
+    # The owned async client is built from the borrowed sync client's settings, listeners included.
+    pools = Pools()
+    client: MongoClient[Any] = MongoClient(mongo_uri, event_listeners=[pools])
+    client.admin.command("ping")
+    opened = pools.created  # the sync client's own pool
+    storage = MongoDBStorage(database_name=db_name, collection_name="sessions", client=client)
+    pools.created -= opened
+    return storage, client, pools
+
+
+def test_an_owned_async_client_is_closed_when_its_loop_ends(mongo_uri: str, db_name: str) -> None:
+    storage, client, pools = _storage_with_pools(mongo_uri, db_name)
+    for run in range(1, 3):  # a start-up check, then the application: neither closes the storage
+        asyncio.run(storage.write(STASH, b"x"))
+        gc.collect()
+        # Closed on its own loop as asyncio.run shut the loop down, not left to the garbage collector.
+        assert (pools.created, pools.closed) == (run, run)
+    storage.close()
+    client.close()
+
+
+def test_close_closes_the_async_client_on_its_idle_loop(mongo_uri: str, db_name: str) -> None:
+    storage, client, pools = _storage_with_pools(mongo_uri, db_name)
+    loop = asyncio.new_event_loop()  # an application's loop it keeps between calls
+    try:
+        loop.run_until_complete(storage.write(STASH, b"x"))
+        assert (pools.created, pools.closed) == (1, 0)
+        storage.close()
+        assert pools.closed == 1
+        # Closed means closed for that loop too: the next call there binds a new client.
+        assert loop.run_until_complete(storage.read(STASH)) == b"x"
+        loop.run_until_complete(storage.aclose())
+        assert (pools.created, pools.closed) == (2, 2)
+    finally:
+        loop.close()
+        client.close()
+
+
+async def test_close_from_inside_the_running_loop_closes_the_async_client(mongo_uri: str, db_name: str) -> None:
+    storage, client, pools = _storage_with_pools(mongo_uri, db_name)
+    await storage.write(STASH, b"x")
+    storage.close()  # a synchronous shutdown hook running on the loop: scheduled there, not awaited
+    for _ in range(100):
+        if pools.closed:
+            break
+        await asyncio.sleep(0.01)
+    assert pools.closed == 1
+    client.close()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from strands.storage import InMemoryStorage, LocalFileStorage
 
 from mongodb_session_manager.storage import MongoDBStorage
@@ -14,11 +15,11 @@ from mongodb_session_manager.storage import MongoDBStorage
 from .suite import StorageContract, transcript
 
 
-@pytest.fixture
-def mongodb_storage(mongo_uri: str, db_name: str) -> Iterator[MongoDBStorage]:
+@pytest_asyncio.fixture(loop_scope="function")
+async def mongodb_storage(mongo_uri: str, db_name: str) -> AsyncIterator[MongoDBStorage]:
     storage = MongoDBStorage(mongo_uri, db_name, "sessions")
     yield storage
-    storage.close()
+    await storage.aclose()  # on the test's loop, where its async client lives
 
 
 class TestMongoDBStorageContract(StorageContract):
