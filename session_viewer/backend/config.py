@@ -31,8 +31,10 @@ class Settings(BaseSettings):
     """Everything the backend can be configured with. Field names are the env names, lower-cased."""
 
     #: ``session_viewer/backend/.env`` first, then ``.env`` in the working directory (which wins).
+    #: No protected namespaces: ``model_prices_str`` is an env name, not a pydantic attribute (older
+    #: pydantic warns about any field starting ``model_``).
     model_config = SettingsConfigDict(
-        env_file=(BACKEND_DIR / ".env", ".env"), env_file_encoding="utf-8", extra="ignore"
+        env_file=(BACKEND_DIR / ".env", ".env"), env_file_encoding="utf-8", extra="ignore", protected_namespaces=()
     )
 
     mongodb_connection_string: str = Field(default="mongodb://127.0.0.1:27017", description="the MongoDB server")
