@@ -136,7 +136,8 @@ def create_app(
             metadata_fields=["topic", "name"],
         )
         yield
-        close_global_factory()
+        await get_global_factory().aclose()  # the pool's release off the event loop
+        close_global_factory()  # then forget it (closing again is a no-op)
 
     app = FastAPI(title="Streaming chat with MongoDB sessions", lifespan=lifespan)
     app.add_middleware(

@@ -89,6 +89,9 @@ class AsyncManagerMethods:
     async def aget_session_viewer_password(self) -> str:
         return await run_blocking(self.get_session_viewer_password)  # type: ignore[attr-defined]
 
+    async def aget_guardrail_events(self) -> list[dict[str, Any]]:
+        return await run_blocking(self.get_guardrail_events)  # type: ignore[attr-defined]
+
 
 @functools.cache
 def _takes_prefetch(cls: type) -> bool:

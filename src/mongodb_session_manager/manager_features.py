@@ -19,6 +19,7 @@ from strands.hooks import AfterInvocationEvent
 from strands.types.session import SessionAgent
 
 from . import documents_features as df
+from .blocking_io import run_blocking
 from .errors import AgentAlreadyExistsError, AgentNotFoundError, MessageNotFoundError
 from .hooks.contract import OperationHook, run_operation
 from .metadata_tool import PROTECTED_METADATA_KEYS, build_metadata_tool
@@ -146,6 +147,8 @@ class SessionFeaturesMixin(SessionLevelFeatures):
 
         def sync_agent(self, agent: LocalAgent, **kwargs: Any) -> None: ...
 
+        def _held_by_turn(self, aid: str, record: SessionMessage) -> bool: ...
+
     # ---- agent configuration, counts, identity ------------------------------------------------------------
 
     def get_agent_config(self, agent_id: str) -> dict[str, Any] | None:
@@ -203,6 +206,12 @@ class SessionFeaturesMixin(SessionLevelFeatures):
             "guardrail_trace": kwargs.get("guardrail_trace"),
         }
         latest.redact_message = redact_message
+        if self._held_by_turn(aid, latest):
+            # The running turn holds it (Strands redacts the prompt inside the invocation): it is stored
+            # redacted with the commit, the event right after. Nothing is sent now, so an async
+            # invocation never waits on MongoDB from the event loop here.
+            self._pending_guardrail_events().setdefault(aid, []).append((latest, audit))
+            return
         try:
             self.session_repository.redact_message(self.session_id, aid, latest, **audit)
         except (MessageNotFoundError, AgentNotFoundError):
@@ -228,9 +237,13 @@ class SessionFeaturesMixin(SessionLevelFeatures):
         registry.add_callback(AfterInvocationEvent, self._record_guardrail_events_after_commit)
         super().register_hooks(registry, **kwargs)  # type: ignore[misc]
 
-    def _record_guardrail_events_after_commit(self, event: AfterInvocationEvent) -> None:
-        aid = event.agent.agent_id
-        for record, audit in self._pending_guardrail_events().pop(aid, []):
+    async def _record_guardrail_events_after_commit(self, event: AfterInvocationEvent) -> None:
+        pending = self._pending_guardrail_events().pop(event.agent.agent_id, [])
+        if pending:  # Strands awaits this in invoke_async and agent() alike: the writes run off the loop
+            await run_blocking(self._record_guardrail_events, event.agent.agent_id, pending)
+
+    def _record_guardrail_events(self, aid: str, pending: list[tuple[SessionMessage, dict[str, Any]]]) -> None:
+        for record, audit in pending:
             try:
                 self.session_repository.record_guardrail_event(self.session_id, aid, record.message_id, **audit)
             except MessageNotFoundError:

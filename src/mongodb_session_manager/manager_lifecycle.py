@@ -186,7 +186,10 @@ class LifecycleFeaturesMixin:
 
     def initialize(self, agent: LocalAgent, **kwargs: Any) -> None:
         super().initialize(agent, **kwargs)  # type: ignore[misc]
-        self.flush_redactions()  # an agent created with a history: its messages were redacted just now
+        # An agent created with a history: its messages were redacted just now. On the async paths the
+        # counts wait for the first invocation's end (or close), so building the Agent sends nothing.
+        if not getattr(self, "_defer_agent_creation", False):
+            self.flush_redactions()
 
     def register_hooks(self, registry: HookRegistry, **kwargs: Any) -> None:
         """Registered first so it runs last: ``AfterInvocationEvent`` runs after the turn's commit."""

@@ -16,6 +16,7 @@ from pymongo import MongoClient
 
 from . import documents as d
 from . import documents_indexes as dx
+from .blocking_io import run_blocking
 from .errors import FactoryNotInitializedError
 from .fork_safety import renew_in_child
 from .mongodb_connection_pool import MongoDBConnectionPool, reachability, split_client_options
@@ -186,6 +187,23 @@ class MongoDBSessionManagerFactory:
             stats = {"borrowed_client": True, **reachability(self._client)}
         stats.update({"database_name": self.database_name, "collection_name": self.collection_name})
         return stats
+
+    async def aensure_indexes(self) -> None:
+        """The async twin of :meth:`ensure_indexes` (an async application's start-up), off the event loop."""
+        await run_blocking(self.ensure_indexes)
+
+    async def aget_connection_stats(self) -> dict[str, Any]:
+        """The async twin of :meth:`get_connection_stats` (a health endpoint): the ping runs off the loop."""
+        return await run_blocking(self.get_connection_stats)
+
+    async def aclose(self) -> None:
+        """The async twin of :meth:`close` (an async application's shutdown): the storages' async clients
+        are closed and awaited on this loop, the pool is released off it."""
+        with self._storages_lock:
+            storages = list(self._storages.values())
+        for storage in storages:
+            await storage.aclose()
+        await run_blocking(self.close)
 
     def close(self) -> None:
         """Release the pooled client; the last open factory using it closes it. A borrowed client stays open."""

@@ -21,7 +21,7 @@ from . import documents as d
 from .documents import VALID_RATINGS
 from .documents_archive import ArchivePolicy
 from .documents_lifecycle import validate_retention_days
-from .errors import MessageNotFoundError, SessionAlreadyExistsError
+from .errors import MessageNotFoundError, SessionAlreadyExistsError, SessionStoreError
 from .hooks.contract import OperationHook, check_hook
 from .manager_async import AsyncManagerMethods
 from .manager_features import SessionFeaturesMixin
@@ -208,9 +208,22 @@ class MongoDBSessionManager(
         return self.session_repository
 
     def close(self) -> None:
-        """Close the MongoDB client if this manager created it (a borrowed client stays open)."""
-        if self._owns_repository:
-            self.session_repository.close()
+        """Record redaction counts still pending, then close the MongoDB client if this manager
+        created it (a borrowed client stays open). A failed count write is logged with the counts and
+        the client is closed anyway: close runs in ``finally`` blocks, where raising would hide the
+        caller's own error."""
+        try:
+            self.flush_redactions()
+        except SessionStoreError as exc:
+            logger.warning(
+                "session_id=<%s> | counts=<%s> | redaction counts not recorded: %s",
+                self.session_id,
+                dict(self._pending_redactions),
+                exc,
+            )
+        finally:
+            if self._owns_repository:
+                self.session_repository.close()
 
     def __enter__(self) -> MongoDBSessionManager:
         return self

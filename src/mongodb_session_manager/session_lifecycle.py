@@ -99,6 +99,9 @@ class SessionLifecycleMixin:
         #: Agents created in memory but not yet in MongoDB (async managers write them with the first turn).
         self._unsaved_agents: dict[str, list[SessionMessage]] = {}
         self._defer_agent_creation = False
+        # Unfinished tails a restore on the async paths cut but has not moved aside yet: the first write
+        # of the agent moves them (off the event loop), so building the Agent sends nothing.
+        self._pending_set_aside: dict[str, tuple[list[SessionMessage], int]] = {}
         self._owner = f"{socket.gethostname()}:{os.getpid()}"
 
     # ---- hooks -------------------------------------------------------------------------------------
@@ -116,8 +119,8 @@ class SessionLifecycleMixin:
         registry.add_callback(AfterInvocationEvent, lambda event: self.sync_agent(event.agent))
         registry.add_callback(AfterInvocationEvent, self._on_after_invocation)
         registry.add_callback(MultiAgentInitializedEvent, lambda event: self.initialize_multi_agent(event.source))
-        registry.add_callback(AfterNodeCallEvent, lambda event: self.sync_multi_agent(event.source))
-        registry.add_callback(AfterMultiAgentInvocationEvent, lambda event: self.sync_multi_agent(event.source))
+        registry.add_callback(AfterNodeCallEvent, self._on_multi_agent_progress)
+        registry.add_callback(AfterMultiAgentInvocationEvent, self._on_multi_agent_progress)
 
     async def _on_before_invocation(self, event: BeforeInvocationEvent) -> None:
         if not compat.is_agent(event.agent):
@@ -130,6 +133,10 @@ class SessionLifecycleMixin:
             if wait.give_up():
                 await asyncio.shield(run_blocking(self._abandon_turn, event.agent))
             raise
+
+    async def _on_multi_agent_progress(self, event: AfterNodeCallEvent | AfterMultiAgentInvocationEvent) -> None:
+        # Strands awaits these in a graph's or swarm's invoke_async: the write runs off the event loop.
+        await run_blocking(self.sync_multi_agent, event.source)
 
     async def _on_after_invocation(self, event: AfterInvocationEvent) -> None:
         turn = self._turns.get(event.agent.agent_id)
@@ -284,9 +291,13 @@ class SessionLifecycleMixin:
         if cut is None:
             return records
         tail = records[cut:]
-        moved = self.session_repository.set_aside_messages(
-            self.session_id, agent.agent_id, tail, next_message_id=next_message_id
-        )
+        if self._defer_agent_creation:  # the async paths: moved by the agent's first write (_set_aside_pending)
+            self._pending_set_aside[agent.agent_id] = (tail, next_message_id)
+            moved: bool | str = "with the first write"
+        else:
+            moved = self.session_repository.set_aside_messages(
+                self.session_id, agent.agent_id, tail, next_message_id=next_message_id
+            )
         logger.warning(
             "session_id=<%s> | agent_id=<%s> | message_ids=<%d..%d> | moved=<%s> | restored history ended in an "
             "unfinished turn; it is kept in abandoned_messages and not sent to the model",
@@ -297,6 +308,21 @@ class SessionLifecycleMixin:
             moved,
         )
         return records[:cut]
+
+    def _set_aside_pending(self, aid: str) -> None:
+        """Move aside the unfinished tail an async restore cut, before anything else of the agent is
+        stored (a failure leaves it pending, and the caller gets the typed error)."""
+        pending = self._pending_set_aside.get(aid)
+        if pending is None:
+            return
+        tail, next_message_id = pending
+        self.session_repository.set_aside_messages(self.session_id, aid, tail, next_message_id=next_message_id)
+        del self._pending_set_aside[aid]
+
+    def _held_by_turn(self, aid: str, record: SessionMessage) -> bool:
+        """Whether ``record`` is a message of the agent's running turn (stored by its commit, not yet)."""
+        turn = self._turns.get(aid)
+        return turn is not None and any(r is record for r in turn.pending)
 
     def _mark_synced_if_unchanged(self, agent: LocalAgent, stored: Mapping[str, Any] | None) -> None:
         """Skip Strands' first sync when the restored agent equals what is stored (no wasted write)."""
@@ -371,6 +397,7 @@ class SessionLifecycleMixin:
         if aid in self._unsaved_agents:
             self._save_held_agent(agent)
         try:
+            self._set_aside_pending(aid)
             self.session_repository.append_messages(self.session_id, aid, records)
         except SessionStoreError:
             self._next_ids[aid] = records[0].message_id
@@ -397,8 +424,7 @@ class SessionLifecycleMixin:
         if latest is None:
             raise SessionException("No message to redact.")
         latest.redact_message = redact_message
-        turn = self._turns.get(aid)
-        if turn is not None and any(r is latest for r in turn.pending):
+        if self._held_by_turn(aid, latest):
             return
         self.session_repository.update_message(self.session_id, aid, latest)
 
@@ -423,6 +449,11 @@ class SessionLifecycleMixin:
         deadline = time.monotonic() + self.busy_timeout
         delay = 0.025
         while True:
+            try:
+                self._set_aside_pending(aid)  # a tail the async restore cut (and again after a refresh)
+            except SessionStoreError:
+                self._roll_back(agent, turn)
+                raise
             refusal = self.session_repository.acquire_lease(
                 self.session_id, aid, token=token, owner=self._owner, ttl_ms=ttl_ms, next_message_id=self._next_ids[aid]
             )

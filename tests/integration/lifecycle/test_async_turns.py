@@ -7,29 +7,35 @@ runs the event loop (that would block every other request of the service while i
 from __future__ import annotations
 
 import asyncio
+import copy
 import threading
 from typing import Any
 
 import pytest
 from pymongo import MongoClient, monitoring
 from strands import Agent
+from strands.types.session import SessionMessage
 
 from mongodb_session_manager import MongoDBSessionManager, MongoDBSessionManagerFactory
 from mongodb_session_manager.errors import SessionBusyError
+from mongodb_session_manager.redaction import PIIRedactor
 from mongodb_session_manager.testing import ScriptedModel
 
+from ..test_manager_features import GuardrailModel
 from ._turn_worker import SlowModel
 from .test_failed_turns import FailingModel, Throttled
 
 
 class ThreadRecorder(monitoring.CommandListener):
+    # The test's own client.close() sends endSessions; ping is the stats call the factory test checks.
     IGNORED = frozenset({"hello", "ismaster", "isMaster", "endSessions", "ping"})
 
-    def __init__(self) -> None:
+    def __init__(self, ignored: frozenset[str] = IGNORED) -> None:
         self.calls: list[tuple[str, int]] = []
+        self.ignored = ignored
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name not in self.IGNORED:
+        if event.command_name not in self.ignored:
             self.calls.append((event.command_name, threading.get_ident()))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
@@ -314,3 +320,132 @@ def test_an_async_created_new_session_is_read_once_and_created_once(recorded) ->
     assert manager.session.session_id == "brand-new"
     stored = options["client"][options["database_name"]]["sessions"].find_one({"_id": "brand-new"})
     assert stored is not None and stored["session_id"] == "brand-new"
+
+
+def _off_the_loop(recorder: ThreadRecorder, loop_thread: int) -> list[str]:
+    """The commands sent so far, after checking none came from the event loop's thread."""
+    on_loop = [name for name, thread in recorder.calls if thread == loop_thread]
+    assert not on_loop, f"sent from the event loop: {on_loop}"
+    return [name for name, _ in recorder.calls]
+
+
+def test_a_guardrail_redaction_in_an_async_turn_is_stored_and_audited_off_the_loop(recorded, collection) -> None:
+    recorder, options = recorded
+
+    async def request() -> tuple[int, list[dict[str, Any]]]:
+        manager = await MongoDBSessionManager.acreate("async-guard", **options)
+        agent = Agent(agent_id="guarded", model=GuardrailModel(), session_manager=manager, callback_handler=None)
+        await agent.invoke_async("tell me something forbidden")
+        return threading.get_ident(), await manager.aget_guardrail_events()
+
+    loop_thread, events = asyncio.run(request())
+    names = _off_the_loop(recorder, loop_thread)
+    # The prompt was redacted while the turn held it: stored redacted by the commit, audited right after
+    # (no attempt to rewrite a message that is not stored yet, which cost an update and three reads).
+    assert "aggregate" not in names, names
+    user = collection.find_one({"_id": "async-guard"})["agents"]["guarded"]["messages"][0]
+    assert user["redact_message"]["content"][0]["text"] == "[blocked by guardrail]"
+    assert user["guardrail_event"]["action"] == "BLOCKED"
+    assert [(e["agent_id"], e["message_id"]) for e in events] == [("guarded", user["message_id"])]
+
+
+def test_an_agent_built_with_a_redacted_history_sends_nothing_until_its_first_turn(recorded, collection) -> None:
+    recorder, options = recorded
+    history = [
+        {"role": "user", "content": [{"text": "mail me at bob@example.com"}]},
+        {"role": "assistant", "content": [{"text": "noted"}]},
+    ]
+
+    async def request(session_id: str, invoke: bool) -> int:
+        manager = await MongoDBSessionManager.acreate(session_id, redactor=PIIRedactor(), **options)
+        before = len(recorder.calls)
+        agent = Agent(
+            agent_id="a",
+            model=ScriptedModel(["ok"]),
+            messages=copy.deepcopy(history),  # the redactor rewrites the agent's messages in place
+            session_manager=manager,
+            callback_handler=None,
+        )
+        assert len(recorder.calls) == before, "building the Agent sent commands"
+        if invoke:
+            await agent.invoke_async("thanks")
+        await manager.aclose()  # without a turn, close records the counts
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(request("async-redacted-history", invoke=True))
+    asyncio.run(request("async-redacted-no-turn", invoke=False))
+    _off_the_loop(recorder, loop_thread)
+    stored = collection.find_one({"_id": "async-redacted-history"})
+    assert "bob@example.com" not in str(stored["agents"]["a"]["messages"])
+    assert stored["redactions"] and collection.find_one({"_id": "async-redacted-no-turn"})["redactions"]
+
+
+def test_a_restored_unfinished_turn_is_set_aside_by_the_first_async_turn(recorded, collection) -> None:
+    recorder, options = recorded
+    first = MongoDBSessionManager("async-tail", **options)
+    Agent(agent_id="a", model=ScriptedModel(["one"]), session_manager=first, callback_handler=None)("first")
+    # Another process died mid-turn: its prompt is stored, no answer.
+    first.session_repository.append_messages(
+        "async-tail", "a", [SessionMessage.from_message({"role": "user", "content": [{"text": "dangling"}]}, 2)]
+    )
+    recorder.calls.clear()
+
+    async def request() -> tuple[int, int, list[str]]:
+        manager = await MongoDBSessionManager.acreate("async-tail", **options)
+        before = len(recorder.calls)
+        agent = Agent(agent_id="a", model=ScriptedModel(["two"]), session_manager=manager, callback_handler=None)
+        built = len(recorder.calls) - before
+        seen = [block["text"] for m in agent.messages for block in m["content"]]
+        await agent.invoke_async("second")
+        return threading.get_ident(), built, seen
+
+    loop_thread, built, seen = asyncio.run(request())
+    _off_the_loop(recorder, loop_thread)
+    assert built == 0 and "dangling" not in seen
+    agent_doc = collection.find_one({"_id": "async-tail"})["agents"]["a"]
+    assert [m["message"]["content"][0]["text"] for m in agent_doc["abandoned_messages"]] == ["dangling"]
+    texts = [m["message"]["content"][0]["text"].strip() for m in agent_doc["messages"]]
+    assert texts[0] == "first" and texts[2:] == ["second", "two"], texts
+
+
+def test_a_graph_stores_its_progress_off_the_loop(recorded, collection) -> None:
+    from strands.multiagent import GraphBuilder
+
+    recorder, options = recorded
+
+    async def request() -> int:
+        manager = await MongoDBSessionManager.acreate("async-graph", **options)
+        builder = GraphBuilder()
+        builder.add_node(Agent(name="n1", model=ScriptedModel(["n1 out"]), callback_handler=None), "n1")
+        builder.add_node(Agent(name="n2", model=ScriptedModel(["n2 out"]), callback_handler=None), "n2")
+        builder.add_edge("n1", "n2")
+        builder.set_session_manager(manager)
+        graph = await asyncio.to_thread(builder.build)  # Strands creates its state inside the constructor
+        recorder.calls.clear()
+        await graph.invoke_async("go")
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(request())
+    assert _off_the_loop(recorder, loop_thread).count("update") >= 2
+    assert collection.find_one({"_id": "async-graph"})["multi_agents"]
+
+
+def test_the_factorys_async_twins_ping_and_close_off_the_loop(mongo_uri: str, db_name: str) -> None:
+    recorder = ThreadRecorder(ignored=frozenset({"hello", "ismaster", "isMaster"}))
+    client: MongoClient[Any] = MongoClient(mongo_uri, event_listeners=[recorder])
+    factory = MongoDBSessionManagerFactory(client=client, database_name=db_name, collection_name="sessions")
+    try:
+
+        async def main() -> tuple[int, dict[str, Any]]:
+            await factory.aensure_indexes()
+            stats = await factory.aget_connection_stats()
+            await factory.aclose()
+            return threading.get_ident(), stats
+
+        loop_thread, stats = asyncio.run(main())
+        names = _off_the_loop(recorder, loop_thread)
+        assert "ping" in names and "createIndexes" in names
+        assert stats["borrowed_client"] is True and stats["collection_name"] == "sessions"
+    finally:
+        factory.close()
+        client.close()
