@@ -623,6 +623,9 @@ def totals_inc(agent_id: str, totals: Mapping[str, int]) -> dict[str, int]:
     Every write that adds to ``agents.<id>.agent_data.totals`` must use this, so the session-level
     ``totals`` (what the viewer sorts by tokens on) never drifts from the sum over agents.
     """
+    for key, value in totals.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidInputError(f"totals[{key!r:.60}] must be an integer count, got {type(value).__name__}")
     base = agent_data_path(agent_id, TOTALS)
     inc = {f"{base}.{_safe_segment(k)}": int(v) for k, v in totals.items()}
     inc.update({f"{TOTALS}.{_safe_segment(k)}": int(v) for k, v in totals.items()})

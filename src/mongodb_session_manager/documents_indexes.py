@@ -7,6 +7,7 @@ indexed from here to decide what it may sort and filter by.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from . import documents as d
@@ -85,5 +86,17 @@ def index_keys(metadata_paths: list[str] | None = None) -> list[IndexKey]:
     return keys
 
 
+def metadata_field_list(metadata_fields: object) -> list[str]:
+    """``metadata_fields`` as a list; a lone string is refused (``list("status")`` would index each letter)."""
+    if metadata_fields is None:
+        return []
+    if isinstance(metadata_fields, str | bytes) or not isinstance(metadata_fields, Iterable):
+        raise TypeError(
+            f"metadata_fields must be a list of metadata keys, got {type(metadata_fields).__name__} "
+            f"{metadata_fields!r:.80} (write [{metadata_fields!r:.60}] for one key)"
+        )
+    return list(metadata_fields)
+
+
 def metadata_index_fields(metadata_fields: list[str] | None) -> list[str]:
-    return [d.metadata_path(d.validate_metadata_key(f)) for f in (metadata_fields or [])]
+    return [d.metadata_path(d.validate_metadata_key(f)) for f in metadata_field_list(metadata_fields)]

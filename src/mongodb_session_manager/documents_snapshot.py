@@ -83,6 +83,14 @@ _EXTENSION = re.compile(r"(?<=[^/])\.[^./]*$")
 # ---- keys ---------------------------------------------------------------------------------------------
 
 
+def _require_utf8(value: str, what: str) -> None:
+    """Keys are stored as BSON strings, which are UTF-8: a lone surrogate has no encoding."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise StorageKeyError(f"Invalid storage {what} {value[:80]!r}: not valid UTF-8 ({exc.reason})") from exc
+
+
 def normalize_key(key: str) -> str:
     """Strands' rule for path-style keys: collapse ``//``, strip ``/``, refuse empty, ``\\`` and ``..``.
 
@@ -90,6 +98,7 @@ def normalize_key(key: str) -> str:
     """
     if not isinstance(key, str):
         raise StorageKeyError(f"storage key must be a string, got {type(key).__name__}")
+    _require_utf8(key, "key")
     if "\\" in key:
         raise StorageKeyError(f"Invalid storage key '{key[:80]}': backslashes are not allowed")
     normalized = re.sub(r"/+", "/", key).strip("/")
@@ -104,6 +113,7 @@ def normalize_prefix(prefix: str) -> str:
     """Like :func:`normalize_key`, but empty is allowed and a trailing ``/`` is kept (it matters)."""
     if not isinstance(prefix, str):
         raise StorageKeyError(f"storage prefix must be a string, got {type(prefix).__name__}")
+    _require_utf8(prefix, "prefix")
     if "\\" in prefix:
         raise StorageKeyError(f"Invalid storage prefix '{prefix[:80]}': backslashes are not allowed")
     normalized = re.sub(r"/+", "/", prefix).lstrip("/")
@@ -165,7 +175,16 @@ def prefix_range(prefix: str) -> dict[str, Any]:
     """
     if not prefix:
         return {"$gte": ""}
-    return {"$gte": prefix, "$lt": prefix[:-1] + chr(ord(prefix[-1]) + 1)}
+    # The bound is the prefix with its last character raised by one; trailing U+10FFFF cannot be raised
+    # (every longer string still starts below the shorter stem's bound), and the surrogates between
+    # U+D7FF and U+E000 have no UTF-8 form, so the bound skips them.
+    stem = prefix.rstrip("\U0010ffff")
+    if not stem:
+        return {"$gte": prefix}
+    following = ord(stem[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:
+        following = 0xE000
+    return {"$gte": prefix, "$lt": stem[:-1] + chr(following)}
 
 
 def escape_field(value: str) -> str:

@@ -64,6 +64,13 @@ def translate_errors(session_id: str | None, agent_id: str | None = None) -> Ite
         raise InvalidInputError(
             f"value cannot be stored in MongoDB: {exc}", session_id=session_id, agent_id=agent_id
         ) from exc
+    except UnicodeEncodeError as exc:
+        # A str BSON cannot encode as UTF-8 (a lone surrogate, e.g. from json.loads('"\\ud800"')).
+        raise InvalidInputError(
+            f"value cannot be stored in MongoDB: a string is not valid UTF-8 ({exc.reason} at position {exc.start})",
+            session_id=session_id,
+            agent_id=agent_id,
+        ) from exc
     except OverflowError as exc:
         # bson refuses integers past 64 bits while encoding the command; nothing was sent.
         raise InvalidInputError(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import threading
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -54,6 +55,14 @@ DEFAULT_CLIENT_OPTIONS: dict[str, Any] = {
     "retryWrites": True,
     "retryReads": True,
 }
+
+
+def uri_option_names(connection_string: str) -> set[str]:
+    """The option names in a connection string's query, lower-cased (as MongoDB reads them), without
+    resolving anything (a ``mongodb+srv`` URI's TXT record is not read here)."""
+    query = connection_string.partition("?")[2]
+    return {name.lower() for name, _ in urllib.parse.parse_qsl(query, keep_blank_values=True)}
+
 
 #: ``MongoClient`` keyword arguments that are not URI options (``pymongo.common.VALIDATORS``).
 _EXTRA_CLIENT_KWARGS = frozenset(
@@ -126,10 +135,17 @@ class MongoDBConnectionPool:
         if not connection_string:
             raise ValueError("MongoDBConnectionPool.initialize needs a connection_string")
         split_client_options(client_kwargs, where="MongoDBConnectionPool.initialize()")
-        options = {**DEFAULT_CLIENT_OPTIONS, **client_kwargs}
-        if "minPoolSize" not in client_kwargs and isinstance(options.get("maxPoolSize"), int):
-            # A small maxPoolSize must not collide with the default minimum.
-            options["minPoolSize"] = min(DEFAULT_CLIENT_OPTIONS["minPoolSize"], options["maxPoolSize"])
+        # The pool's defaults fill in what neither the keywords nor the URI's query set: a URI's
+        # ?serverSelectionTimeoutMS=300 is the caller's choice too.
+        in_uri = uri_option_names(connection_string)
+        options = {k: v for k, v in DEFAULT_CLIENT_OPTIONS.items() if k.lower() not in in_uri}
+        options.update(client_kwargs)
+        if "minPoolSize" not in client_kwargs and "minpoolsize" not in in_uri:
+            if "maxpoolsize" in in_uri and "maxPoolSize" not in client_kwargs:
+                options.pop("minPoolSize", None)  # the URI's maximum may be below the default minimum
+            elif isinstance(options.get("maxPoolSize"), int):
+                # A small maxPoolSize must not collide with the default minimum.
+                options["minPoolSize"] = min(DEFAULT_CLIENT_OPTIONS["minPoolSize"], options["maxPoolSize"])
         with cls._lock:
             if cls._client is not None and cls._connection_string == connection_string and cls._options == options:
                 return cls._client
@@ -224,8 +240,9 @@ class MongoDBConnectionPool:
         stats: dict[str, Any] = {
             "initialized": True,
             "hosts": hosts,
-            "max_pool_size": options.get("maxPoolSize"),
-            "min_pool_size": options.get("minPoolSize"),
+            # What the client runs with, whether a keyword, the URI or the pool's default set it.
+            "max_pool_size": client.options.pool_options.max_pool_size,
+            "min_pool_size": client.options.pool_options.min_pool_size,
             "options": {k: v for k, v in options.items() if not _is_sensitive(k)},
             "users": users,
         }

@@ -17,6 +17,7 @@ from pymongo import MongoClient
 from . import documents as d
 from . import documents_indexes as dx
 from .blocking_io import run_blocking
+from .driver_errors import translate_errors
 from .errors import FactoryNotInitializedError
 from .fork_safety import renew_in_child
 from .mongodb_connection_pool import MongoDBConnectionPool, reachability, split_client_options
@@ -69,6 +70,8 @@ class MongoDBSessionManagerFactory:
         application_name: str | None = None,
         **client_kwargs: Any,
     ) -> None:
+        if metadata_fields is not None:
+            metadata_fields = dx.metadata_field_list(metadata_fields)  # refused now, not at the first request
         self.database_name = database_name
         self.collection_name = collection_name
         kwargs = dict(client_kwargs)
@@ -176,8 +179,9 @@ class MongoDBSessionManagerFactory:
 
     def ensure_indexes(self) -> None:
         """Create the collection's indexes now (e.g. at application start-up) instead of on first use."""
-        fields = self.manager_defaults.get("metadata_fields") or []
-        ensure_indexes(self._client[self.database_name][self.collection_name], dx.metadata_index_fields(fields))
+        fields = dx.metadata_index_fields(self.manager_defaults.get("metadata_fields"))
+        with translate_errors(None):
+            ensure_indexes(self._client[self.database_name][self.collection_name], fields)
 
     def get_connection_stats(self) -> dict[str, Any]:
         """Pool configuration (or ``borrowed_client``) and whether the server answers a ping right now."""

@@ -18,6 +18,7 @@ from strands.session.repository_session_manager import RepositorySessionManager
 from strands.types.session import Session
 
 from . import documents as d
+from . import documents_indexes as dx
 from .documents import VALID_RATINGS
 from .documents_archive import ArchivePolicy
 from .documents_lifecycle import validate_retention_days
@@ -143,6 +144,7 @@ class MongoDBSessionManager(
     ) -> None:
         # _prefetch (the acreate paths): read the session and every agent in one round trip now.
         d.validate_id(session_id, "session")
+        metadata_fields = dx.metadata_field_list(metadata_fields)  # before a client is created
         hooks = pop_deprecated_hooks(kwargs, metadata_hook=metadata_hook, feedback_hook=feedback_hook)
         client_kwargs, _ = split_client_options(kwargs, where="MongoDBSessionManager()")
         strands_kwargs: dict[str, Any] = {}
@@ -171,7 +173,7 @@ class MongoDBSessionManager(
                 raise TypeError("application_name given with repository=: pass it to the repository instead")
             if metadata_fields:
                 repository.ensure_metadata_indexes(metadata_fields)
-        self.metadata_fields = list(metadata_fields or [])
+        self.metadata_fields = dx.metadata_field_list(metadata_fields)
         # One read answers Strands' read_session and every agent's restore: under an archive policy it
         # is a plain find of the document (which the policy keeps small), cheaper than the session
         # read and the agent read it replaces. The acreate paths (_prefetch) always read so, and hold

@@ -114,6 +114,7 @@ class MongoDBSessionRepository(
     ) -> None:
         client_options, _ = split_client_options(mongo_client_kwargs, where="MongoDBSessionRepository()")
         self.application_name = d.validate_application_name(application_name)
+        metadata_fields = dx.metadata_field_list(metadata_fields)  # before a client is created
         if client is None:
             if connection_string is None:
                 raise ValueError("MongoDBSessionRepository needs a connection_string or a client")
@@ -132,7 +133,7 @@ class MongoDBSessionRepository(
         if archive_policy is not None and not isinstance(archive_policy, ArchivePolicy):
             raise InvalidInputError(f"archive_policy must be an ArchivePolicy or None, got {archive_policy!r}")
         self.archive_policy = archive_policy
-        self.metadata_fields = list(metadata_fields or [])
+        self.metadata_fields = dx.metadata_field_list(metadata_fields)
         self._metadata_index_fields = dx.metadata_index_fields(self.metadata_fields)
         codec = d.CODEC_OPTIONS
         try:

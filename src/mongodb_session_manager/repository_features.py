@@ -82,7 +82,14 @@ class SessionFeatureMethods:
     def delete_metadata(self, session_id: str, metadata_keys: list[str] | str) -> None:
         """Remove the given keys (``$unset``); a single key may be passed as a string."""
         sid = d.validate_id(session_id, "session")
-        keys = [metadata_keys] if isinstance(metadata_keys, str) else list(metadata_keys)
+        if isinstance(metadata_keys, str):
+            keys = [metadata_keys]
+        elif isinstance(metadata_keys, list | tuple | set | frozenset):
+            keys = list(metadata_keys)
+        else:
+            raise InvalidInputError(
+                f"metadata_keys must be a key or a list of keys, got {type(metadata_keys).__name__}", session_id=sid
+            )
         checked = [d.validate_metadata_key(k, session_id=sid) for k in keys]
         if checked:
             self._update_session(sid, df.unset_metadata_update(checked))

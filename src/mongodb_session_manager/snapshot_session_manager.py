@@ -19,6 +19,7 @@ from strands.hooks import AfterInvocationEvent, BeforeInvocationEvent, HookRegis
 from strands.session.snapshot_session_manager import SnapshotSessionManager
 
 from . import documents as d
+from . import documents_indexes as dx
 from . import documents_snapshot as ds
 from . import documents_snapshot_features as dsf
 from .driver_errors import translate_errors
@@ -69,6 +70,7 @@ class MongoDBSnapshotSessionManager(SessionLevelFeatures, SnapshotSessionManager
     ) -> None:
         d.validate_id(session_id, "session")
         self.application_name = d.validate_application_name(application_name)
+        metadata_fields = dx.metadata_field_list(metadata_fields)  # before a client is created
         self._owns_storage = storage is None
         if storage is None:
             storage = MongoDBStorage(connection_string, database_name, collection_name, client)
@@ -80,7 +82,7 @@ class MongoDBSnapshotSessionManager(SessionLevelFeatures, SnapshotSessionManager
             collection_name=storage.collection_name,
             metadata_fields=metadata_fields,
         )
-        self.metadata_fields = list(metadata_fields or [])
+        self.metadata_fields = dx.metadata_field_list(metadata_fields)
         self.metadata_hook = metadata_hook or metadataHook
         self.feedback_hook = feedback_hook or feedbackHook
         self._turn_messages: dict[str, list[Message]] = {}

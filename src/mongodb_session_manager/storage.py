@@ -35,7 +35,7 @@ from strands.storage.storage import _NAMESPACED, StorageSearchResult
 from . import documents as d
 from . import documents_snapshot as ds
 from .driver_errors import translate_errors
-from .errors import SessionStoreError, StorageBackendError
+from .errors import InvalidIdentifierError, SessionStoreError, StorageBackendError
 from .fork_safety import renew_in_child
 
 logger = logging.getLogger(__name__)
@@ -117,6 +117,9 @@ class MongoDBStorage:
         """Store ``data`` under ``key`` (one atomic write), overwriting any value."""
         full = self._full_key(key)
         rt = ds.route(full)
+        if not isinstance(data, bytes | bytearray | memoryview):
+            # bytes(5) would silently store five zero bytes.
+            raise TypeError(f"storage data must be bytes, got {type(data).__name__}")
         payload = bytes(data)
         at = d.now()
         if rt.kind == "latest":
@@ -190,6 +193,8 @@ class MongoDBStorage:
         Every entry keeps its content tokens at write time, so only entries sharing a token with the
         query are read; no key is scanned.
         """
+        if not isinstance(query, str):
+            raise TypeError(f"search query must be a string, got {type(query).__name__}")
         tokens = ds.query_tokens(query)
         if not tokens:
             return []
@@ -227,15 +232,18 @@ class MongoDBStorage:
 
     async def delete_session_keys(self, session_id: str) -> None:
         """Every snapshot key of ``session_id``: its latest entries, its history and its stash."""
+        _require_session_id(session_id)
         await self._run(session_id, "history", lambda c: c.delete_many(ds.history_of_session_filter(session_id)))
         await self._run(session_id, "kv", lambda c: c.delete_many(ds.stash_filter(session_id)))
 
     async def update_session_document(self, session_id: str, update: Any) -> None:
         """Apply one prepared update (from :mod:`.documents_snapshot`) to the session document, upserting."""
+        _require_session_id(session_id)
         flt = ds.session_filter(session_id)
         await self._run(session_id, "latest", lambda c: c.update_one(flt, update, upsert=True))
 
     async def delete_session_document(self, session_id: str) -> None:
+        _require_session_id(session_id)
         await self._run(session_id, "latest", lambda c: c.delete_one(ds.session_filter(session_id)))
 
     # ---- execution ------------------------------------------------------------------------------
@@ -362,6 +370,17 @@ class _Owned:
             loop.create_task(self.shut_and_release())
         else:
             asyncio.run_coroutine_threadsafe(self.shut_and_release(), loop)
+
+
+def _require_session_id(session_id: object) -> None:
+    """The maintenance calls put the id into a filter: anything but a string (``{"$ne": None}``)
+    would match other sessions."""
+    if not isinstance(session_id, str) or not session_id:
+        raise InvalidIdentifierError(f"session id must be a non-empty string, got {session_id!r:.80}")
+    try:
+        session_id.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidIdentifierError(f"session id {session_id[:80]!r} is not valid UTF-8") from exc
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

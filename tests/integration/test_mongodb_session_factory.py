@@ -24,7 +24,8 @@ from mongodb_session_manager import (
     get_global_factory,
     initialize_global_factory,
 )
-from mongodb_session_manager.errors import FactoryNotInitializedError
+from mongodb_session_manager.errors import DatabaseUnavailableError, FactoryNotInitializedError
+from mongodb_session_manager.mongodb_session_repository import MongoDBSessionRepository
 from mongodb_session_manager.testing import ScriptedModel
 
 SECRET_URI_USER, SECRET_URI_PASSWORD = "factory-user", "factory-pa55word"
@@ -228,3 +229,42 @@ def test_package_root_exports_the_factory_api() -> None:
         "MongoDBSessionManager",
     ):
         assert hasattr(mongodb_session_manager, name), name
+
+
+@pytest.mark.parametrize("build", ["factory", "manager", "repository"])
+def test_a_single_metadata_key_given_as_a_string_is_refused_not_split_into_letters(
+    build: str, mongo_client: MongoClient[Any], db_name: str, collection: Any
+) -> None:
+    with pytest.raises(TypeError, match=r"metadata_fields must be a list .*\['customer'\]"):
+        if build == "factory":
+            MongoDBSessionManagerFactory(client=mongo_client, database_name=db_name, metadata_fields="customer")
+        elif build == "manager":
+            MongoDBSessionManager("s", client=mongo_client, database_name=db_name, metadata_fields="customer")
+        else:
+            MongoDBSessionRepository(client=mongo_client, database_name=db_name, metadata_fields="customer")
+    assert not [name for name in collection.index_information() if name.startswith("metadata.")]
+
+
+def test_ensure_indexes_on_a_dead_server_is_a_typed_error() -> None:
+    factory = MongoDBSessionManagerFactory(
+        "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200", database_name="d", collection_name="c"
+    )
+    try:
+        with pytest.raises(DatabaseUnavailableError):
+            factory.ensure_indexes()
+    finally:
+        factory.close()
+
+
+def test_options_in_the_connection_string_win_over_the_pools_defaults() -> None:
+    factory = MongoDBSessionManagerFactory(
+        "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=250&maxPoolSize=5&connect=false",
+        database_name="d",
+        collection_name="c",
+    )
+    try:
+        assert factory.client.options.server_selection_timeout == 0.25  # not the pool's 10 s
+        stats = factory.get_connection_stats()
+        assert stats["max_pool_size"] == 5 and stats["min_pool_size"] == 0  # the default minimum of 10 dropped
+    finally:
+        factory.close()

@@ -104,6 +104,21 @@ def test_bad_metadata_is_a_typed_error_and_writes_nothing(ready: MongoDBSessionR
     assert ready.get_metadata(SID) == {}
 
 
+@pytest.mark.parametrize("keys", [5, None, {"status": 1}])
+def test_delete_metadata_with_keys_that_are_neither_a_key_nor_a_list_is_a_typed_error(
+    ready: MongoDBSessionRepository, keys: Any
+) -> None:
+    ready.update_metadata(SID, {"status": "open"})
+    with pytest.raises(InvalidInputError, match="metadata_keys must be a key or a list of keys"):
+        ready.delete_metadata(SID, keys)
+    assert ready.get_metadata(SID) == {"status": "open"}
+
+
+def test_turn_totals_that_are_not_integer_counts_are_a_typed_error(ready: MongoDBSessionRepository) -> None:
+    with pytest.raises(InvalidInputError, match="must be an integer count"):
+        ready.set_message_metrics(SID, AID, 0, {"turn_usage": {}}, {"usage.totalTokens": "abc"})
+
+
 def test_feedback_is_validated_and_timestamped(ready: MongoDBSessionRepository) -> None:
     entry = ready.add_feedback(SID, {"rating": "up", "comment": "good", "message_id": 3})
     ready.add_feedback(SID, {"rating": None})

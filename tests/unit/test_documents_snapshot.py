@@ -48,6 +48,15 @@ def test_prefix_range_matches_startswith() -> None:
     assert ds.prefix_range("") == {"$gte": ""}
 
 
+@pytest.mark.parametrize("prefix", ["kv/\U0010ffff", "\U0010ffff\U0010ffff", "a/\ud7ff", "a\U0010ffff"])
+def test_prefix_range_at_the_edges_of_unicode_is_exact_and_encodable(prefix: str) -> None:
+    keys = [prefix, prefix + "x", prefix + "\U0010ffff", prefix[:-1], "a/\ue000", "b", "kv/z", "\U0010ffff"]
+    rng = ds.prefix_range(prefix)
+    bson.encode({"range": rng})  # no surrogate bound: BSON strings are UTF-8
+    inside = [k for k in keys if rng["$gte"] <= k and ("$lt" not in rng or k < rng["$lt"])]
+    assert sorted(inside) == sorted(k for k in keys if k.startswith(prefix))
+
+
 @pytest.mark.parametrize(
     "data",
     [
@@ -80,7 +89,7 @@ def test_escape_is_reversible_and_field_safe() -> None:
         assert ds.unescape_field(escaped) == value
 
 
-@pytest.mark.parametrize("key", ["", "/", "a/../b", "a\\b"])
+@pytest.mark.parametrize("key", ["", "/", "a/../b", "a\\b", "kv/\ud800", 5])
 def test_invalid_keys(key: str) -> None:
     with pytest.raises(StorageError):
         ds.normalize_key(key)

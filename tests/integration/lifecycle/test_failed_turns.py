@@ -24,6 +24,7 @@ from strands.types.exceptions import EventLoopException
 
 from mongodb_session_manager import MongoDBSessionManager
 from mongodb_session_manager.errors import (
+    InvalidInputError,
     MessageConflictError,
     SessionBusyError,
     SessionStoreError,
@@ -105,6 +106,26 @@ def test_a_failed_first_model_call_stores_nothing_and_the_same_agent_continues(m
     assert "lease" not in collection.find_one({"_id": "fail-first"})["agents"]["assistant"]
     assert str(agent("and now?")).strip() == "Still here."  # the strict model accepted the history
     assert roles(stored(collection, "fail-first")) == ["user", "assistant", "user", "assistant"]
+
+
+def test_a_value_bson_cannot_encode_fails_the_turn_typed_and_frees_the_agent(make_manager, collection) -> None:
+    agent = Agent(
+        agent_id="assistant",
+        model=ScriptedModel(["Hello!", "Still here.", "Third."]),
+        session_manager=make_manager("lone-surrogate"),
+        callback_handler=None,
+    )
+    agent("hi")
+    before_memory, before_stored = list(agent.messages), stored(collection, "lone-surrogate")
+    agent.state.set("note", json.loads('"\\ud800"'))  # a lone surrogate: valid str, not UTF-8
+
+    with pytest.raises(InvalidInputError, match="not valid UTF-8"):
+        agent("this turn cannot be stored")
+
+    assert agent.messages == before_memory and stored(collection, "lone-surrogate") == before_stored
+    assert "lease" not in collection.find_one({"_id": "lone-surrogate"})["agents"]["assistant"]
+    agent.state.set("note", "fixed")
+    assert str(agent("and now?")).strip() == "Third."  # no SessionBusyError: the lease was released
 
 
 def test_a_failure_after_a_tool_call_rolls_back_the_whole_turn(make_manager, collection) -> None:

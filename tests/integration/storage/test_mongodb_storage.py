@@ -17,8 +17,10 @@ from strands.types.exceptions import StorageError
 from mongodb_session_manager.errors import (
     DatabaseUnavailableError,
     DocumentTooLargeError,
+    InvalidIdentifierError,
     InvalidInputError,
     StorageBackendError,
+    StorageKeyError,
 )
 from mongodb_session_manager.storage import MongoDBStorage
 
@@ -173,6 +175,38 @@ async def test_invalid_key_is_both_a_storage_and_an_input_error(storage: MongoDB
     with pytest.raises(StorageError) as caught:
         await storage.write("a/../b", b"x")
     assert isinstance(caught.value, InvalidInputError)
+
+
+@pytest.mark.parametrize("call", ["delete_session_keys", "update_session_document", "delete_session_document"])
+@pytest.mark.parametrize("hostile", [{"$ne": None}, {"$exists": True}, None, ""])
+async def test_maintenance_calls_refuse_a_session_id_that_would_match_other_sessions(
+    storage: MongoDBStorage, mongo_client: MongoClient[Any], db_name: str, call: str, hostile: Any
+) -> None:
+    await storage.write(LATEST, SNAPSHOT)
+    await storage.write(HISTORY, SNAPSHOT)
+    await storage.write(STASH, b"kept")
+    args = (hostile, {"$set": {"x": 1}}) if call == "update_session_document" else (hostile,)
+    with pytest.raises(InvalidIdentifierError):
+        await getattr(storage, call)(*args)
+    db = mongo_client[db_name]
+    assert [db[name].count_documents({}) for name in ("sessions", "sessions_snapshot_history", "sessions_storage")] == [
+        1,
+        1,
+        1,
+    ], "nothing of another session was touched"
+
+
+async def test_data_that_is_not_bytes_and_keys_that_are_not_utf8_are_refused(storage: MongoDBStorage) -> None:
+    with pytest.raises(TypeError, match="must be bytes"):
+        await storage.write(STASH, 5)  # type: ignore[arg-type]  # bytes(5) would store five zero bytes
+    with pytest.raises(StorageKeyError, match="UTF-8"):
+        await storage.write("kv/\ud800", b"x")
+    with pytest.raises(StorageKeyError, match="UTF-8"):
+        await storage.list("kv/\ud800")
+    with pytest.raises(TypeError, match="must be a string"):
+        await storage.search(5)  # type: ignore[arg-type]
+    assert await storage.list("kv/\U0010ffff") == []  # the last code point is a valid prefix
+    assert await storage.read(STASH) is None
 
 
 async def test_unreachable_server_is_a_typed_storage_error(db_name: str) -> None:
