@@ -30,7 +30,7 @@ from .blobs import BlobStore, externalize_message, resolve_whole_session
 from .errors import ConcurrentModificationError, SessionAlreadyExistsError, SessionNotFoundError
 from .export import export_session_document, join_archived_messages, listed_bucket_ids
 from .indexes import ensure_bucket_indexes
-from .portable import check_export
+from .portable import check_import
 
 if TYPE_CHECKING:
     from pymongo.collection import Collection
@@ -177,8 +177,12 @@ class LifecycleStorageMethods:
         go into buckets first, the document keeps the newest and lists the buckets (so an export of
         any size imports). The imported session gets a new viewer password and no turn lease; its
         expiry is counted again from its ``retention_days``.
+
+        The whole export is checked before anything is written (:func:`.portable.check_import`):
+        an agent's messages, their ids and its ``next_message_id``, the feedback, so a session that
+        could not be restored or continued is refused with ``InvalidExportError``, never stored.
         """
-        session = check_export(data)
+        session = check_import(data)
         doc = dl.import_document(session, session_id=session_id)
         sid = doc[d.ID]
         with self._translate(sid):

@@ -23,6 +23,7 @@ from . import documents_indexes as dx
 from . import documents_snapshot as ds
 from . import documents_snapshot_features as dsf
 from .driver_errors import translate_errors
+from .errors import AgentNotFoundError, InvalidInputError
 from .hooks.contract import OperationHook
 from .manager_features import SessionLevelFeatures
 from .metrics import model_id, summarize, totals_increment
@@ -185,16 +186,35 @@ class MongoDBSnapshotSessionManager(SessionLevelFeatures, SnapshotSessionManager
         return next((a for a in self.list_agents() if a["agent_id"] == agent_id), None)
 
     def update_agent_config(self, agent_id: str, model: str | None = None, system_prompt: str | None = None) -> None:
-        """Override the stored model / system prompt (kept until the agent's own config changes)."""
-        self._ensure_session()
+        """Override the stored model / system prompt (kept until the agent's own config changes).
+
+        As on the message-log path: a value that is not a string is ``InvalidInputError``, an agent
+        without a saved snapshot ``AgentNotFoundError`` (an override of nothing would never show).
+        """
+        for name, value in (("model", model), ("system_prompt", system_prompt)):
+            if value is not None and not isinstance(value, str):
+                raise InvalidInputError(
+                    f"{name} must be a string, got {type(value).__name__}", session_id=self.session_id
+                )
+        self._require_agent(agent_id)
         self.repository.override_snapshot_agent_config(
             self.session_id, agent_id, model=model, system_prompt=system_prompt
         )
 
     def get_message_count(self, agent_id: str | None = None) -> int:
-        """Messages in the latest snapshot of one agent, or of all agents (counted when saved)."""
+        """Messages in the latest snapshot of one agent, or of all agents (counted when saved); an agent
+        without a saved snapshot is ``AgentNotFoundError``, as on the message-log path."""
         rows = self.list_agents()
-        return sum(int(r["message_count"]) for r in rows if agent_id is None or r["agent_id"] == agent_id)
+        if agent_id is None:
+            return sum(int(r["message_count"]) for r in rows)
+        for row in rows:
+            if row["agent_id"] == agent_id:
+                return int(row["message_count"])
+        raise AgentNotFoundError(f"agent {agent_id!r:.80} has no saved snapshot", session_id=self.session_id)
+
+    def _require_agent(self, agent_id: str) -> None:
+        if self.get_agent_config(agent_id) is None:
+            raise AgentNotFoundError(f"agent {agent_id!r:.80} has no saved snapshot", session_id=self.session_id)
 
     def get_turn_metrics(self, agent_id: str) -> list[dict[str, Any]]:
         """The per-turn metrics of one agent, oldest first.

@@ -16,6 +16,7 @@ from strands.multiagent import GraphBuilder
 from strands.session import SnapshotSessionManager
 
 from mongodb_session_manager import MongoDBSessionManagerFactory, MongoDBSnapshotSessionManager, MongoDBStorage
+from mongodb_session_manager.errors import AgentNotFoundError, InvalidInputError
 from mongodb_session_manager.testing import ScriptedModel
 
 SID = "snap-session"
@@ -188,7 +189,9 @@ def test_per_turn_metrics_totals_config_and_counts(make: Any, doc: Any) -> None:
     assert row["model"] == "scripted-offline-model" and row["system_prompt"] == "You are terse."
     assert row["totals"]["turns"] == 2
     assert row["totals"]["usage"]["totalTokens"] == sum(t["turn_usage"]["totalTokens"] for t in turns)
-    assert m.get_message_count() == 4 and m.get_message_count("default") == 4 and m.get_message_count("x") == 0
+    assert m.get_message_count() == 4 and m.get_message_count("default") == 4
+    with pytest.raises(AgentNotFoundError):  # as on the message-log path, not a silent 0
+        m.get_message_count("x")
     assert doc()["totals"]["usage"]["totalTokens"] == row["totals"]["usage"]["totalTokens"]
 
 
@@ -204,6 +207,17 @@ def test_agent_config_override_is_kept_until_the_agent_changes(make: Any) -> Non
     changed("three")
     config = m.get_agent_config("default")
     assert config["model"] == "scripted-offline-model" and config["system_prompt"] == "v2"
+
+
+def test_agent_config_of_an_unknown_agent_or_of_the_wrong_type_is_a_typed_error(make: Any) -> None:
+    m = make()
+    agent(m, ["a"])("one")
+    with pytest.raises(AgentNotFoundError):
+        m.update_agent_config("nope", model="m")
+    with pytest.raises(InvalidInputError, match="model must be a string"):
+        m.update_agent_config("default", model=5)  # type: ignore[arg-type]
+    assert [a["agent_id"] for a in m.list_agents()] == ["default"]
+    assert m.get_agent_config("default")["model"] == "scripted-offline-model"
 
 
 def test_delete_session_removes_everything(make: Any, doc: Any, mongo_client: Any, db_name: str) -> None:
