@@ -28,6 +28,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mongodb_session_manager import __version__
 from mongodb_session_manager import documents as d
 from mongodb_session_manager import documents_features as df
+from mongodb_session_manager.errors import (
+    AlreadyExistsError,
+    ConcurrentModificationError,
+    DatabaseError,
+    DatabaseUnavailableError,
+    DocumentTooLargeError,
+    InvalidInputError,
+    NotFoundError,
+    SessionStoreError,
+)
 from mongodb_session_manager.export import export_session_document
 
 from . import listing, paging, snapshot_timeline
@@ -308,6 +318,53 @@ async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
     return _error(500, "internal error")
 
 
+#: The library's typed errors as HTTP statuses: the first match wins (subclasses before their bases).
+STORE_ERROR_STATUS: tuple[tuple[type[SessionStoreError], int], ...] = (
+    (NotFoundError, 404),
+    (InvalidInputError, 422),  # like every other input the viewer refuses
+    (AlreadyExistsError, 409),
+    (ConcurrentModificationError, 409),  # the session changed while it was read: read it again
+    (DocumentTooLargeError, 413),
+    (DatabaseUnavailableError, 503),
+)
+
+
+def store_error_response(exc: SessionStoreError) -> tuple[int, dict[str, str]]:
+    """The status and the JSON body for one of the library's typed errors.
+
+    The body names the error (``{"error": "<class>", "detail": "<message>"}``). Its message is the
+    library's own (ids, what happened, what to do; never a credential), except for ``DatabaseError``,
+    whose message carries the driver's (it can name hosts and queries): that gets the same detail as
+    the driver-error handler. Anything not listed (``MissingBlobError``: stored content lost outside
+    the library) is a 500 that still says what it is.
+    """
+    status = next((code for cls, code in STORE_ERROR_STATUS if isinstance(exc, cls)), 500)
+    if isinstance(exc, DatabaseUnavailableError):
+        detail = "the database is unavailable"
+    elif isinstance(exc, DatabaseError):
+        detail = "internal error"
+    else:
+        detail = str(exc)
+    return status, {"error": type(exc).__name__, "detail": detail}
+
+
+async def on_store_error(request: Request, exc: Exception) -> JSONResponse:
+    """The library's typed errors (a block missing from GridFS, a read that raced a purge...): never a bare 500."""
+    assert isinstance(exc, SessionStoreError)
+    status, body = store_error_response(exc)
+    line = "session_id=<%s> | path=<%s>, status=<%d> | %s"
+    context = (exc.session_id, request.url.path, status, type(exc).__name__)
+    if status < 500:  # the name only: a refused input's message may quote the input
+        logger.info(line, *context)
+    elif status == 503:
+        logger.warning(line, *context)
+    elif isinstance(exc, DatabaseError):  # the driver's message stays in the server's log
+        logger.error(line, *context, exc_info=exc)
+    else:
+        logger.error(line + ": %s", *context, exc)
+    return JSONResponse(body, status_code=status)
+
+
 # ---- the app ---------------------------------------------------------------------------------------
 
 
@@ -356,6 +413,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(q.ViewerInputError, on_viewer_input)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(PyMongoError, on_database_error)
+    app.add_exception_handler(SessionStoreError, on_store_error)
     for malformed in (RecursionError, OverflowError, UnicodeError, BSONError):
         app.add_exception_handler(malformed, on_malformed_input)
 

@@ -35,7 +35,8 @@ from .lockout import LoginLockout
 logger = logging.getLogger(__name__)
 
 
-#: How often the export's read of a session and its buckets is tried when a purge or a replacement races it.
+#: How often a read of a session (the export's, a timeline page) is tried when a purge, replacement or
+#: rewrite races it.
 WHOLE_READ_ATTEMPTS = 3
 #: The driver's command log prints whole commands and replies (session passwords, transcripts) at DEBUG.
 DRIVER_COMMAND_LOGGER = "pymongo.command"
@@ -135,7 +136,9 @@ class SessionStore:
 
         Two reads, as the library's own export does: the document, then the buckets it lists (by
         ``_id``; an orphan is never read). Listed buckets are only deleted with their session, so a
-        missing one means the session was purged or replaced in between: it is read again.
+        missing one means the session was purged or replaced in between: it is read again (as when an
+        out-of-line block went with a purge or rewrite meanwhile). A block the session still refers to
+        but GridFS lacks is ``MissingBlobError``, raised at once: reading again would not find it.
         """
         for attempt in range(WHOLE_READ_ATTEMPTS):
             doc = await self.collection.find_one(dq.session_filter(session_id), projection=dq.export_projection())
@@ -149,7 +152,9 @@ class SessionStore:
                 blob_ids = blobs.session_marker_ids(doc)
                 if not blob_ids:
                     return doc
-                found = await blobs.aread_blocks(self.collection.database, self.settings.collection_name, blob_ids)
+                found = await blobs.aread_blocks(
+                    self.collection.database, self.settings.collection_name, blob_ids, session_id=session_id
+                )
                 return blobs.resolve_session_document(doc, found)
             except ConcurrentModificationError:
                 if attempt == WHOLE_READ_ATTEMPTS - 1:
@@ -163,22 +168,38 @@ class SessionStore:
         return found[0] if found else None
 
     async def timeline_page(self, session_id: str, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
-        """One page of the merged timeline, in order, and the number of items in the whole timeline."""
-        pipeline = dq.timeline_page_pipeline(self.settings.collection_name, session_id, offset, limit)
-        cursor = await self.collection.aggregate(pipeline)
-        facets = await cursor.to_list(1)
-        facet = facets[0] if facets else {}
-        counted = facet.get("total") or [{}]
-        rows = list(facet.get("items") or [])
-        return await self._resolve_blobs(rows), int(counted[0].get("n", 0))
+        """One page of the merged timeline, in order, and the number of items in the whole timeline.
 
-    async def _resolve_blobs(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Messages of the page whose large blocks are stored out of line get them back (one query)."""
+        Read again when an out-of-line block of the page was deleted by a purge or rewrite after the
+        page was read (``ConcurrentModificationError``); the next read no longer refers to it.
+        """
+        pipeline = dq.timeline_page_pipeline(self.settings.collection_name, session_id, offset, limit)
+        for attempt in range(WHOLE_READ_ATTEMPTS):
+            cursor = await self.collection.aggregate(pipeline)
+            facets = await cursor.to_list(1)
+            facet = facets[0] if facets else {}
+            counted = facet.get("total") or [{}]
+            rows = list(facet.get("items") or [])
+            try:
+                return await self._resolve_blobs(session_id, rows), int(counted[0].get("n", 0))
+            except ConcurrentModificationError:
+                if attempt == WHOLE_READ_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover (the loop returns or raises)
+
+    async def _resolve_blobs(self, session_id: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Messages of the page whose large blocks are stored out of line get them back (one query).
+
+        A block the session still refers to but GridFS lacks is ``MissingBlobError``; one a purge or
+        rewrite deleted after the page was read, ``ConcurrentModificationError``.
+        """
         messages = [row["item"] for row in rows if isinstance(row.get("item"), dict) and d.MESSAGE in row["item"]]
         ids = blobs.marker_ids(messages)
         if not ids:
             return rows
-        found = await blobs.aread_blocks(self.collection.database, self.settings.collection_name, ids)
+        found = await blobs.aread_blocks(
+            self.collection.database, self.settings.collection_name, ids, session_id=session_id
+        )
         for row in rows:
             item = row.get("item")
             if isinstance(item, dict) and d.MESSAGE in item:

@@ -18,6 +18,12 @@ Which blocks: the top-level blocks of a message's ``content``, and the blocks in
 ``toolResult``'s ``content`` (so the ``toolUseId`` and status stay in the message, visible to every
 query). A blob belongs to its session (``metadata.session_id``): ``delete_session`` and purges
 remove it, and a write that fails after uploading deletes what it uploaded.
+
+A blob is deleted only after no stored message refers to it (the rewrite, purge or deletion is
+written first), so a reader that finds a referenced blob missing either raced that write (the
+document it read is already outdated: :class:`ConcurrentModificationError`, read again) or meets
+data lost outside the library (the session still refers to it: :class:`MissingBlobError`, which no
+retry fixes). Readers that know the session tell the two apart with one more read of it.
 """
 
 from __future__ import annotations
@@ -28,9 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 import bson
 from bson import ObjectId
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
 from gridfs import GridFSBucket
 
 from . import documents as d
+from . import documents_archive as da
+from .errors import ConcurrentModificationError, MissingBlobError, SessionStoreError
 
 if TYPE_CHECKING:
     from pymongo.collection import Collection
@@ -160,22 +170,67 @@ def _chunks_query(ids: Iterable[ObjectId]) -> tuple[dict[str, Any], dict[str, An
     return {"files_id": {"$in": list(set(ids))}}, {"_id": 0, "files_id": 1, "data": 1}
 
 
-def _blocks_from_chunks(
-    ids: list[ObjectId], chunks: Iterable[Mapping[str, Any]], codec_options: Any
-) -> dict[ObjectId, Any]:
-    """The blocks, decoded from their chunks (in ``files_id, n`` order); a missing blob is a typed error."""
+def _chunk_parts(chunks: Iterable[Mapping[str, Any]]) -> dict[ObjectId, list[bytes]]:
+    """Each blob's chunk data (the chunks come in ``files_id, n`` order)."""
     parts: dict[ObjectId, list[bytes]] = {}
     for chunk in chunks:
         parts.setdefault(chunk["files_id"], []).append(bytes(chunk["data"]))
-    missing = set(ids) - parts.keys()
-    if missing:
-        from .errors import ConcurrentModificationError
+    return parts
 
-        raise ConcurrentModificationError(
-            f"{len(missing)} out-of-line content block(s) are missing (the session was purged or deleted "
-            "while it was read)"
-        )
+
+def _decode_parts(parts: Mapping[ObjectId, list[bytes]], codec_options: Any) -> dict[ObjectId, Any]:
     return {blob_id: bson.decode(b"".join(c), codec_options=codec_options)["b"] for blob_id, c in parts.items()}
+
+
+#: Raw documents for the reference check: searched as bytes, never decoded.
+_RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
+
+
+_Read = tuple[dict[str, Any], dict[str, Any]]
+
+
+def _reference_reads(session_id: str) -> tuple[_Read, _Read]:
+    """``(filter, projection)`` of the session document and of its buckets: where its markers live."""
+    return ({d.ID: session_id}, {d.AGENTS: 1}), ({d.SESSION_ID: session_id}, {d.MESSAGES: 1})
+
+
+def marker_reference(blob_id: ObjectId) -> bytes:
+    """How a marker's id appears in raw BSON: an ObjectId element named ``id`` holding these 12 bytes."""
+    return b"\x07id\x00" + blob_id.binary
+
+
+def still_referenced(missing: Iterable[ObjectId], raws: Iterable[bytes]) -> set[ObjectId]:
+    """The ``missing`` blobs that the raw documents (the session as stored now) still refer to."""
+    wanted = {blob_id: marker_reference(blob_id) for blob_id in missing}
+    found: set[ObjectId] = set()
+    for raw in raws:
+        found.update(blob_id for blob_id, pattern in wanted.items() if blob_id not in found and pattern in raw)
+    return found
+
+
+def missing_blocks_error(
+    bucket: str, missing: set[ObjectId], session_id: str | None, referenced: set[ObjectId] | None
+) -> SessionStoreError:
+    """The error for blobs a read did not find: a race the reader can retry, or data lost for good.
+
+    ``referenced``: the missing blobs the session still refers to when read again (``None`` when the
+    reader does not know its session and could not check). None of them any more: a purge, deletion,
+    import or rewrite removed them after this reader read their markers, and reading again succeeds.
+    """
+    if referenced is not None and not referenced:
+        return ConcurrentModificationError(
+            f"{len(missing)} out-of-line content block(s) were deleted while the session was read (it was "
+            "purged, deleted, replaced or a message was rewritten meanwhile): read it again",
+            session_id=session_id,
+        )
+    lost = sorted(referenced or missing)
+    shown = ", ".join(str(blob_id) for blob_id in lost[:3]) + (", ..." if len(lost) > 3 else "")
+    return MissingBlobError(
+        f"{len(lost)} out-of-line content block(s) the stored messages refer to are missing from the GridFS "
+        f"bucket {bucket!r} ({shown}): they were deleted outside the library, and reading again will not bring "
+        "them back (restore the bucket from a backup, or rewrite or purge the messages)",
+        session_id=session_id,
+    )
 
 
 def externalize_update(update: dict[str, Any], paths: Iterable[str], threshold: int, uploader: Any) -> list[ObjectId]:
@@ -205,6 +260,7 @@ class BlobStore:
     def __init__(self, database: Database[Any], collection_name: str) -> None:
         self.name = blobs_bucket_name(collection_name)
         self._database = database
+        self._collection_name = collection_name
         self._bucket = GridFSBucket(database, bucket_name=self.name, chunk_size_bytes=CHUNK_BYTES)
 
     @property
@@ -251,19 +307,43 @@ class BlobStore:
         }
         self.delete(f[d.ID] for f in self.files.find(query, {d.ID: 1}))
 
-    def read_blocks(self, ids: list[ObjectId], codec_options: Any = d.CODEC_OPTIONS) -> dict[ObjectId, Any]:
-        """Every block, decoded, in one query on the chunks (plus ``getMore`` per 16 MB of data)."""
+    def read_blocks(
+        self, ids: list[ObjectId], codec_options: Any = d.CODEC_OPTIONS, *, session_id: str | None = None
+    ) -> dict[ObjectId, Any]:
+        """Every block, decoded, in one query on the chunks (plus ``getMore`` per 16 MB of data).
+
+        A missing block is :class:`MissingBlobError`, or :class:`ConcurrentModificationError` when
+        ``session_id`` is given and the session, read again, no longer refers to it (the read raced
+        a purge, deletion or rewrite). Without ``session_id`` that cannot be checked.
+        """
         if not ids:
             return {}
         cursor = self.chunks.find(*_chunks_query(ids)).sort(_CHUNK_ORDER)
-        return _blocks_from_chunks(ids, list(cursor), codec_options)
+        parts = _chunk_parts(cursor)
+        missing = set(ids) - parts.keys()
+        if missing:
+            referenced = None if session_id is None else self._still_referenced(session_id, missing)
+            raise missing_blocks_error(self.name, missing, session_id, referenced)
+        return _decode_parts(parts, codec_options)
 
-    def resolve(self, messages: list[Any], codec_options: Any = d.CODEC_OPTIONS) -> list[Any]:
+    def _still_referenced(self, session_id: str, missing: set[ObjectId]) -> set[ObjectId]:
+        """Which ``missing`` blobs the session refers to now (its document and its buckets, read raw)."""
+        (doc_filter, doc_projection), (bucket_filter, bucket_projection) = _reference_reads(session_id)
+        sessions = self._database.get_collection(self._collection_name, codec_options=_RAW)
+        buckets = self._database.get_collection(da.buckets_collection_name(self._collection_name), codec_options=_RAW)
+        doc = sessions.find_one(doc_filter, doc_projection)
+        raws = [doc.raw] if doc is not None else []
+        raws += [bucket.raw for bucket in buckets.find(bucket_filter, bucket_projection)]
+        return still_referenced(missing, raws)
+
+    def resolve(
+        self, messages: list[Any], codec_options: Any = d.CODEC_OPTIONS, *, session_id: str | None = None
+    ) -> list[Any]:
         """Stored messages with their markers resolved (the same list when there are none)."""
         ids = marker_ids(messages)
         if not ids:
             return messages
-        return resolve_messages(messages, self.read_blocks(ids, codec_options))
+        return resolve_messages(messages, self.read_blocks(ids, codec_options, session_id=session_id))
 
     def delete(self, ids: Iterable[ObjectId]) -> None:
         ids = list(ids)
@@ -311,17 +391,37 @@ def resolve_session_document(doc: dict[str, Any], blocks: Mapping[Any, Any]) -> 
 
 
 def resolve_whole_session(database: Database[Any], collection_name: str, doc: dict[str, Any]) -> dict[str, Any]:
-    """``resolve_session_document`` reading the blocks from the collection's GridFS bucket."""
+    """``resolve_session_document`` reading the blocks from the collection's GridFS bucket.
+
+    A block deleted by a purge, deletion or rewrite after ``doc`` was read is a
+    :class:`ConcurrentModificationError` (the caller reads ``doc`` again); one the session still
+    refers to is a :class:`MissingBlobError`.
+    """
     ids = session_marker_ids(doc)
     if not ids:
         return doc
-    return resolve_session_document(doc, BlobStore(database, collection_name).read_blocks(ids))
+    sid = str(doc.get(d.SESSION_ID, doc.get(d.ID)))
+    return resolve_session_document(doc, BlobStore(database, collection_name).read_blocks(ids, session_id=sid))
 
 
-async def aread_blocks(database: Any, collection_name: str, ids: list[ObjectId]) -> dict[ObjectId, Any]:
+async def aread_blocks(
+    database: Any, collection_name: str, ids: list[ObjectId], *, session_id: str | None = None
+) -> dict[ObjectId, Any]:
     """``BlobStore.read_blocks`` on an ``AsyncMongoClient`` database (the Session Viewer)."""
     if not ids:
         return {}
     chunks = database[f"{blobs_bucket_name(collection_name)}.chunks"]
-    found = await chunks.find(*_chunks_query(ids)).sort(_CHUNK_ORDER).to_list()
-    return _blocks_from_chunks(ids, found, d.CODEC_OPTIONS)
+    parts = _chunk_parts(await chunks.find(*_chunks_query(ids)).sort(_CHUNK_ORDER).to_list())
+    missing = set(ids) - parts.keys()
+    if missing:
+        referenced = None
+        if session_id is not None:
+            (doc_filter, doc_projection), (bucket_filter, bucket_projection) = _reference_reads(session_id)
+            sessions = database.get_collection(collection_name, codec_options=_RAW)
+            buckets = database.get_collection(da.buckets_collection_name(collection_name), codec_options=_RAW)
+            doc = await sessions.find_one(doc_filter, doc_projection)
+            raws = [doc.raw] if doc is not None else []
+            raws += [bucket.raw for bucket in await buckets.find(bucket_filter, bucket_projection).to_list()]
+            referenced = still_referenced(missing, raws)
+        raise missing_blocks_error(blobs_bucket_name(collection_name), missing, session_id, referenced)
+    return _decode_parts(parts, d.CODEC_OPTIONS)

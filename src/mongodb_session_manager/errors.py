@@ -133,6 +133,20 @@ class DocumentTooLargeError(SessionStoreError):
     """
 
 
+# ---- stored data that is not whole ------------------------------------------------------------------
+
+
+class MissingBlobError(SessionStoreError):
+    """A stored message refers to an out-of-line content block (GridFS ``<collection>_blobs``) that is gone.
+
+    The library deletes a block only after no stored message refers to it any more, so this is data
+    lost outside it: the bucket's files or chunks deleted by hand, or a database restored without
+    them. Reading again does not bring it back (a block that went with a purge, deletion or rewrite
+    racing the read is a ``ConcurrentModificationError`` instead): restore the bucket from a backup,
+    or rewrite (``update_message``) or purge the messages that refer to it.
+    """
+
+
 # ---- the database itself -----------------------------------------------------------------------------
 
 
@@ -164,6 +178,7 @@ __all__ = [
     "InvalidMetadataError",
     "MessageConflictError",
     "MessageNotFoundError",
+    "MissingBlobError",
     "MultiAgentAlreadyExistsError",
     "MultiAgentNotFoundError",
     "NotFoundError",

@@ -270,7 +270,7 @@ class MongoDBSessionRepository(
             return None
         messages = list(docs[0]["messages"]) + [m for b in docs[0].get("buckets") or [] for m in b[d.MESSAGES]]
         with self._translate(sid, aid):
-            messages = self.blobs.resolve(messages[:1])
+            messages = self.blobs.resolve(messages[:1], session_id=sid)
         return d.message_from_document(messages[0]) if messages else None
 
     def update_message(self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any) -> None:
@@ -328,7 +328,7 @@ class MongoDBSessionRepository(
         fields = (*d.MESSAGE_FIELDS, d.METRICS) if with_metrics else d.MESSAGE_FIELDS
         self._fetch_window_buckets(docs[0], fields=fields)
         with self._translate(sid, aid):
-            return self.blobs.resolve(da.join_window(docs[0]))
+            return self.blobs.resolve(da.join_window(docs[0]), session_id=sid)
 
     def read_last_message(self, session_id: str, agent_id: str) -> SessionMessage | None:
         """The agent's newest stored message, fetched alone."""
@@ -339,7 +339,7 @@ class MongoDBSessionRepository(
         if docs and not messages:
             messages = [m for b in docs[0].get("buckets") or [] for m in b[d.MESSAGES]][-1:]
         with self._translate(sid, aid):
-            messages = self.blobs.resolve(messages)
+            messages = self.blobs.resolve(messages, session_id=sid)
         return d.message_from_document(messages[0]) if messages else None
 
     def set_message_metrics(

@@ -183,7 +183,7 @@ class RestoreStorageMixin:
             messages, numbers = da.restore_window_messages(fetched, offset, messages, by_position=read.by_position)
         if flags.blobs:
             with self._translate(sid, aid):
-                messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS)
+                messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS, session_id=sid)
         return _restored(aid, window, messages, flags, numbers)
 
     def _read_for_restore(self, sid: str, aid: str, projection: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
@@ -284,7 +284,7 @@ class RestoreStorageMixin:
             messages = [*archived, *(entry.get("messages") or [])]
             if flags.blobs:
                 with self._translate(sid, aid):
-                    messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS)
+                    messages = self.blobs.resolve(messages, d.RESTORE_CODEC_OPTIONS, session_id=sid)
             restored = _restored(aid, entry, messages, flags)
             if restored is not None:
                 agents[entry["agent_id"]] = restored

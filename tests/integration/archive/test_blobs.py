@@ -10,8 +10,8 @@ from pymongo import MongoClient
 from strands import Agent, tool
 from strands.types.session import SessionMessage
 
-from mongodb_session_manager import ArchivePolicy, MongoDBSessionRepository
-from mongodb_session_manager.errors import MessageConflictError
+from mongodb_session_manager import ArchivePolicy, MongoDBSessionRepository, blobs
+from mongodb_session_manager.errors import ConcurrentModificationError, MessageConflictError, MissingBlobError
 from mongodb_session_manager.testing import Reply, ScriptedModel, ToolCall
 from tests.integration.session_viewer.conftest import GLOBAL
 
@@ -223,3 +223,92 @@ def test_purge_orphans_removes_the_blobs_of_sessions_whose_document_is_gone(
     files = list(mongo_client[db_name]["sessions_blobs.files"].find())
     assert [f["metadata"]["session_id"] for f in files] == ["alive"] and blob_chunks(mongo_client, db_name) == 1
     assert repo.read_message("alive", "assistant", 0).message["content"][0]["text"] == "o" * BIG
+
+
+def _lose_the_blobs(mongo_client: MongoClient[Any], db_name: str, *, files_too: bool = True) -> None:
+    """What no code path of the library does: GridFS data deleted behind its back (or not restored)."""
+    mongo_client[db_name]["sessions_blobs.chunks"].delete_many({})
+    if files_too:
+        mongo_client[db_name]["sessions_blobs.files"].delete_many({})
+
+
+@pytest.mark.parametrize("files_too", [True, False], ids=["files-and-chunks", "chunks-only"])
+def test_a_block_lost_outside_the_library_is_a_missing_blob_error_not_a_retry(
+    repo: MongoDBSessionRepository, mongo_client: MongoClient[Any], db_name: str, files_too: bool
+) -> None:
+    new_session(repo, "lost")
+    body = {"role": "user", "content": [{"text": "small"}, {"text": "l" * BIG}]}
+    repo.create_message("lost", "assistant", SessionMessage(message=body, message_id=0))
+    _lose_the_blobs(mongo_client, db_name, files_too=files_too)
+    readers = {
+        "read_message": lambda: repo.read_message("lost", "assistant", 0),
+        "list_messages": lambda: repo.list_messages("lost", "assistant"),
+        "restore_agent": lambda: repo.restore_agent("lost", "assistant"),
+        "export_session": lambda: repo.export_session("lost"),
+    }
+    for name, read in readers.items():
+        with pytest.raises(MissingBlobError, match="sessions_blobs") as caught:
+            read()
+        assert not isinstance(caught.value, ConcurrentModificationError), f"{name}: a retry cannot bring it back"
+        assert "missing" in str(caught.value)
+    with pytest.raises(MissingBlobError) as caught:
+        repo.export_session("lost")
+    assert caught.value.session_id == "lost", "the export knows its session and names it"
+
+
+def test_an_export_that_races_a_rewrite_reads_again_and_succeeds(
+    repo: MongoDBSessionRepository, mongo_client: MongoClient[Any], db_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A redaction deletes the old blob after storing the new version: a read in between re-reads."""
+    new_session(repo, "race")
+    secret = {"role": "user", "content": [{"text": "secret " + "s" * BIG}]}
+    repo.create_message("race", "assistant", SessionMessage(message=secret, message_id=0))
+    redacted = {"role": "user", "content": [{"text": "[redacted]"}]}
+    original = blobs.BlobStore.read_blocks
+    calls: list[str | None] = []
+
+    def racing(self: blobs.BlobStore, ids: list[Any], *args: Any, **kwargs: Any) -> dict[Any, Any]:
+        calls.append(kwargs.get("session_id"))
+        if len(calls) == 1:  # the export read the document (with the marker); the rewrite lands now
+            repo.update_message("race", "assistant", SessionMessage(message=redacted, message_id=0))
+        return original(self, ids, *args, **kwargs)
+
+    monkeypatch.setattr(blobs.BlobStore, "read_blocks", racing)
+    exported = repo.export_session("race")
+    assert calls == ["race"], "the second read found no marker: nothing more to resolve"
+    assert exported["session"]["agents"]["assistant"]["messages"][0]["message"] == redacted
+    assert blob_files(mongo_client, db_name) == 0
+
+
+def test_a_raced_block_is_a_conflict_only_when_the_session_no_longer_refers_to_it(
+    repo: MongoDBSessionRepository, mongo_client: MongoClient[Any], db_name: str
+) -> None:
+    new_session(repo, "check")
+    repo.create_message(
+        "check", "assistant", SessionMessage(message={"role": "user", "content": [{"text": "c" * BIG}]}, message_id=0)
+    )
+    [blob_id] = [f["_id"] for f in mongo_client[db_name]["sessions_blobs.files"].find()]
+    store = blobs.BlobStore(mongo_client[db_name], "sessions")
+    _lose_the_blobs(mongo_client, db_name)
+    with pytest.raises(MissingBlobError, match=str(blob_id)):
+        store.read_blocks([blob_id], session_id="check")
+    with pytest.raises(MissingBlobError):
+        store.read_blocks([blob_id])  # without the session nothing can be checked: never a retry loop
+    repo.update_message(  # the message no longer refers to the blob: a reader that still had it raced this
+        "check", "assistant", SessionMessage(message={"role": "user", "content": [{"text": "new"}]}, message_id=0)
+    )
+    with pytest.raises(ConcurrentModificationError, match="read it again") as caught:
+        store.read_blocks([blob_id], session_id="check")
+    assert not isinstance(caught.value, MissingBlobError) and caught.value.session_id == "check"
+    repo.delete_session("check")
+    with pytest.raises(ConcurrentModificationError):
+        store.read_blocks([blob_id], session_id="check")
+
+
+def test_the_reference_check_reads_markers_in_raw_bson() -> None:
+    from bson import ObjectId, encode
+
+    kept, gone = ObjectId(), ObjectId()
+    raw = encode({"messages": [{"message": {"content": [{MARKER: {"id": kept, "bytes": 9}}]}}]})
+    assert blobs.still_referenced({kept, gone}, [raw]) == {kept}
+    assert blobs.still_referenced({gone}, [raw, encode({"other_id": gone})]) == set(), "only a marker's id counts"
