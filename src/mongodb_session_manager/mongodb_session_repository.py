@@ -368,6 +368,13 @@ class MongoDBSessionRepository(
     def capture_agent_config(self, session_id: str, agent_id: str, *, model: str, system_prompt: str | None) -> bool:
         """Record the agent's model and prompt where they changed; return whether anything was written."""
         sid, aid = self._ids(session_id, agent_id)
+        if not isinstance(model, str) or (system_prompt is not None and not isinstance(system_prompt, str)):
+            raise InvalidInputError(
+                f"model must be a string and system_prompt a string or None, got {type(model).__name__} and "
+                f"{type(system_prompt).__name__}",
+                session_id=sid,
+                agent_id=aid,
+            )
         with self._translate(sid, aid):
             result = self.collection.update_one(
                 d.capture_config_filter(sid, aid, model, system_prompt),

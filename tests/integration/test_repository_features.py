@@ -119,6 +119,13 @@ def test_turn_totals_that_are_not_integer_counts_are_a_typed_error(ready: MongoD
         ready.set_message_metrics(SID, AID, 0, {"turn_usage": {}}, {"usage.totalTokens": "abc"})
 
 
+@pytest.mark.parametrize(("model", "prompt"), [(5, None), (None, None), ("m", 7)])
+def test_a_captured_config_that_is_not_text_is_a_typed_error(ready: MongoDBSessionRepository, model, prompt) -> None:
+    with pytest.raises(InvalidInputError, match="model must be a string"):
+        ready.capture_agent_config(SID, AID, model=model, system_prompt=prompt)
+    assert ready.capture_agent_config(SID, AID, model="m", system_prompt="p") is True  # text is stored
+
+
 def test_feedback_is_validated_and_timestamped(ready: MongoDBSessionRepository) -> None:
     entry = ready.add_feedback(SID, {"rating": "up", "comment": "good", "message_id": 3})
     ready.add_feedback(SID, {"rating": None})

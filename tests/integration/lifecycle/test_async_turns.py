@@ -419,6 +419,7 @@ def test_a_graph_stores_its_progress_off_the_loop(recorded, collection) -> None:
         builder.add_node(Agent(name="n1", model=ScriptedModel(["n1 out"]), callback_handler=None), "n1")
         builder.add_node(Agent(name="n2", model=ScriptedModel(["n2 out"]), callback_handler=None), "n2")
         builder.add_edge("n1", "n2")
+        builder.set_max_node_executions(4)  # bounded, as a service's graph should be
         builder.set_session_manager(manager)
         graph = await asyncio.to_thread(builder.build)  # Strands creates its state inside the constructor
         recorder.calls.clear()
