@@ -194,6 +194,14 @@ def _reference_reads(session_id: str) -> tuple[_Read, _Read]:
     return ({d.ID: session_id}, {d.AGENTS: 1}), ({d.SESSION_ID: session_id}, {d.MESSAGES: 1})
 
 
+def _reference_collections(database: Any, collection_name: str) -> tuple[Any, Any]:
+    """The session collection and its buckets, reading raw documents (sync or async database alike)."""
+    return (
+        database.get_collection(collection_name, codec_options=_RAW),
+        database.get_collection(da.buckets_collection_name(collection_name), codec_options=_RAW),
+    )
+
+
 def marker_reference(blob_id: ObjectId) -> bytes:
     """How a marker's id appears in raw BSON: an ObjectId element named ``id`` holding these 12 bytes."""
     return b"\x07id\x00" + blob_id.binary
@@ -329,8 +337,7 @@ class BlobStore:
     def _still_referenced(self, session_id: str, missing: set[ObjectId]) -> set[ObjectId]:
         """Which ``missing`` blobs the session refers to now (its document and its buckets, read raw)."""
         (doc_filter, doc_projection), (bucket_filter, bucket_projection) = _reference_reads(session_id)
-        sessions = self._database.get_collection(self._collection_name, codec_options=_RAW)
-        buckets = self._database.get_collection(da.buckets_collection_name(self._collection_name), codec_options=_RAW)
+        sessions, buckets = _reference_collections(self._database, self._collection_name)
         doc = sessions.find_one(doc_filter, doc_projection)
         raws = [doc.raw] if doc is not None else []
         raws += [bucket.raw for bucket in buckets.find(bucket_filter, bucket_projection)]
@@ -400,8 +407,9 @@ def resolve_whole_session(database: Database[Any], collection_name: str, doc: di
     ids = session_marker_ids(doc)
     if not ids:
         return doc
-    sid = str(doc.get(d.SESSION_ID, doc.get(d.ID)))
-    return resolve_session_document(doc, BlobStore(database, collection_name).read_blocks(ids, session_id=sid))
+    sid = doc.get(d.SESSION_ID, doc.get(d.ID))
+    blocks = BlobStore(database, collection_name).read_blocks(ids, session_id=sid if isinstance(sid, str) else None)
+    return resolve_session_document(doc, blocks)
 
 
 async def aread_blocks(
@@ -417,8 +425,7 @@ async def aread_blocks(
         referenced = None
         if session_id is not None:
             (doc_filter, doc_projection), (bucket_filter, bucket_projection) = _reference_reads(session_id)
-            sessions = database.get_collection(collection_name, codec_options=_RAW)
-            buckets = database.get_collection(da.buckets_collection_name(collection_name), codec_options=_RAW)
+            sessions, buckets = _reference_collections(database, collection_name)
             doc = await sessions.find_one(doc_filter, doc_projection)
             raws = [doc.raw] if doc is not None else []
             raws += [bucket.raw for bucket in await buckets.find(bucket_filter, bucket_projection).to_list()]

@@ -173,7 +173,7 @@ class MongoDBSessionManager(
                 raise TypeError("application_name given with repository=: pass it to the repository instead")
             if metadata_fields:
                 repository.ensure_metadata_indexes(metadata_fields)
-        self.metadata_fields = dx.metadata_field_list(metadata_fields)
+        self.metadata_fields = metadata_fields  # checked (a new list) above
         # One read answers Strands' read_session and every agent's restore: under an archive policy it
         # is a plain find of the document (which the policy keeps small), cheaper than the session
         # read and the agent read it replaces. The acreate paths (_prefetch) always read so, and hold

@@ -133,7 +133,7 @@ class MongoDBSessionRepository(
         if archive_policy is not None and not isinstance(archive_policy, ArchivePolicy):
             raise InvalidInputError(f"archive_policy must be an ArchivePolicy or None, got {archive_policy!r}")
         self.archive_policy = archive_policy
-        self.metadata_fields = dx.metadata_field_list(metadata_fields)
+        self.metadata_fields = metadata_fields  # checked (a new list) above
         self._metadata_index_fields = dx.metadata_index_fields(self.metadata_fields)
         codec = d.CODEC_OPTIONS
         try:

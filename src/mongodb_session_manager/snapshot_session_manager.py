@@ -83,7 +83,7 @@ class MongoDBSnapshotSessionManager(SessionLevelFeatures, SnapshotSessionManager
             collection_name=storage.collection_name,
             metadata_fields=metadata_fields,
         )
-        self.metadata_fields = dx.metadata_field_list(metadata_fields)
+        self.metadata_fields = metadata_fields  # checked (a new list) above
         self.metadata_hook = metadata_hook or metadataHook
         self.feedback_hook = feedback_hook or feedbackHook
         self._turn_messages: dict[str, list[Message]] = {}
