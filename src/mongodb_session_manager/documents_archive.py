@@ -439,30 +439,57 @@ def plan_split(stored: Sequence[StoredMessage], document_bytes: int, policy: Arc
     )
 
 
-def split_state_pipeline(session_id: str, agent_id: str) -> list[dict[str, Any]]:
-    """The document's size, the agent's archive and, per in-document message, its id, size and last change."""
-    array = {"$ifNull": [f"${d.messages_path(agent_id)}", []]}
-    agent = f"${d.agent_path(agent_id)}"
-    return [
-        {"$match": {d.ID: session_id}},
-        {
-            "$project": {
-                d.ID: 0,
-                "size": {"$bsonSize": "$$ROOT"},
-                "archived": archived_count_expr(agent),
-                "stored": {
-                    "$map": {
-                        "input": array,
-                        "in": {
-                            "id": f"$$this.{d.MESSAGE_ID}",
-                            "bytes": {"$bsonSize": "$$this"},
-                            "at": f"$$this.{d.UPDATED_AT}",
-                        },
-                    }
-                },
-            }
-        },
-    ]
+def split_read_projection(agent_id: str) -> dict[str, Any]:
+    """What a split reads, in one ``find``: the document's size, the agent's archive count and its
+    in-document messages as stored.
+
+    The plan needs each message's size, id and last change; the move needs the oldest ones byte for
+    byte. Both come from this one read (sizes are the raw elements' lengths, what ``$bsonSize``
+    gives), where an aggregation of the sizes and a second one of the oldest messages cost two
+    round trips. The extra bytes (the messages the plan keeps, about a policy's ``keep_messages``)
+    cost less than a round trip even on loopback.
+    """
+    return {
+        d.ID: 0,
+        "size": {"$bsonSize": "$$ROOT"},
+        archive_path(agent_id, ARCHIVE_COUNT): 1,
+        d.messages_path(agent_id): 1,
+    }
+
+
+@dataclass(frozen=True)
+class SplitState:
+    """A split's read (:func:`split_read_projection`): the document's size, how many of the agent's
+    messages are archived, and its in-document messages (raw, as stored) with what the plan needs."""
+
+    size: int
+    archived: int
+    raw_messages: list[Any]
+    stored: list[StoredMessage]
+
+
+def split_state(doc: Mapping[str, Any], agent_id: str) -> SplitState:
+    """The split's state out of its raw read; a message entry that is not a document raises
+    :class:`ValueError` (the split is then skipped and logged, as a failed server expression was)."""
+    agent = (doc.get(d.AGENTS) or {}).get(agent_id)
+    agent = agent if isinstance(agent, Mapping) else {}
+    archive = agent.get(ARCHIVE)
+    archived = archive.get(ARCHIVE_COUNT) if isinstance(archive, Mapping) else None
+    messages = agent.get(d.MESSAGES)
+    raw_messages = list(messages) if isinstance(messages, list) else []
+    stored: list[StoredMessage] = []
+    for position, message in enumerate(raw_messages):
+        raw = getattr(message, "raw", None)
+        if not isinstance(raw, bytes):
+            raise ValueError(f"message at position {position} is not a document")
+        stored.append(
+            StoredMessage(
+                message_id=int(message.get(d.MESSAGE_ID) or 0),
+                bytes=len(raw),
+                updated_at=message.get(d.UPDATED_AT),
+            )
+        )
+    return SplitState(int(doc.get("size") or 0), int(archived or 0), raw_messages, stored)
 
 
 def oversized_agents_pipeline(policy: ArchivePolicy, limit: int | None = None) -> list[dict[str, Any]]:
@@ -491,13 +518,6 @@ def oversized_agents_pipeline(policy: ArchivePolicy, limit: int | None = None) -
     return pipeline
 
 
-def stored_messages(state: Mapping[str, Any]) -> list[StoredMessage]:
-    return [
-        StoredMessage(message_id=int(m.get("id") or 0), bytes=int(m["bytes"]), updated_at=m.get("at"))
-        for m in state.get("stored") or []
-    ]
-
-
 def split_lease_filter(session_id: str, agent_id: str, token: str) -> dict[str, Any]:
     """Nobody runs a turn of the agent (or the caller already holds its lease)."""
     return {
@@ -518,13 +538,6 @@ def split_lease_update(agent_id: str, token: str, owner: str, ttl_ms: int) -> li
                 }
             }
         }
-    ]
-
-
-def oldest_messages_pipeline(session_id: str, agent_id: str, count: int) -> list[dict[str, Any]]:
-    return [
-        {"$match": {d.ID: session_id}},
-        {"$project": {d.ID: 0, d.MESSAGES: {"$slice": [{"$ifNull": [f"${d.messages_path(agent_id)}", []]}, count]}}},
     ]
 
 

@@ -196,21 +196,21 @@ class ArchiveStorageMixin:
         return moved
 
     def _split(self, sid: str, aid: str, token: str, policy: da.ArchivePolicy, *, release: bool) -> int:
-        states = list(self.collection.aggregate(da.split_state_pipeline(sid, aid)))
-        if not states:
+        found = self._raw_collection().find_one({d.ID: sid}, da.split_read_projection(aid))
+        if found is None:
             return 0
-        state = states[0]
-        stored = da.stored_messages(state)
-        size, archived = int(state["size"]), int(state.get("archived") or 0)
+        try:
+            state = da.split_state(found, aid)
+        except ValueError as exc:
+            logger.warning("session_id=<%s>, agent_id=<%s>, error=<%s> | cannot split the agent", sid, aid, exc)
+            return 0
+        size, archived, stored = state.size, state.archived, state.stored
         self._known_sizes()[sid] = size
         self._remember_stored(sid, aid, len(stored))
         plan = da.plan_split(stored, size, policy)
         if plan is None:
             return 0
-        docs = list(self._raw_collection().aggregate(da.oldest_messages_pipeline(sid, aid, plan.count)))
-        messages = list(docs[0][d.MESSAGES]) if docs else []
-        if len(messages) != plan.count:
-            return 0  # the document changed since the plan: the next write tries again
+        messages = state.raw_messages[: plan.count]  # as read, re-sent byte for byte
         ensure_bucket_indexes(self.buckets)
         self.buckets.delete_many(da.orphan_buckets_filter(sid, aid, archived))
         ids = [ObjectId() for _ in plan.groups]

@@ -22,7 +22,7 @@ from pymongo import MongoClient, monitoring
 from strands import Agent, tool
 from strands.types.exceptions import EventLoopException
 
-from mongodb_session_manager import MongoDBSessionManager
+from mongodb_session_manager import ArchivePolicy, MongoDBSessionManager
 from mongodb_session_manager.errors import (
     InvalidInputError,
     MessageConflictError,
@@ -352,6 +352,41 @@ def test_round_trips_per_plain_turn_tool_turn_and_stateless_request(mongo_uri: s
         )
         assert listener.names == ["find", "find", "update", "update"], "session, agent window, lease, commit"
         assert "findAndModify" not in listener.names
+    finally:
+        client.close()
+
+
+def test_a_turn_that_splits_reads_the_agent_once_then_moves(mongo_uri: str, db_name: str) -> None:
+    """The turn that passes the policy: lease, commit, one read for the split's plan and the messages
+    it moves, the orphan check, the buckets, the move (which releases the lease)."""
+    listener = Commands()
+    client: MongoClient[Any] = MongoClient(mongo_uri, event_listeners=[listener])
+    policy = ArchivePolicy(max_messages=6, keep_messages=3, bucket_messages=2)
+    try:
+        manager = MongoDBSessionManager(
+            "rt-split", client=client, database_name=db_name, collection_name="sessions", archive_policy=policy
+        )
+        agent = Agent(agent_id="a", model=ScriptedModel(), session_manager=manager, callback_handler=None)
+        per_turn = []
+        for i in range(4):
+            listener.names.clear()
+            agent(f"turn {i}")
+            per_turn.append(list(listener.names))
+        plain, split = per_turn[1], per_turn[3]  # 4 then 8 messages: the fourth turn passes 6
+        assert plain == ["update", "update"]
+        assert split == ["update", "update", "find", "delete", "insert", "update"], split
+        stored = client[db_name]["sessions"].find_one({"_id": "rt-split"})["agents"]["a"]
+        assert stored["archive"]["count"] == 4 and len(stored["messages"]) == 4
+        assert "lease" not in stored, "the move released the turn's lease"
+        fresh = Agent(
+            agent_id="a",
+            model=ScriptedModel(),
+            callback_handler=None,
+            session_manager=MongoDBSessionManager(
+                "rt-split", client=client, database_name=db_name, collection_name="sessions", archive_policy=policy
+            ),
+        )
+        assert [m["content"][0]["text"] for m in fresh.messages[::2]] == [f"turn {i}" for i in range(4)]
     finally:
         client.close()
 
