@@ -30,7 +30,7 @@ from typing import Any
 from pymongo import MongoClient
 
 from . import defaults
-from . import documents_lifecycle as dl
+from . import documents_maintenance as dm
 from .errors import SessionStoreError
 
 
@@ -77,7 +77,7 @@ def add_lifecycle_commands(sub: Any) -> None:
     orphans.add_argument(
         "--older-than-minutes",
         type=float,
-        default=dl.ORPHAN_GRACE.total_seconds() / 60,
+        default=dm.ORPHAN_GRACE.total_seconds() / 60,
         help="only buckets created at least this long ago (default: %(default)s; a split lists its buckets "
         "a moment after writing them)",
     )

@@ -5,7 +5,7 @@ Documents without one (written by the original library, or by this one before ve
 brought to the current shape in place by ``mongodb-session-manager migrate``; ``--dry-run`` only
 reports which documents need it and why.
 
-Each document is migrated by one guarded update (:func:`.documents_lifecycle.migration_guard`:
+Each document is migrated by one guarded update (:func:`.documents_maintenance.migration_guard`:
 "still below the current version"), so running it twice, or from two processes at once, changes
 nothing the second time, and a session in use keeps working while it runs (the update only adds
 what is missing and never rewrites what is already in the current shape).
@@ -27,7 +27,7 @@ from pymongo.collection import Collection
 
 from . import documents as d
 from . import documents_archive as da
-from . import documents_lifecycle as dl
+from . import documents_maintenance as dm
 from .driver_errors import translate_errors
 from .errors import InvalidIdentifierError
 
@@ -77,8 +77,8 @@ class MigrationReport:
 def plan(collection: Collection[Any], *, limit: int | None = None) -> MigrationReport:
     """The documents that need migration, with the reasons (nothing is written)."""
     with translate_errors(None):
-        rows = list(collection.aggregate(dl.migration_report_pipeline(limit)))
-        newer = collection.count_documents(dl.newer_schema_filter())
+        rows = list(collection.aggregate(dm.migration_report_pipeline(limit)))
+        newer = collection.count_documents(dm.newer_schema_filter())
     entries = [MigrationEntry(str(r[d.ID]), list(r["reasons"]), bool(r["snapshot"])) for r in rows]
     return MigrationReport(entries, newer=newer, dry_run=True)
 
@@ -105,9 +105,9 @@ def migrate(
 
 def _migrate_entries(collection: Collection[Any], report: MigrationReport) -> None:
     for entry in report.entries:
-        update = dl.migration_update(viewer_password=d.new_viewer_password(), snapshot=entry.snapshot)
+        update = dm.migration_update(viewer_password=d.new_viewer_password(), snapshot=entry.snapshot)
         with translate_errors(entry.session_id):
-            result = collection.update_one(dl.migration_guard(entry.session_id), update)
+            result = collection.update_one(dm.migration_guard(entry.session_id), update)
         entry.status = "migrated" if result.modified_count else "already migrated"
         logger.info("session_id=<%s> | status=<%s> | schema migration", entry.session_id, entry.status)
 

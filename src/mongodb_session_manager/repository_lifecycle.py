@@ -8,7 +8,8 @@ the lifecycle features evolve on their own; the repository class inherits these 
 Archived messages (buckets in ``<collection>_messages``) are part of every operation: an export
 carries the whole history, an import writes a long history as document plus buckets, a purge
 removes the buckets, and :meth:`LifecycleStorageMethods.purge_orphan_buckets` removes buckets no
-session lists (those of sessions the TTL index deleted).
+session lists (those of sessions the TTL index deleted), with the collection-wide pipelines of
+:mod:`.documents_maintenance`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from . import documents as d
 from . import documents_archive as da
 from . import documents_lifecycle as dl
+from . import documents_maintenance as dm
 from . import documents_turns as dt
 from .blobs import BlobStore, externalize_message, resolve_whole_session
 from .errors import ConcurrentModificationError, SessionAlreadyExistsError, SessionNotFoundError
@@ -260,7 +262,7 @@ class LifecycleStorageMethods:
 
     # ---- buckets no session lists -------------------------------------------------------------------------
 
-    def purge_orphan_buckets(self, *, older_than: timedelta = dl.ORPHAN_GRACE, dry_run: bool = False) -> int:
+    def purge_orphan_buckets(self, *, older_than: timedelta = dm.ORPHAN_GRACE, dry_run: bool = False) -> int:
         """Delete the archived-message buckets no session document lists, and the out-of-line blocks of
         sessions whose document is gone; return how many (would) go.
 
@@ -270,7 +272,7 @@ class LifecycleStorageMethods:
         than ``older_than`` are kept: a split lists its buckets a moment after inserting them.
         """
         cutoff = d.now() - older_than
-        pipeline = dl.orphan_buckets_pipeline(self.collection.name, cutoff)
+        pipeline = dm.orphan_buckets_pipeline(self.collection.name, cutoff)
         removed = 0
         with self._translate(None):
             for row in self.buckets.aggregate(pipeline, allowDiskUse=True):
@@ -293,5 +295,5 @@ class LifecycleStorageMethods:
 
     def _orphan_blobs(self, cutoff: Any) -> list[Any]:
         """Out-of-line blocks whose session document is gone (expired by the TTL index, or deleted by hand)."""
-        pipeline = dl.orphan_blobs_pipeline(self.collection.name, cutoff)
+        pipeline = dm.orphan_blobs_pipeline(self.collection.name, cutoff)
         return [blob_id for row in self.blobs.files.aggregate(pipeline, allowDiskUse=True) for blob_id in row["ids"]]
