@@ -41,6 +41,7 @@ from bson.raw_bson import RawBSONDocument
 from . import documents as d
 from . import documents_archive as da
 from . import documents_indexes as dx
+from . import documents_split as dsp
 from . import documents_turns as dt
 from . import documents_values as dv
 from .errors import InvalidInputError
@@ -309,7 +310,7 @@ def archive_imported_document(
 
     Returns the session document to write (each split agent keeps its newest messages and lists
     its buckets, exactly as a split in place would leave it) and the buckets to insert first. The
-    plan is the live split's (:func:`.documents_archive.plan_split`), so an export of 20 MB is
+    plan is the live split's (:func:`.documents_split.plan_split`), so an export of 20 MB is
     written as a document within the policy plus buckets, never one document past 16 MB. Agents
     are split largest first; ``policy=None`` (the repository never splits) returns ``doc`` as it is.
     """
@@ -327,12 +328,12 @@ def archive_imported_document(
     }
     for aid in sorted(raws, key=lambda a: -sum(len(r.raw) for r in raws[a])):
         messages, entry = raws[aid], split_agents[aid]
-        stored = [da.StoredMessage(int(r[d.MESSAGE_ID]), len(r.raw), None) for r in messages]
-        plan = da.plan_split(stored, size, policy)
+        stored = [dsp.StoredMessage(int(r[d.MESSAGE_ID]), len(r.raw), None) for r in messages]
+        plan = dsp.plan_split(stored, size, policy)
         if plan is None:
             continue
         ids = [new_id() for _ in plan.groups]
-        docs, entries = da.bucket_documents(sid, aid, messages[: plan.count], plan, archived=0, ids=ids)
+        docs, entries = dsp.bucket_documents(sid, aid, messages[: plan.count], plan, archived=0, ids=ids)
         buckets.extend(docs)
         kept = list(entry[d.MESSAGES])[plan.count :]
         next_id = entry.get(d.NEXT_MESSAGE_ID)

@@ -28,6 +28,7 @@ from pymongo.collection import Collection
 from . import documents as d
 from . import documents_archive as da
 from . import documents_maintenance as dm
+from . import documents_split as dsp
 from .driver_errors import translate_errors
 from .errors import InvalidIdentifierError
 
@@ -128,7 +129,7 @@ def archive_oversized(
     from .mongodb_session_repository import MongoDBSessionRepository
 
     with translate_errors(None):
-        rows = list(collection.aggregate(da.oversized_agents_pipeline(policy, limit)))
+        rows = list(collection.aggregate(dsp.oversized_agents_pipeline(policy, limit)))
     entries = [
         ArchiveEntry(str(row[d.ID]), str(agent["agent_id"]), int(agent["stored"]))
         for row in rows

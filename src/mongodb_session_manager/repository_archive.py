@@ -1,7 +1,7 @@
 """The storage side of archived messages: the split, and reads and rewrites that reach the archive.
 
 Mixed into :class:`~.mongodb_session_repository.MongoDBSessionRepository`. The shapes live in
-:mod:`.documents_archive`; the rules that make a split safe are:
+:mod:`.documents_archive` and :mod:`.documents_split`; the rules that make a split safe are:
 
 - it runs under the agent's turn lease (its own, or the committing turn's), so no two splits of one
   agent overlap and no turn commits half-way through one;
@@ -28,6 +28,7 @@ from pymongo.errors import PyMongoError
 
 from . import documents as d
 from . import documents_archive as da
+from . import documents_split as dsp
 from . import documents_turns as dt
 from .blobs import BlobStore, externalize_message, externalize_update
 from .errors import MessageNotFoundError, SessionStoreError
@@ -183,7 +184,8 @@ class ArchiveStorageMixin:
         with self._translate(sid, aid):
             if own:
                 taken = self.collection.update_one(
-                    da.split_lease_filter(sid, aid, lease), da.split_lease_update(aid, lease, _owner(), SPLIT_LEASE_MS)
+                    dsp.split_lease_filter(sid, aid, lease),
+                    dsp.split_lease_update(aid, lease, _owner(), SPLIT_LEASE_MS),
                 )
                 if not taken.matched_count:
                     return 0
@@ -196,28 +198,28 @@ class ArchiveStorageMixin:
         return moved
 
     def _split(self, sid: str, aid: str, token: str, policy: da.ArchivePolicy, *, release: bool) -> int:
-        found = self._raw_collection().find_one({d.ID: sid}, da.split_read_projection(aid))
+        found = self._raw_collection().find_one({d.ID: sid}, dsp.split_read_projection(aid))
         if found is None:
             return 0
         try:
-            state = da.split_state(found, aid)
+            state = dsp.split_state(found, aid)
         except ValueError as exc:
             logger.warning("session_id=<%s>, agent_id=<%s>, error=<%s> | cannot split the agent", sid, aid, exc)
             return 0
         size, archived, stored = state.size, state.archived, state.stored
         self._known_sizes()[sid] = size
         self._remember_stored(sid, aid, len(stored))
-        plan = da.plan_split(stored, size, policy)
+        plan = dsp.plan_split(stored, size, policy)
         if plan is None:
             return 0
         messages = state.raw_messages[: plan.count]  # as read, re-sent byte for byte
         ensure_bucket_indexes(self.buckets)
-        self.buckets.delete_many(da.orphan_buckets_filter(sid, aid, archived))
+        self.buckets.delete_many(dsp.orphan_buckets_filter(sid, aid, archived))
         ids = [ObjectId() for _ in plan.groups]
-        bucket_docs, entries = da.bucket_documents(sid, aid, messages, plan, archived=archived, ids=ids)
+        bucket_docs, entries = dsp.bucket_documents(sid, aid, messages, plan, archived=archived, ids=ids)
         self.buckets.insert_many(bucket_docs, ordered=True)
         result = self.collection.update_one(
-            da.move_filter(sid, aid, token, plan, archived), da.move_update(aid, plan, entries, release=release)
+            dsp.move_filter(sid, aid, token, plan, archived), dsp.move_update(aid, plan, entries, release=release)
         )
         if not result.matched_count:
             self.buckets.delete_many(da.buckets_query(ids))
