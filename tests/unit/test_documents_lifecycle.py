@@ -11,7 +11,6 @@ import pytest
 from mongodb_session_manager import documents as d
 from mongodb_session_manager import documents_archive as da
 from mongodb_session_manager import documents_lifecycle as dl
-from mongodb_session_manager import documents_maintenance as dm
 from mongodb_session_manager.errors import (
     InvalidExportError,
     InvalidIdentifierError,
@@ -78,12 +77,6 @@ def test_check_export_errors() -> None:
     with pytest.raises(UnsupportedSchemaVersionError):
         check_export({**good, "schema_version": 2})
     assert check_export(good) is not good["session"], "a private copy"
-
-
-def test_migration_of_snapshot_sessions_only_completes_base_fields() -> None:
-    (stage,) = dm.migration_update(viewer_password="p" * 32, snapshot=True)
-    assert d.AGENTS not in stage["$set"] and stage["$set"][d.SCHEMA_VERSION] == {"$literal": d.CURRENT_SCHEMA_VERSION}
-    assert dm.migration_guard("s") == {"_id": "s", "schema_version": {"$not": {"$gte": d.CURRENT_SCHEMA_VERSION}}}
 
 
 # ---- archived messages --------------------------------------------------------------------------------------
